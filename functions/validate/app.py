@@ -1,0 +1,48 @@
+"""S3 upload under incoming/ -> validated job (chunks written, state machine started)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from intercom_importer import aws, jobs
+from intercom_importer.observability import logger, metrics, tracer
+from intercom_importer.settings import get_settings
+from intercom_importer.validation import Clients, Upload, handle_upload
+
+MANIFEST_SUFFIXES = (".json",)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    clients = Clients(s3=aws.client("s3"), sqs=aws.client("sqs"), sfn=aws.client("stepfunctions"))
+    results = []
+    for record in event.records:
+        key = unquote_plus(record.s3.get_object.key)
+        if key.endswith("/") or key.lower().endswith(MANIFEST_SUFFIXES):
+            logger.info("not an import file; ignored", key=key)
+            continue
+        upload = Upload(
+            bucket=record.s3.bucket.name,
+            key=key,
+            version_id=record.s3.get_object.version_id,
+            etag=record.s3.get_object.etag,
+            size=record.s3.get_object.size,
+        )
+        results.append(
+            handle_upload(
+                upload,
+                settings=settings,
+                store=store,
+                clients=clients,
+                remaining_ms=context.get_remaining_time_in_millis,
+            )
+        )
+    return {"jobs": results}

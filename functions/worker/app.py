@@ -1,0 +1,60 @@
+"""SQS chunk messages -> rows upserted into Intercom, each chunk recorded exactly once."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from intercom_importer import aws, jobs
+from intercom_importer.errors import ImporterError
+from intercom_importer.observability import logger, metrics, tracer
+from intercom_importer.settings import get_settings
+from intercom_importer.worker import intercom_client, load_token, parse_message, process_chunk
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@functools.cache
+def _store() -> jobs.JobStore:
+    settings = get_settings()
+    return jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+
+
+def _client() -> Any:
+    settings = get_settings()
+    token = load_token(settings.intercom_token_secret, lambda arn: parameters.get_secret(arn, max_age=300))
+    return intercom_client(settings, token)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    settings = get_settings()
+    try:
+        return process_chunk(
+            record.body,
+            settings=settings,
+            store=_store(),
+            s3=aws.client("s3"),
+            sfn=aws.client("stepfunctions"),
+            client_factory=_client,
+        )
+    except Exception as exc:
+        # Keep the reason: if this chunk ends in the dead-letter queue the report shows it.
+        try:
+            job_id, index, _ = parse_message(record.body)
+            message = exc.message if isinstance(exc, ImporterError) else f"{type(exc).__name__}: {exc}"
+            _store().note_chunk_error(job_id, index, type(exc).__name__, message)
+        except Exception:
+            logger.warning("could not note the chunk error", exc_info=True)
+        raise
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,32 @@
+"""Cached AWS client factories: one client per service and execution environment, built on first use.
+
+Endpoints come only from the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``
+variables that boto3 reads itself, so the same code talks to AWS, LocalStack or moto.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=32,
+)
+
+
+@functools.cache
+def client(service: str) -> Any:
+    """A boto3 client for ``service`` shared by every caller in this environment (thread-safe)."""
+    return boto3.session.Session().client(service, config=_CONFIG)
+
+
+@functools.cache
+def table(name: str) -> Any:
+    """A DynamoDB Table resource for ``name``."""
+    return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)

@@ -1,0 +1,221 @@
+"""Streaming CSV reading: sniff what the bytes are, decode, find the dialect, yield rows with line numbers.
+
+Nothing here holds more than one buffered block (64 KiB) and one row in memory, whatever the file size.
+Line numbers are physical lines of the original file (1 = the first line), so a quoted cell that spans
+lines still points the user at the line where its row starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from intercom_importer.errors import FileRejectedError
+
+BLOCK = 64 * 1024
+MAX_CELL_BYTES = 1024 * 1024  # a runaway quote is reported, not read into memory to the end of the file
+DELIMITERS = (",", ";", "\t", "|")
+
+csv.field_size_limit(MAX_CELL_BYTES)
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx/.xlsm workbook or another Office file)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls (or other Office 97-2003) file"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"BZh", "a bzip2 archive"),
+)
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # physical line where the row starts
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    encoding: str  # codec used to decode ("utf-8-sig", "utf-16", "cp1252")
+    encoding_label: str  # what to tell the user ("UTF-8 with BOM", ...)
+    delimiter: str
+    skipped_lines: int  # lines before the header (an Excel "sep=" line)
+
+
+class _RawAdapter(io.RawIOBase):
+    """Presents any object with ``read(n)`` (a botocore StreamingBody, a file) as a raw binary stream."""
+
+    def __init__(self, source: Readable) -> None:
+        self._source = source
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self._source.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.bytes_read += n
+        return n
+
+
+def _describe_binary(head: bytes) -> str | None:
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return what
+    return None
+
+
+def _sniff_encoding(head: bytes, complete: bool) -> tuple[str, str]:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", "UTF-8 with BOM"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", "UTF-16 (Excel 'Unicode text')"
+    if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0] != 0:
+        return "utf-16-le", "UTF-16 LE without BOM"
+    try:
+        head.decode("utf-8")
+        return "utf-8", "UTF-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the end of the sample is still UTF-8.
+        if not complete and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8", "UTF-8"
+        return "cp1252", "Windows-1252 (Excel 'CSV' on Windows)"
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: 0 for d in DELIMITERS}
+    quoted = False
+    for ch in first_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class CsvStream:
+    """Iterates the rows of a CSV byte stream. ``header`` is read on construction.
+
+    Raises ``FileRejectedError`` with a user-facing message for binary files, undecodable bytes,
+    NUL bytes, unbalanced quotes and a missing header.
+    """
+
+    def __init__(self, source: Readable | IO[bytes], *, encoding: str | None = None) -> None:
+        self._raw = _RawAdapter(source)
+        self._buffered = io.BufferedReader(self._raw, buffer_size=BLOCK)
+        head = self._buffered.peek(BLOCK)[:BLOCK]
+        if not head:
+            raise FileRejectedError("The file is empty. Upload a CSV file with a header row and data rows.")
+        binary = _describe_binary(head)
+        if binary:
+            raise FileRejectedError(
+                f"This file is {binary}, not a CSV text file. Open it in a spreadsheet program and "
+                "save or export it as 'CSV UTF-8 (comma delimited)', then upload the .csv file."
+            )
+        complete = len(head) < BLOCK
+        if encoding:
+            codec, label = encoding, encoding
+        else:
+            codec, label = _sniff_encoding(head, complete)
+        if b"\x00" in head and not codec.startswith("utf-16"):
+            raise FileRejectedError(
+                "The file contains NUL bytes, so it is not a plain-text CSV (it may be a binary or a "
+                "corrupted export). Re-export it from the source as CSV UTF-8."
+            )
+        self._text = io.TextIOWrapper(self._buffered, encoding=codec, errors="strict", newline="")
+        first = self._read_first_line()
+        skipped = 0
+        delimiter = None
+        if first.lower().startswith("sep=") and len(first.rstrip("\r\n")) == 5:
+            delimiter = first[4]
+            skipped = 1
+            first = self._read_first_line()
+        if not first.strip():
+            raise FileRejectedError(
+                "The file has no header row: its first line is empty. The first line must name the "
+                "columns, for example: email,name,external_id"
+            )
+        delimiter = delimiter or _sniff_delimiter(first)
+        self.dialect = Dialect(codec, label, delimiter, skipped)
+        self._line = skipped  # physical lines consumed so far
+        lines = self._lines(first)
+        self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        self._reader_lines = 0
+        header_row = self._next_row()
+        if header_row is None:
+            raise FileRejectedError("The file has no header row.")
+        self.header_line = header_row.line
+        self.header = [cell.strip().lstrip("\ufeff") for cell in header_row.cells]
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes consumed from the source so far (for progress)."""
+        return self._raw.bytes_read
+
+    def _read_first_line(self) -> str:
+        try:
+            return self._text.readline()
+        except UnicodeDecodeError as exc:
+            raise self._decode_error(exc, 1) from exc
+
+    def _decode_error(self, exc: UnicodeDecodeError, line: int) -> FileRejectedError:
+        return FileRejectedError(
+            f"Line {line}: the bytes {exc.object[exc.start : exc.start + 4]!r} are not valid "
+            f"{self.dialect.encoding_label if hasattr(self, 'dialect') else 'text'}. Save the file as "
+            "'CSV UTF-8' in your spreadsheet program and upload it again."
+        )
+
+    def _lines(self, first: str) -> Iterator[str]:
+        yield first
+        while True:
+            try:
+                line = self._text.readline()
+            except UnicodeDecodeError as exc:
+                raise self._decode_error(exc, self._line + self._reader_lines + 1) from exc
+            if not line:
+                return
+            if "\x00" in line:
+                raise FileRejectedError(
+                    f"Line {self._line + self._reader_lines + 1}: contains a NUL byte, so the file is not "
+                    "plain text. Re-export it from the source as CSV UTF-8."
+                )
+            yield line
+
+    def _next_row(self) -> Row | None:
+        while True:
+            start = self._line + self._reader.line_num + 1
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                message = str(exc)
+                if "field larger than field limit" in message or "unexpected end of data" in message:
+                    raise FileRejectedError(
+                        f"Line {start}: a quoted value is never closed (unbalanced double quote), so the "
+                        'rest of the file cannot be read. Close the quote or remove the stray " character.'
+                    ) from exc
+                raise FileRejectedError(f"Line {start}: the CSV quoting is malformed ({message}).") from exc
+            self._reader_lines = self._reader.line_num
+            if cells:
+                return Row(start, cells)
+
+    def __iter__(self) -> Iterator[Row]:
+        while True:
+            row = self._next_row()
+            if row is None:
+                return
+            yield row

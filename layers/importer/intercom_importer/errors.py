@@ -1,0 +1,147 @@
+"""Every error the importer raises, by name.
+
+The names are a contract: the state machine's ``ErrorEquals`` lists and the job record's
+``failure.error`` field use them, and ``tests/unit/test_statemachine.py`` checks that every name the
+state machine mentions is defined here.
+
+Two families:
+- ``RetryableError``: a later attempt may succeed (throttling, outages, timeouts). SQS redelivery or a
+  state machine ``Retry`` is the right reaction.
+- ``PermanentError``: retrying cannot help (bad token, bad input, a refused value). The row, chunk or
+  job is reported as failed with the message, which always says what to do.
+"""
+
+from __future__ import annotations
+
+
+class ImporterError(Exception):
+    """Base of every named error. ``message`` is written for the person reading the email."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RetryableError(ImporterError):
+    retryable = True
+
+
+class PermanentError(ImporterError):
+    retryable = False
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+class SettingsError(PermanentError):
+    """An environment variable of the function is missing or invalid (a deployment problem)."""
+
+
+# --- input file ----------------------------------------------------------------------------------
+
+
+class FileRejectedError(PermanentError):
+    """The whole file cannot be imported (encoding, header, or invalid rows under ``reject_file``)."""
+
+
+class ChunkFormatError(PermanentError):
+    """A chunk message on the queue is not one this version of the importer wrote."""
+
+
+# --- job bookkeeping -----------------------------------------------------------------------------
+
+
+class JobNotFoundError(PermanentError):
+    """The job record a step refers to does not exist (deleted, expired, or a wrong id)."""
+
+
+class JobStoreUnavailableError(RetryableError):
+    """DynamoDB refused or timed out; retried by SQS or the state machine."""
+
+
+class ReportWriteError(RetryableError):
+    """The error report could not be written to S3."""
+
+
+# --- Intercom ------------------------------------------------------------------------------------
+
+
+class IntercomError(ImporterError):
+    """An Intercom API call failed. ``status``, ``code`` and ``request_id`` come from the response."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.field = field
+
+
+class IntercomRetryableError(IntercomError, RetryableError):
+    retryable = True
+
+
+class IntercomPermanentError(IntercomError, PermanentError):
+    retryable = False
+
+
+class IntercomAuthError(IntercomPermanentError):
+    """401: the access token is missing, invalid, expired or revoked. Fail the whole job fast."""
+
+
+class IntercomForbiddenError(IntercomPermanentError):
+    """403: the app lacks a permission or the workspace plan does not include the API feature."""
+
+
+class IntercomNotFoundError(IntercomPermanentError):
+    """404: the contact, company or tag does not exist (or was merged away)."""
+
+
+class IntercomGoneError(IntercomPermanentError):
+    """410: the contact was merged into another one (2.16+)."""
+
+
+class IntercomConflictError(IntercomPermanentError):
+    """409: a user with this email or external_id exists. ``existing_id`` is parsed from the message."""
+
+    def __init__(self, message: str, *, existing_id: str | None = None, archived: bool = False, **kw) -> None:
+        super().__init__(message, **kw)
+        self.existing_id = existing_id
+        self.archived = archived
+
+
+class IntercomValidationError(IntercomPermanentError):
+    """400/422: Intercom refused a value (unknown attribute, wrong type, invalid email ...)."""
+
+
+class IntercomRateLimitError(IntercomRetryableError):
+    """429 that persisted through every retry. ``reset_at`` is the epoch second the window refills."""
+
+    def __init__(self, message: str, *, reset_at: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.reset_at = reset_at
+
+
+class IntercomServerError(IntercomRetryableError):
+    """5xx that persisted through every retry."""
+
+
+class IntercomConnectionError(IntercomRetryableError):
+    """Connection refused/reset or read timeout that persisted through every retry."""
+
+
+# --- email ---------------------------------------------------------------------------------------
+
+
+class EmailSendError(RetryableError):
+    """SES refused or failed to send the summary email."""

@@ -1,0 +1,315 @@
+"""The job store: one DynamoDB table holds each import's record and its per-chunk results.
+
+Items (single-table design):
+- ``pk=JOB#<id>, sk=META``: the import's record (source, settings, status, counters, task token).
+  ``gsi1pk=JOBS, gsi1sk=<created_at>#<id>`` makes the history listable newest first.
+- ``pk=JOB#<id>, sk=CHUNK#<nnnnnn>``: written once per chunk, in the same transaction that adds the
+  chunk's counts to the record. Its condition (``attribute_not_exists``) is what makes a chunk count
+  exactly once however often SQS delivers it.
+- ``pk=JOB#<id>, sk=ATTEMPT#<nnnnnn>``: the last error of a chunk that failed, for the report when
+  the chunk ends in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
+
+COUNTERS = ("created", "updated", "skipped", "failed")
+
+# Job statuses. Terminal ones end with the summary email.
+VALIDATING = "validating"
+QUEUEING = "queueing"
+IMPORTING = "importing"
+REJECTED = "rejected"
+COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+FAILED = "failed"
+INCOMPLETE = "incomplete"
+TERMINAL = (REJECTED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, INCOMPLETE)
+
+
+def job_id_for(bucket: str, key: str, version: str | None) -> str:
+    """Deterministic job id: the same object version always maps to the same job."""
+    digest = hashlib.sha256(f"{bucket}\0{key}\0{version or ''}".encode()).hexdigest()
+    return f"job-{digest[:20]}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to int/float, recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def _chunk_sk(index: int) -> str:
+    return f"CHUNK#{index:06d}"
+
+
+class JobStore:
+    def __init__(self, table: Any, *, retention_days: int = 90) -> None:
+        self._table = table
+        self._retention = retention_days * 86400
+
+    # ---------------------------------------------------------------- record
+    def create(self, job_id: str, fields: Mapping[str, Any]) -> bool:
+        """Create the job record; ``False`` when it already exists (a repeated S3 event)."""
+        created_at = now_iso()
+        item = {
+            "pk": _pk(job_id),
+            "sk": "META",
+            "job_id": job_id,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "gsi1pk": "JOBS",
+            "gsi1sk": f"{created_at}#{job_id}",
+            "expires_at": int(time.time()) + self._retention,
+            "chunks_total": 0,
+            "chunks_done": 0,
+            **{c: 0 for c in COUNTERS},
+            **fields,
+        }
+        try:
+            self._table.put_item(Item=_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        return True
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        try:
+            item = self._table.get_item(Key={"pk": _pk(job_id), "sk": "META"}, ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise _unavailable(exc) from exc
+        if item is None:
+            raise JobNotFoundError(f"Import job {job_id} does not exist (it may have expired).")
+        return _plain(item)
+
+    def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> dict[str, Any]:
+        """Set fields on the record (and ``updated_at``); returns the record after the update."""
+        values = {**fields, "updated_at": now_iso()}
+        names = {f"#f{i}": k for i, k in enumerate(values)}
+        expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
+        attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
+        condition = "attribute_exists(pk)"
+        if expect_status is not None:
+            names["#status"] = "status"
+            attr_values[":expected"] = expect_status
+            condition += " AND #status = :expected"
+        try:
+            result = self._table.update_item(
+                Key={"pk": _pk(job_id), "sk": "META"},
+                UpdateExpression=expr,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attr_values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise JobNotFoundError(
+                    f"Import job {job_id} does not exist or is not {expect_status or 'present'}."
+                ) from exc
+            raise _unavailable(exc) from exc
+        return _plain(result["Attributes"])
+
+    def claim(self, job_id: str, lease_seconds: int) -> bool:
+        """Take over a job stuck in validation (its previous invocation died): ``True`` if the lease was free."""
+        now = int(time.time())
+        try:
+            self._table.update_item(
+                Key={"pk": _pk(job_id), "sk": "META"},
+                UpdateExpression="SET lease_until = :until, updated_at = :now_iso",
+                ConditionExpression="#status = :validating AND lease_until < :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":until": now + lease_seconds,
+                    ":now": now,
+                    ":validating": VALIDATING,
+                    ":now_iso": now_iso(),
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        return True
+
+    # ---------------------------------------------------------------- chunks
+    def is_chunk_recorded(self, job_id: str, index: int) -> bool:
+        try:
+            response = self._table.get_item(
+                Key={"pk": _pk(job_id), "sk": _chunk_sk(index)},
+                ConsistentRead=True,
+                ProjectionExpression="pk",
+            )
+        except ClientError as exc:
+            raise _unavailable(exc) from exc
+        return "Item" in response
+
+    def record_chunk(
+        self, job_id: str, index: int, counts: Mapping[str, int], *, result_key: str | None, source: str
+    ) -> bool:
+        """Add one chunk's counts to the job exactly once. ``False`` if the chunk was already recorded."""
+        client = self._table.meta.client
+        chunk_item = {
+            "pk": _pk(job_id),
+            "sk": _chunk_sk(index),
+            "chunk": index,
+            "source": source,
+            "recorded_at": now_iso(),
+            "expires_at": int(time.time()) + self._retention,
+            **{c: int(counts.get(c, 0)) for c in COUNTERS},
+        }
+        if result_key:
+            chunk_item["result_key"] = result_key
+        add = ", ".join(f"#{c} :{c}" for c in COUNTERS)
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": _typed(chunk_item),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": {"pk": {"S": _pk(job_id)}, "sk": {"S": "META"}},
+                            "UpdateExpression": f"ADD chunks_done :one, {add} SET updated_at = :now",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeNames": {f"#{c}": c for c in COUNTERS},
+                            "ExpressionAttributeValues": {
+                                ":one": {"N": "1"},
+                                ":now": {"S": now_iso()},
+                                **{f":{c}": {"N": str(int(counts.get(c, 0)))} for c in COUNTERS},
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    raise JobNotFoundError(f"Import job {job_id} does not exist (it may have expired).") from exc
+            raise _unavailable(exc) from exc
+        return True
+
+    def note_chunk_error(self, job_id: str, index: int, error: str, message: str) -> None:
+        """Remember why a chunk attempt failed (used if the chunk ends in the dead-letter queue)."""
+        try:
+            self._table.update_item(
+                Key={"pk": _pk(job_id), "sk": f"ATTEMPT#{index:06d}"},
+                UpdateExpression="SET #e = :e, #m = :m, at_time = :t, expires_at = :x ADD attempts :one",
+                ExpressionAttributeNames={"#e": "error", "#m": "message"},
+                ExpressionAttributeValues={
+                    ":e": error,
+                    ":m": message[:1000],
+                    ":t": now_iso(),
+                    ":x": int(time.time()) + self._retention,
+                    ":one": 1,
+                },
+            )
+        except ClientError as exc:
+            raise _unavailable(exc) from exc
+
+    def chunk_error(self, job_id: str, index: int) -> dict[str, Any] | None:
+        try:
+            item = self._table.get_item(Key={"pk": _pk(job_id), "sk": f"ATTEMPT#{index:06d}"}).get("Item")
+        except ClientError as exc:
+            raise _unavailable(exc) from exc
+        return _plain(item) if item else None
+
+    def chunks(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Every recorded chunk of the job, in order."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _pk(job_id), ":prefix": "CHUNK#"},
+            "ConsistentRead": True,
+        }
+        while True:
+            try:
+                page = self._table.query(**kwargs)
+            except ClientError as exc:
+                raise _unavailable(exc) from exc
+            for item in page.get("Items", []):
+                yield _plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ---------------------------------------------------------------- completion
+    def park_task_token(self, job_id: str, token: str) -> dict[str, Any]:
+        """Store the state machine's task token on the job; returns the record after the write."""
+        return self.update(job_id, {"task_token": token})
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest jobs first."""
+        try:
+            page = self._table.query(
+                IndexName="by-created",
+                KeyConditionExpression="gsi1pk = :jobs",
+                ExpressionAttributeValues={":jobs": "JOBS"},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except ClientError as exc:
+            raise _unavailable(exc) from exc
+        return [_plain(i) for i in page.get("Items", [])]
+
+
+def is_complete(job: Mapping[str, Any]) -> bool:
+    """Every chunk of an accepted job has been recorded (by a worker or the dead-letter handler)."""
+    return job.get("status") == IMPORTING and int(job.get("chunks_done", 0)) >= int(job.get("chunks_total", 0))
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _unavailable(exc: ClientError) -> JobStoreUnavailableError:
+    return JobStoreUnavailableError(f"The job store could not be reached: {_code(exc) or exc}")
+
+
+def _dynamo(value: Any) -> Any:
+    """Python values as the boto3 resource layer wants them (floats as Decimal)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_dynamo(v) for v in value]
+    return value
+
+
+def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(_dynamo(v)) for k, v in item.items()}

@@ -1,0 +1,204 @@
+"""The end of a job: final status, the error file, the summary email's content.
+
+The error file holds every invalid and failed row exactly as it was in the input, plus
+``error_line``, ``error_column`` and ``error``: fix the rows and upload the file again to import just
+those rows (the validator ignores the three error columns). Cells a spreadsheet would execute
+(starting with ``= + - @``, tab or CR) are prefixed with ``'``; the validator removes that prefix again
+on re-upload.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import json
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from intercom_importer import jobs
+from intercom_importer.observability import logger
+from intercom_importer.settings import Settings
+from intercom_importer.summary import render_email
+
+ERROR_COLUMNS = ("error_line", "error_column", "error")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FIRST_ERRORS = 10
+
+
+def neutralise(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def report_key(job_id: str) -> str:
+    return f"reports/{job_id}/errors.csv"
+
+
+def final_status(job: Mapping[str, Any], execution_input: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The job's final status and, when it did not complete normally, the reason in plain words."""
+    status = job.get("status")
+    if status == jobs.REJECTED:
+        return jobs.REJECTED, str(job.get("rejection") or "The file was rejected.")
+    if status == jobs.FAILED:
+        failure = job.get("failure") or {}
+        return jobs.FAILED, str(failure.get("message") or "The import failed.")
+    if job.get("abort"):
+        abort = job["abort"]
+        if abort.get("error") == "IntercomAuthError":
+            return jobs.FAILED, (
+                "Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. "
+                "Store a valid token in the Intercom token secret and upload the file again."
+            )
+        return jobs.FAILED, f"Intercom refused the import: {abort.get('message')}"
+    if execution_input.get("incomplete"):
+        missing = int(job.get("chunks_total", 0)) - int(job.get("chunks_done", 0))
+        return jobs.INCOMPLETE, (
+            f"{missing} of {job.get('chunks_total')} chunks did not finish before the job timeout; their rows "
+            "are not counted as imported. The error file lists the rows that were reported."
+        )
+    error = execution_input.get("error")
+    if error:
+        return jobs.FAILED, f"A step of the import failed ({error.get('Error', 'error')}): {_cause(error)}"
+    if int(job.get("failed", 0)) or int(job.get("invalid", 0)):
+        return jobs.COMPLETED_WITH_ERRORS, None
+    return jobs.COMPLETED, None
+
+
+def _cause(error: Mapping[str, Any]) -> str:
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        return str(parsed.get("errorMessage") or cause)[:500]
+    except (ValueError, AttributeError):
+        return str(cause)[:500]
+
+
+def _invalid_rows(s3: Any, bucket: str, key: str) -> Iterator[tuple[int, list[str], str, str]]:
+    if not key:
+        return
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for raw in body.iter_lines():
+        if not raw:
+            continue
+        entry = json.loads(raw)
+        problems = entry["problems"]
+        columns = ", ".join(sorted({p["column"] for p in problems if p["column"]}))
+        message = "; ".join(
+            (f"{p['column']}: " if p["column"] else "") + (f"'{p['value']}' " if p["value"] else "") + p["message"]
+            for p in problems
+        )
+        yield int(entry["line"]), entry["cells"], columns, message
+
+
+def _failed_rows(s3: Any, bucket: str, store: jobs.JobStore, job_id: str) -> Iterator[tuple[int, list[str], str, str]]:
+    for chunk in store.chunks(job_id):
+        key = chunk.get("result_key")
+        if not key:
+            continue
+        data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        for failure in data["failures"]:
+            yield int(failure["line"]), failure["cells"], failure.get("column", ""), failure["error"]
+
+
+def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> tuple[str, list]:
+    """Write the error CSV; returns its key and the first errors (line, column, message) for the email."""
+    job_id = job["job_id"]
+    header = list(job.get("header") or [])
+    rows = heapq.merge(
+        _invalid_rows(s3, settings.import_bucket, job.get("invalid_key", "")),
+        _failed_rows(s3, settings.import_bucket, store, job_id),
+        key=lambda r: r[0],
+    )
+    first: list[dict[str, Any]] = []
+    with tempfile.TemporaryFile("w+b") as spool:
+        text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+        writer = csv.writer(text)
+        writer.writerow([neutralise(h) for h in header] + list(ERROR_COLUMNS))
+        count = 0
+        for line, cells, column, message in rows:
+            count += 1
+            padded = list(cells) + [""] * (len(header) - len(cells))
+            writer.writerow([neutralise(c) for c in padded] + [line, column, neutralise(message)])
+            if len(first) < FIRST_ERRORS:
+                first.append({"line": line, "column": column, "message": message})
+        text.flush()
+        spool.seek(0)
+        key = report_key(job_id)
+        if count:
+            s3.put_object(
+                Bucket=settings.import_bucket,
+                Key=key,
+                Body=spool.read(),
+                ContentType="text/csv; charset=utf-8",
+                ContentDisposition=f'attachment; filename="{job_id}-errors.csv"',
+            )
+        text.detach()
+    return (key if count else ""), first
+
+
+def build_report(
+    job_id: str, execution_input: Mapping[str, Any], *, settings: Settings, store: jobs.JobStore, s3: Any
+) -> dict[str, Any]:
+    """Finish the job record and return what the state machine needs to send the email."""
+    job = store.get(job_id)
+    status, reason = final_status(job, execution_input)
+    error_key, first_errors = ("", [])
+    if int(job.get("invalid", 0)) or int(job.get("failed", 0)):
+        error_key, first_errors = write_error_file(s3, settings, store, job)
+    link = ""
+    if error_key:
+        link = s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": settings.import_bucket, "Key": error_key},
+            ExpiresIn=settings.report_link_expiry_seconds,
+        )
+    finished = time.time()
+    started = datetime.fromisoformat(str(job["created_at"]).replace("Z", "+00:00")).timestamp()
+    job = store.update(
+        job_id,
+        {
+            "status": status,
+            "reason": reason or "",
+            "error_file_key": error_key,
+            "duration_seconds": round(finished - started, 3),
+            "reported_at": jobs.now_iso(),
+        },
+    )
+    _tag_processed(s3, job)
+    email = render_email(
+        job,
+        status=status,
+        reason=reason,
+        first_errors=first_errors,
+        error_link=link,
+        link_expiry_seconds=settings.report_link_expiry_seconds,
+        recipients=settings.notify_recipients,
+    )
+    logger.info("report built", status=status, error_file=bool(error_key))
+    return {"job_id": job_id, "status": status, "email": email}
+
+
+def _tag_processed(s3: Any, job: Mapping[str, Any]) -> None:
+    """Mark the upload processed so the bucket's lifecycle rule expires it later."""
+    try:
+        kwargs: dict[str, Any] = {"Bucket": job["bucket"], "Key": job["key"]}
+        if job.get("version_id"):
+            kwargs["VersionId"] = job["version_id"]
+        s3.put_object_tagging(
+            **kwargs,
+            Tagging={
+                "TagSet": [
+                    {"Key": "importer-status", "Value": "processed"},
+                    {"Key": "importer-job", "Value": job["job_id"]},
+                ]
+            },
+        )
+    except Exception:  # the upload may be gone; tagging is housekeeping, never a reason to fail the job
+        logger.warning("could not tag the processed upload", exc_info=True)
+
+
+def utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

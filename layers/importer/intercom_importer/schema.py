@@ -1,0 +1,212 @@
+"""Row validation against a JSON Schema built from the column plan, and coercion to Intercom's types.
+
+A row is validated as a JSON object of ``target -> cell text`` (empty cells left out: an empty cell
+means "leave unchanged"). The schema is compiled with fastjsonschema for the hot path (about 15x
+faster than jsonschema on this machine, see shared/docs/measurements.md); only when a row fails does
+jsonschema walk it to produce every error with its column, which keeps the messages complete and
+the common case fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fastjsonschema
+from jsonschema import Draft202012Validator
+
+from intercom_importer.mapping import PEOPLE, Column
+
+MAX_TEXT = 255
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def _ci(*words: str) -> str:
+    """A case-insensitive alternation usable in JSON Schema (ECMA regex has no inline flags)."""
+    return "|".join("".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in w) for w in words)
+
+
+TRUE_WORDS = ("true", "yes", "y", "1")
+FALSE_WORDS = ("false", "no", "n", "0")
+
+_EMAIL = rf"^[^@\s{INVISIBLE}\"(),:;<>\[\]\\]+@(?:[^@\s{INVISIBLE}.\"(),:;<>\[\]\\]+\.)+[^@\s{INVISIBLE}.\"(),:;<>\[\]\\\d]{{2,}}$"
+_ISO = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
+_SLASHED = r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}$"
+_EPOCH = r"^\d{9,13}$"
+
+TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string", "maxLength": MAX_TEXT},
+    "email": {"type": "string", "maxLength": MAX_TEXT, "pattern": _EMAIL},
+    "url": {"type": "string", "maxLength": 2048, "pattern": r"^https?://\S+$"},
+    "role": {"type": "string", "pattern": f"^({_ci('user', 'lead')})$"},
+    "date": {"type": "string", "anyOf": [{"pattern": _ISO}, {"pattern": _SLASHED}, {"pattern": _EPOCH}]},
+    "integer": {"type": "string", "pattern": r"^[+-]?\d{1,18}$"},
+    "number": {"type": "string", "pattern": r"^[+-]?(\d+(\.\d*)?|\.\d+)$"},
+    "boolean": {"type": "string", "pattern": f"^({_ci(*TRUE_WORDS, *FALSE_WORDS)})$"},
+}
+
+FIXES: dict[str, str] = {
+    "string": f"shorten it to at most {MAX_TEXT} characters",
+    "email": "use the form name@example.com, with no spaces, invisible characters or trailing dot",
+    "url": "use a full URL starting with https://",
+    "role": "use 'user' or 'lead'",
+    "date": "use YYYY-MM-DD, an ISO 8601 date-time (2026-11-28T09:30:00Z), DD/MM/YYYY, or unix seconds",
+    "integer": "use a whole number without separators, e.g. 42",
+    "number": "use a number with a dot for decimals and no currency sign, e.g. 19.99",
+    "boolean": "use true/false, yes/no or 1/0",
+}
+WHAT: dict[str, str] = {
+    "string": "is too long",
+    "email": "is not a valid email address",
+    "url": "is not a valid URL",
+    "role": "is not a valid role",
+    "date": "is not a date that can be read",
+    "integer": "is not a whole number",
+    "number": "is not a number",
+    "boolean": "is not a yes/no value",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, as shown in the report, the email and the error file."""
+
+    line: int
+    column: str  # header text of the column, or "" for the whole row
+    value: str
+    message: str  # what is wrong and how to fix it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "value": self.value, "message": self.message}
+
+
+def build_schema(columns: Sequence[Column], import_type: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one row for this column plan."""
+    properties = {c.target: TYPE_SCHEMAS[c.type] for c in columns}
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if import_type != PEOPLE:
+        schema["required"] = ["company_id"]
+    return schema
+
+
+class RowValidator:
+    """Validates and coerces rows of one file. Build once per file (compiling takes milliseconds)."""
+
+    def __init__(self, columns: Sequence[Column], import_type: str, *, day_first: bool = True) -> None:
+        self.columns = list(columns)
+        self.import_type = import_type
+        self.day_first = day_first
+        self.width = max((c.index for c in self.columns), default=-1) + 1
+        self.schema = build_schema(self.columns, import_type)
+        self._fast = fastjsonschema.compile(self.schema)
+        self._slow = Draft202012Validator(self.schema)
+        self._by_target = {c.target: c for c in self.columns}
+
+    def check(self, line: int, cells: list[str], header_width: int) -> tuple[dict[str, Any] | None, list[Problem]]:
+        """Return ``(record, [])`` for a valid row or ``(None, problems)``.
+
+        The record maps targets to coerced values (str, int, float, bool), empty cells left out.
+        """
+        if len(cells) != header_width:
+            fix = (
+                "a value probably contains the delimiter: put that value in double quotes"
+                if len(cells) > header_width
+                else "add the missing cells (empty cells are fine) so every row has one per column"
+            )
+            return None, [
+                Problem(line, "", "", f"has {len(cells)} cells but the header has {header_width} columns: {fix}")
+            ]
+        raw: dict[str, str] = {}
+        for column in self.columns:
+            value = cells[column.index].strip()
+            if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:  # neutralised by our error file
+                value = value[1:]
+            if value:
+                raw[column.target] = value
+        try:
+            self._fast(raw)
+        except fastjsonschema.JsonSchemaException:
+            return None, self._explain(line, raw)
+        problems: list[Problem] = []
+        record: dict[str, Any] = {}
+        for target, value in raw.items():
+            column = self._by_target[target]
+            try:
+                record[target] = self._coerce(column.type, value)
+            except ValueError as exc:
+                problems.append(Problem(line, column.header, _show(value), f"{exc}: {FIXES[column.type]}"))
+        return (None, problems) if problems else (record, [])
+
+    def _explain(self, line: int, raw: dict[str, str]) -> list[Problem]:
+        problems: list[Problem] = []
+        for error in sorted(self._slow.iter_errors(raw), key=lambda e: list(e.absolute_path)):
+            target = str(error.absolute_path[0]) if error.absolute_path else ""
+            column = self._by_target.get(target)
+            if column is None:  # a "required" error: the field is missing
+                missing = error.message.split("'")[1] if "'" in error.message else error.message
+                problems.append(Problem(line, missing, "", f"'{missing}' is required and empty: fill it in"))
+                continue
+            value = raw.get(target, "")
+            what = WHAT[column.type]
+            if error.validator == "maxLength":
+                what = f"is {len(value)} characters long, over the limit of {error.validator_value}"
+            elif any(ch in value for ch in INVISIBLE):
+                what = f"{what}: it contains an invisible character (zero-width space or BOM)"
+            problems.append(Problem(line, column.header, _show(value), f"{what}: {FIXES[column.type]}"))
+        return problems
+
+    def _coerce(self, kind: str, value: str) -> Any:
+        if kind == "email":
+            return value.lower()
+        if kind == "role":
+            return value.lower()
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+        if kind == "boolean":
+            return value.lower() in TRUE_WORDS
+        if kind == "date":
+            return parse_date(value, day_first=self.day_first)
+        return value
+
+
+def parse_date(value: str, *, day_first: bool = True) -> int:
+    """Unix seconds for an ISO 8601 date/date-time, DD/MM/YYYY (or MM/DD/YYYY), or unix s/ms."""
+    if value.isdigit():
+        number = int(value)
+        return number // 1000 if len(value) >= 12 else number
+    if "/" in value or (value.count(".") == 2 and len(value) <= 10):
+        parts = re.split(r"[/.]", value)
+        first, second, year = (int(p) for p in parts)
+        day, month = (first, second) if day_first else (second, first)
+        try:
+            return int(datetime(year, month, day, tzinfo=UTC).timestamp())
+        except ValueError as exc:
+            order = "DD/MM/YYYY" if day_first else "MM/DD/YYYY"
+            raise ValueError(f"is not a real calendar date when read as {order}") from exc
+    text = value.replace(" ", "T", 1) if " " in value else value
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError("is not a real calendar date") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def _show(value: str, limit: int = 80) -> str:
+    """A value as it may appear in a report: truncated, with invisible characters made visible."""
+    shown = "".join(f"\\u{ord(ch):04x}" if ch in INVISIBLE else ch for ch in value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

@@ -1,0 +1,146 @@
+"""The one settings object, read once and lazily from the function's environment.
+
+The variable names are constants shared with ``template.yaml`` (Globals.Function.Environment) and the
+tests (``tests/unit/test_template.py`` checks that the template defines every one of them).
+Missing or invalid variables fail loudly, naming every problem at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from intercom_importer.errors import SettingsError
+
+JOBS_TABLE = "JOBS_TABLE"
+IMPORT_BUCKET = "IMPORT_BUCKET"
+CHUNK_QUEUE_URL = "CHUNK_QUEUE_URL"
+STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+INTERCOM_TOKEN_SECRET = "INTERCOM_TOKEN_SECRET"  # noqa: S105 - the secret's ARN, not a secret
+INTERCOM_REGION = "INTERCOM_REGION"
+INTERCOM_BASE_URL = "INTERCOM_BASE_URL"
+INTERCOM_RATE_LIMIT_PER_MINUTE = "INTERCOM_RATE_LIMIT_PER_MINUTE"
+CHUNK_ROWS = "CHUNK_ROWS"
+WORKER_THREADS = "WORKER_THREADS"
+DEFAULT_EXISTING = "DEFAULT_EXISTING"
+DEFAULT_ROLE = "DEFAULT_ROLE"
+DEFAULT_INVALID_ROWS = "DEFAULT_INVALID_ROWS"
+NOTIFY_RECIPIENTS = "NOTIFY_RECIPIENTS"
+SENDER_EMAIL = "SENDER_EMAIL"
+JOB_TIMEOUT_SECONDS = "JOB_TIMEOUT_SECONDS"
+JOB_RETENTION_DAYS = "JOB_RETENTION_DAYS"
+REPORT_LINK_EXPIRY_SECONDS = "REPORT_LINK_EXPIRY_SECONDS"
+
+ALL_VARIABLES = (
+    JOBS_TABLE,
+    IMPORT_BUCKET,
+    CHUNK_QUEUE_URL,
+    STATE_MACHINE_ARN,
+    INTERCOM_TOKEN_SECRET,
+    INTERCOM_REGION,
+    INTERCOM_BASE_URL,
+    INTERCOM_RATE_LIMIT_PER_MINUTE,
+    CHUNK_ROWS,
+    WORKER_THREADS,
+    DEFAULT_EXISTING,
+    DEFAULT_ROLE,
+    DEFAULT_INVALID_ROWS,
+    NOTIFY_RECIPIENTS,
+    SENDER_EMAIL,
+    JOB_TIMEOUT_SECONDS,
+    JOB_RETENTION_DAYS,
+    REPORT_LINK_EXPIRY_SECONDS,
+)
+
+EXISTING_POLICIES = ("update", "skip")
+ROLES = ("user", "lead")
+INVALID_ROW_POLICIES = ("reject_file", "skip_rows")
+REGIONS = ("US", "EU", "AU")
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs_table: str
+    import_bucket: str
+    chunk_queue_url: str
+    state_machine_arn: str
+    intercom_token_secret: str
+    intercom_region: str
+    intercom_base_url: str | None
+    intercom_rate_limit_per_minute: int
+    chunk_rows: int
+    worker_threads: int
+    default_existing: str
+    default_role: str
+    default_invalid_rows: str
+    notify_recipients: tuple[str, ...]
+    sender_email: str
+    job_timeout_seconds: int
+    job_retention_days: int
+    report_link_expiry_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        problems: list[str] = []
+
+        def text(name: str, *, allow_empty: bool = False) -> str:
+            value = env.get(name)
+            if value is None or (not value.strip() and not allow_empty):
+                problems.append(f"{name} is not set")
+                return ""
+            return value.strip()
+
+        def integer(name: str, low: int, high: int) -> int:
+            raw = text(name)
+            if not raw:
+                return low
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not an integer")
+                return low
+            if not low <= value <= high:
+                problems.append(f"{name}={value} is outside {low}..{high}")
+            return value
+
+        def choice(name: str, options: tuple[str, ...]) -> str:
+            raw = text(name)
+            if raw and raw not in options:
+                problems.append(f"{name}={raw!r} must be one of {', '.join(options)}")
+            return raw
+
+        recipients = tuple(a.strip() for a in text(NOTIFY_RECIPIENTS).split(",") if a.strip())
+        settings = cls(
+            jobs_table=text(JOBS_TABLE),
+            import_bucket=text(IMPORT_BUCKET),
+            chunk_queue_url=text(CHUNK_QUEUE_URL),
+            state_machine_arn=text(STATE_MACHINE_ARN),
+            intercom_token_secret=text(INTERCOM_TOKEN_SECRET),
+            intercom_region=choice(INTERCOM_REGION, REGIONS),
+            intercom_base_url=(env.get(INTERCOM_BASE_URL) or "").strip().rstrip("/") or None,
+            intercom_rate_limit_per_minute=integer(INTERCOM_RATE_LIMIT_PER_MINUTE, 60, 1_000_000),
+            chunk_rows=integer(CHUNK_ROWS, 1, 1000),
+            worker_threads=integer(WORKER_THREADS, 1, 64),
+            default_existing=choice(DEFAULT_EXISTING, EXISTING_POLICIES),
+            default_role=choice(DEFAULT_ROLE, ROLES),
+            default_invalid_rows=choice(DEFAULT_INVALID_ROWS, INVALID_ROW_POLICIES),
+            notify_recipients=recipients,
+            sender_email=text(SENDER_EMAIL),
+            job_timeout_seconds=integer(JOB_TIMEOUT_SECONDS, 60, 31_536_000),
+            job_retention_days=integer(JOB_RETENTION_DAYS, 1, 3650),
+            report_link_expiry_seconds=integer(REPORT_LINK_EXPIRY_SECONDS, 60, 604_800),
+        )
+        if not recipients and NOTIFY_RECIPIENTS in env:
+            problems.append(f"{NOTIFY_RECIPIENTS} lists no address")
+        if problems:
+            raise SettingsError("Invalid function configuration: " + "; ".join(problems))
+        return settings
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this execution environment (read on first use, then cached)."""
+    return Settings.from_env()

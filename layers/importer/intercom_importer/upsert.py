@@ -1,0 +1,333 @@
+"""Rows to Intercom: the per-chunk upsert of people and companies.
+
+People, per chunk of rows:
+1. one search (``OR[email IN [...], external_id IN [...]]``, all pages) learns which rows exist;
+2. one create or update per row, several in flight (a thread pool over one keep-alive session);
+   a 409 on create (search lag, or a concurrent import) yields the existing id, then update or skip;
+3. company columns: the company is upserted once per distinct ``company_id`` per environment
+   (cached) and the contact attached to it;
+4. tags: one bulk ``POST /tags`` per tag per 50 contacts.
+
+Intercom matches contacts by id, then external_id, then email; this module follows the same
+precedence when it picks the existing contact a row refers to.
+
+Per-row problems Intercom refuses (a value, an unknown id) fail that row with Intercom's message;
+a bad token or plan restriction aborts the job (``JobAbort``); outages propagate so SQS retries
+the chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from intercom_importer.errors import (
+    IntercomAuthError,
+    IntercomConflictError,
+    IntercomForbiddenError,
+    IntercomPermanentError,
+)
+from intercom_importer.intercom import IntercomClient
+from intercom_importer.mapping import PEOPLE
+from intercom_importer.observability import logger
+
+CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
+
+CONTACT_FIELDS = (
+    "email",
+    "external_id",
+    "name",
+    "phone",
+    "avatar",
+    "signed_up_at",
+    "last_seen_at",
+    "owner_id",
+    "unsubscribed_from_emails",
+)
+COMPANY_FIELDS = (
+    "company_id",
+    "name",
+    "plan",
+    "size",
+    "website",
+    "industry",
+    "monthly_spend",
+    "remote_created_at",
+)
+
+
+class JobAbort(Exception):
+    """Intercom refused the whole job (bad token, plan restriction): stop calling it."""
+
+    def __init__(self, cause: IntercomPermanentError) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+
+
+@dataclass
+class RowResult:
+    line: int
+    outcome: str
+    contact_id: str | None = None
+    error: str | None = None
+    column: str = ""
+
+
+@dataclass
+class ChunkContext:
+    existing: str  # update | skip
+    role: str  # user | lead
+    tags: Sequence[str] = ()
+    custom_columns: frozenset[str] = field(default_factory=frozenset)
+
+
+class CompanyCache:
+    """``company_id -> Intercom id`` for this environment, so each company is upserted once per import."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], threading.Lock] = {}
+
+    def get_or_create(self, scope: str, company_id: str, create: Callable[[], str]) -> str:
+        key = (scope, company_id)
+        with self._lock:
+            if key in self._ids:
+                return self._ids[key]
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:  # one upsert per company even with many threads asking at once
+            with self._lock:
+                if key in self._ids:
+                    return self._ids[key]
+            intercom_id = create()
+            with self._lock:
+                self._ids[key] = intercom_id
+                if len(self._ids) > 100_000:
+                    self._ids.clear()
+            return intercom_id
+
+
+COMPANIES = CompanyCache()
+
+
+def _split(record: Mapping[str, Any], standard: Sequence[str], custom: frozenset[str]) -> dict[str, Any]:
+    body = {k: record[k] for k in standard if k in record}
+    attrs = {k: v for k, v in record.items() if k in custom}
+    if attrs:
+        body["custom_attributes"] = attrs
+    return body
+
+
+def import_people(
+    client: IntercomClient,
+    rows: Sequence[Mapping[str, Any]],
+    ctx: ChunkContext,
+    *,
+    scope: str,
+    threads: int,
+) -> list[RowResult]:
+    """Upsert one chunk of people rows; returns one result per row, in row order."""
+    records = [row["record"] for row in rows]
+    found = client.search_by_identifiers(
+        [r["email"] for r in records if r.get("email")],
+        [r["external_id"] for r in records if r.get("external_id")],
+    )
+    by_external: dict[str, dict[str, Any]] = {}
+    by_email: dict[str, list[dict[str, Any]]] = {}
+    for contact in found:
+        if contact.get("external_id"):
+            by_external[str(contact["external_id"])] = contact
+        if contact.get("email"):
+            by_email.setdefault(str(contact["email"]).lower(), []).append(contact)
+
+    def one(row: Mapping[str, Any]) -> RowResult:
+        return _person(client, row, ctx, by_external, by_email, scope)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
+        results = list(pool.map(one, rows))
+    _tag(client, ctx.tags, results)
+    return results
+
+
+def _pick_existing(
+    record: Mapping[str, Any], by_external: Mapping[str, dict], by_email: Mapping[str, list[dict]], role: str
+) -> tuple[dict | None, str | None]:
+    """The contact a row refers to, by Intercom's precedence; or a reason it is ambiguous."""
+    external_id = record.get("external_id")
+    if external_id and str(external_id) in by_external:
+        return by_external[str(external_id)], None
+    email = record.get("email")
+    if not email:
+        return None, None
+    candidates = by_email.get(email, [])
+    if external_id:
+        # Intercom would not match these by email; an email-only contact takes the new external_id
+        # (an update), a contact with another external_id is a different person.
+        for contact in candidates:
+            if contact.get("role") == "user" and contact.get("external_id") not in (None, ""):
+                return None, (
+                    f"the email belongs to an existing user whose external_id is {contact['external_id']!r}, "
+                    f"not {external_id!r}: correct the external_id or the email"
+                )
+        candidates = [c for c in candidates if not c.get("external_id")]
+    users = [c for c in candidates if c.get("role") == "user"]
+    if users:
+        return users[0], None
+    if candidates and role == "lead":
+        return candidates[0], None
+    if candidates:  # an existing lead with this email, importing a user: convert the lead (role user)
+        return candidates[0], None
+    return None, None
+
+
+def _person(
+    client: IntercomClient,
+    row: Mapping[str, Any],
+    ctx: ChunkContext,
+    by_external: Mapping[str, dict],
+    by_email: Mapping[str, list[dict]],
+    scope: str,
+) -> RowResult:
+    line = int(row["line"])
+    record = row["record"]
+    role = record.get("role") or ("lead" if not (record.get("email") or record.get("external_id")) else ctx.role)
+    body = _split(record, CONTACT_FIELDS, ctx.custom_columns)
+    try:
+        if record.get("id"):
+            contact_id = str(record["id"])
+            if ctx.existing == "skip":
+                client.get_contact(contact_id)
+                return _company(client, RowResult(line, SKIPPED, contact_id), record, scope, attach=False)
+            client.update_contact(contact_id, _safe_update(body, None))
+            return _company(client, RowResult(line, UPDATED, contact_id), record, scope)
+        existing, ambiguity = _pick_existing(record, by_external, by_email, role)
+        if ambiguity:
+            return RowResult(line, FAILED, error=ambiguity, column="email")
+        if existing is not None:
+            return _update_existing(client, line, existing, body, role, ctx, record, scope)
+        try:
+            created = client.create_contact({"role": role, **body})
+        except IntercomConflictError as exc:
+            if not exc.existing_id:
+                raise
+            if exc.archived:
+                return RowResult(
+                    line,
+                    FAILED,
+                    exc.existing_id,
+                    "an archived contact already has this email/external_id: unarchive it in Intercom, then "
+                    "import the row again",
+                )
+            return _update_existing(client, line, {"id": exc.existing_id}, body, role, ctx, record, scope)
+        return _company(client, RowResult(line, CREATED, str(created["id"])), record, scope)
+    except (IntercomAuthError, IntercomForbiddenError) as exc:
+        raise JobAbort(exc) from exc
+    except IntercomPermanentError as exc:
+        column = exc.field or ""
+        return RowResult(line, FAILED, error=f"Intercom refused the row: {exc.message}", column=column)
+
+
+def _update_existing(
+    client: IntercomClient,
+    line: int,
+    existing: Mapping[str, Any],
+    body: dict[str, Any],
+    role: str,
+    ctx: ChunkContext,
+    record: Mapping[str, Any],
+    scope: str,
+) -> RowResult:
+    contact_id = str(existing["id"])
+    if ctx.existing == "skip":
+        return RowResult(line, SKIPPED, contact_id)
+    update = _safe_update(body, existing)
+    if existing.get("role") == "lead" and role == "user":
+        update["role"] = "user"
+    client.update_contact(contact_id, update)
+    return _company(client, RowResult(line, UPDATED, contact_id), record, scope)
+
+
+def _safe_update(body: Mapping[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Never re-subscribe someone: drop ``unsubscribed_from_emails: false`` unless we know they are subscribed."""
+    update = dict(body)
+    if update.get("unsubscribed_from_emails") is False and (
+        existing is None or existing.get("unsubscribed_from_emails") is not False
+    ):
+        update.pop("unsubscribed_from_emails")
+    return update
+
+
+def _company(
+    client: IntercomClient, result: RowResult, record: Mapping[str, Any], scope: str, *, attach: bool = True
+) -> RowResult:
+    company_id = record.get("company_id")
+    if not attach or not company_id or not result.contact_id:
+        return result
+
+    def create() -> str:
+        body: dict[str, Any] = {"company_id": str(company_id)}
+        if record.get("company_name"):
+            body["name"] = record["company_name"]
+        return str(client.upsert_company(body)["id"])
+
+    intercom_id = COMPANIES.get_or_create(scope, str(company_id), create)
+    client.attach_contact_to_company(result.contact_id, intercom_id)
+    return result
+
+
+def _tag(client: IntercomClient, tags: Sequence[str], results: Sequence[RowResult]) -> None:
+    ids = [r.contact_id for r in results if r.outcome in (CREATED, UPDATED) and r.contact_id]
+    if not ids:
+        return
+    for tag in tags:
+        client.tag_contacts(tag, ids)
+
+
+def import_companies(
+    client: IntercomClient,
+    rows: Sequence[Mapping[str, Any]],
+    ctx: ChunkContext,
+    *,
+    scope: str,
+    threads: int,
+    started_at: float,
+) -> list[RowResult]:
+    """Upsert one chunk of company rows (``POST /companies`` creates or updates by company_id)."""
+
+    def one(row: Mapping[str, Any]) -> RowResult:
+        line = int(row["line"])
+        body = _split(row["record"], COMPANY_FIELDS, ctx.custom_columns)
+        if "monthly_spend" in body:
+            body["monthly_spend"] = int(body["monthly_spend"])
+        try:
+            company = client.upsert_company(body)
+        except (IntercomAuthError, IntercomForbiddenError) as exc:
+            raise JobAbort(exc) from exc
+        except IntercomPermanentError as exc:
+            return RowResult(line, FAILED, error=f"Intercom refused the row: {exc.message}", column=exc.field or "")
+        # POST /companies does not say whether it created; a company created during this import is new.
+        created = float(company.get("created_at") or 0) >= started_at - 1
+        return RowResult(line, CREATED if created else UPDATED, str(company["id"]))
+
+    if ctx.existing == "skip":
+        logger.warning("existing=skip is applied to companies by company_id lookup")
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
+        return list(pool.map(one, rows))
+
+
+def import_rows(
+    client: IntercomClient,
+    import_type: str,
+    rows: Sequence[Mapping[str, Any]],
+    ctx: ChunkContext,
+    *,
+    scope: str,
+    threads: int,
+    started_at: float,
+) -> list[RowResult]:
+    if import_type == PEOPLE:
+        return import_people(client, rows, ctx, scope=scope, threads=threads)
+    return import_companies(client, rows, ctx, scope=scope, threads=threads, started_at=started_at)

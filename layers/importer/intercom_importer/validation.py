@@ -1,0 +1,294 @@
+"""From an uploaded object to a started job: stream, validate, split into chunks, queue, start.
+
+Design (see README, "Why the validator starts the state machine"):
+1. The job id is derived from bucket, key and version, and the job record is created with a
+   condition, so a repeated S3 event never starts a second import.
+2. The file is streamed once. Valid rows are written to S3 as chunk objects while reading (the
+   claim-check pattern: SQS messages stay tiny whatever the row width); invalid rows go to a local
+   spool file and then to S3, for the error file.
+3. Only after the whole file is read is anything queued: under ``reject_file`` a single invalid
+   row means no chunk is ever sent, so nothing is written to Intercom.
+4. The state machine is started for every job (accepted, rejected or failed), so every upload ends
+   in exactly one summary email.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from intercom_importer import jobs
+from intercom_importer.csv_reader import CsvStream
+from intercom_importer.errors import FileRejectedError, ImporterError
+from intercom_importer.mapping import COMPANIES, PEOPLE, Column, map_header, normalise
+from intercom_importer.observability import logger
+from intercom_importer.options import ImportOptions
+from intercom_importer.schema import Problem, RowValidator
+from intercom_importer.settings import Settings
+
+CHUNK_FORMAT = 1
+SAMPLE_PROBLEMS = 25
+PROGRESS_EVERY_SECONDS = 2.0
+SQS_BATCH = 10
+_PEOPLE_IDS = {"email", "e_mail", "email_address", "external_id", "user_id", "userid", "id", "intercom_id"}
+
+
+@dataclass
+class Upload:
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    size: int | None
+
+
+@dataclass
+class Clients:
+    s3: Any
+    sqs: Any
+    sfn: Any
+
+
+def chunk_key(job_id: str, index: int) -> str:
+    return f"work/{job_id}/chunks/{index:06d}.json"
+
+
+def invalid_key(job_id: str) -> str:
+    return f"work/{job_id}/invalid.jsonl"
+
+
+def guess_import_type(header: list[str]) -> str:
+    keys = {normalise(h) for h in header}
+    if keys & _PEOPLE_IDS:
+        return PEOPLE
+    return COMPANIES if "company_id" in keys else PEOPLE
+
+
+def handle_upload(
+    upload: Upload,
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+    remaining_ms: Callable[[], int],
+) -> dict[str, Any]:
+    """Validate one uploaded object and start its job. Returns a short summary for the log."""
+    job_id = jobs.job_id_for(upload.bucket, upload.key, upload.version_id or upload.etag)
+    lease = max(60, remaining_ms() // 1000 + 30)
+    fields = {
+        "status": jobs.VALIDATING,
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "version_id": upload.version_id or "",
+        "etag": upload.etag or "",
+        "size": upload.size or 0,
+        "lease_until": int(time.time()) + lease,
+    }
+    if not store.create(job_id, fields) and not store.claim(job_id, lease):
+        logger.info("duplicate upload event ignored", job_id=job_id)
+        return {"job_id": job_id, "duplicate": True}
+    logger.append_keys(job_id=job_id)
+    try:
+        outcome = _validate(job_id, upload, settings=settings, store=store, clients=clients)
+    except FileRejectedError as exc:
+        logger.info("file rejected", reason=exc.message)
+        store.update(job_id, {"status": jobs.REJECTED, "rejection": exc.message})
+        outcome = "rejected"
+    except ImporterError as exc:
+        logger.exception("validation failed")
+        store.update(job_id, {"status": jobs.FAILED, "failure": {"error": type(exc).__name__, "message": exc.message}})
+        outcome = "failed"
+    except Exception as exc:  # any bug still ends in an email, never in silence
+        logger.exception("validation crashed")
+        store.update(
+            job_id,
+            {
+                "status": jobs.FAILED,
+                "failure": {"error": type(exc).__name__, "message": "The validator failed unexpectedly."},
+            },
+        )
+        outcome = "failed"
+    _start_execution(clients.sfn, settings, job_id, outcome)
+    if outcome == "accepted":
+        _queue_chunks(clients.sqs, settings, job_id, store.get(job_id)["chunks_total"])
+    return {"job_id": job_id, "outcome": outcome}
+
+
+def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
+    try:
+        obj = clients.s3.get_object(
+            Bucket=upload.bucket,
+            Key=upload.key,
+            **({"VersionId": upload.version_id} if upload.version_id else {}),
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "NoSuchVersion", "404"):
+            raise FileRejectedError(f"The uploaded file {upload.key} no longer exists in the bucket.") from exc
+        raise
+    options = ImportOptions.from_metadata(obj.get("Metadata") or {}, settings)
+    stream = CsvStream(obj["Body"])
+    import_type = options.import_type or guess_import_type(stream.header)
+    columns = map_header(stream.header, import_type)
+    options = ImportOptions(import_type, options.existing, options.role, options.invalid_rows, options.tags)
+    store.update(
+        job_id,
+        {
+            "options": options.to_dict(),
+            "import_type": import_type,
+            "header": stream.header,
+            "columns": [c.to_dict() for c in columns],
+            "encoding": stream.dialect.encoding_label,
+            "delimiter": stream.dialect.delimiter,
+        },
+    )
+    validator = RowValidator(columns, import_type)
+    writer = _ChunkWriter(clients.s3, settings.import_bucket, job_id, settings.chunk_rows)
+    counts = Counter[str]()
+    kinds = Counter[str]()
+    sample: list[dict[str, Any]] = []
+    reject_all = options.invalid_rows == "reject_file"
+    last_progress = time.monotonic()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        for row in stream:
+            counts["rows"] += 1
+            record, problems = validator.check(row.line, row.cells, len(stream.header))
+            if problems:
+                counts["invalid"] += 1
+                _spool_invalid(spool, row.line, row.cells, problems)
+                for problem in problems:
+                    kinds[_kind(problem, columns)] += 1
+                    if len(sample) < SAMPLE_PROBLEMS:
+                        sample.append(problem.to_dict())
+                continue
+            counts["valid"] += 1
+            if not (reject_all and counts["invalid"]):
+                writer.add(row.line, row.cells, record)
+            if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
+                store.update(job_id, {"rows_read": counts["rows"], "bytes_read": stream.bytes_read})
+                last_progress = time.monotonic()
+        invalid_file = None
+        if counts["invalid"]:
+            spool.seek(0)
+            invalid_file = invalid_key(job_id)
+            clients.s3.put_object(
+                Bucket=settings.import_bucket,
+                Key=invalid_file,
+                Body=spool.read().encode("utf-8"),
+                ContentType="application/x-ndjson",
+            )
+    fields: dict[str, Any] = {
+        "rows": counts["rows"],
+        "valid": counts["valid"],
+        "invalid": counts["invalid"],
+        "rows_read": counts["rows"],
+        "bytes_read": stream.bytes_read,
+        "problem_kinds": dict(kinds),
+        "problems_sample": sample,
+        "invalid_key": invalid_file or "",
+    }
+    if reject_all and counts["invalid"]:
+        writer.discard()
+        fields.update(
+            status=jobs.REJECTED,
+            rejection=(
+                f"{counts['invalid']} of {counts['rows']} rows are invalid and this import rejects the whole "
+                "file when any row is invalid (invalid_rows=reject_file), so nothing was imported. Fix the rows "
+                "listed in the error file and upload the file again, or upload with invalid_rows=skip_rows "
+                "to import the valid rows."
+            ),
+        )
+        store.update(job_id, fields)
+        return "rejected"
+    chunks_total = writer.flush()
+    fields.update(status=jobs.IMPORTING, chunks_total=chunks_total)
+    store.update(job_id, fields)
+    logger.info("file accepted", rows=counts["rows"], invalid=counts["invalid"], chunks=chunks_total)
+    return "accepted"
+
+
+def _kind(problem: Problem, columns: list[Column]) -> str:
+    """A grouping key for the email's "top problems": the column and what is wrong with it."""
+    what = problem.message.split(":")[0]
+    return f"{problem.column}: {what}" if problem.column else what
+
+
+def _spool_invalid(spool: Any, line: int, cells: list[str], problems: list[Problem]) -> None:
+    spool.write(json.dumps({"line": line, "cells": cells, "problems": [p.to_dict() for p in problems]}) + "\n")
+
+
+class _ChunkWriter:
+    """Accumulates valid rows and writes each full chunk to S3."""
+
+    def __init__(self, s3: Any, bucket: str, job_id: str, rows_per_chunk: int) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._job_id = job_id
+        self._size = rows_per_chunk
+        self._rows: list[dict[str, Any]] = []
+        self.count = 0
+
+    def add(self, line: int, cells: list[str], record: dict[str, Any]) -> None:
+        self._rows.append({"line": line, "cells": cells, "record": record})
+        if len(self._rows) >= self._size:
+            self._write()
+
+    def _write(self) -> None:
+        self.count += 1
+        body = json.dumps(
+            {"v": CHUNK_FORMAT, "job_id": self._job_id, "chunk": self.count, "rows": self._rows},
+            separators=(",", ":"),
+        ).encode("utf-8")
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=chunk_key(self._job_id, self.count),
+            Body=body,
+            ContentType="application/json",
+        )
+        self._rows = []
+
+    def flush(self) -> int:
+        if self._rows:
+            self._write()
+        return self.count
+
+    def discard(self) -> None:
+        """Delete the chunks written so far (the file was rejected)."""
+        keys = [{"Key": chunk_key(self._job_id, i)} for i in range(1, self.count + 1)]
+        for start in range(0, len(keys), 1000):
+            self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
+        self._rows = []
+        self.count = 0
+
+
+def chunk_message(job_id: str, index: int) -> str:
+    return json.dumps({"v": CHUNK_FORMAT, "job_id": job_id, "chunk": index, "key": chunk_key(job_id, index)})
+
+
+def _queue_chunks(sqs: Any, settings: Settings, job_id: str, chunks_total: int) -> None:
+    for start in range(1, chunks_total + 1, SQS_BATCH):
+        entries = [
+            {"Id": str(i), "MessageBody": chunk_message(job_id, i)}
+            for i in range(start, min(start + SQS_BATCH, chunks_total + 1))
+        ]
+        response = sqs.send_message_batch(QueueUrl=settings.chunk_queue_url, Entries=entries)
+        failed = response.get("Failed") or []
+        for entry in failed:  # one retry per refused entry, then surface the problem
+            sqs.send_message(QueueUrl=settings.chunk_queue_url, MessageBody=chunk_message(job_id, int(entry["Id"])))
+
+
+def _start_execution(sfn: Any, settings: Settings, job_id: str, outcome: str) -> None:
+    payload = {"job_id": job_id, "status": outcome, "timeout_seconds": settings.job_timeout_seconds}
+    try:
+        sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=job_id, input=json.dumps(payload))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        logger.info("execution already started", job_id=job_id)

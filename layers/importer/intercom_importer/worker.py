@@ -1,0 +1,219 @@
+"""One chunk message to recorded results, exactly once.
+
+A chunk is recorded by a single DynamoDB transaction (chunk item + job counters), so a message SQS
+delivers twice, or a retry after a crash, never counts twice. Rows Intercom refused are kept with
+their original line and cells in ``work/<job>/results/<chunk>.json`` for the error file.
+After recording, the worker that completes the job resumes the state machine (``SendTaskSuccess``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from intercom_importer import jobs
+from intercom_importer.errors import ChunkFormatError, SettingsError
+from intercom_importer.intercom import IntercomClient, build_client, resolve_base_url
+from intercom_importer.observability import logger
+from intercom_importer.options import ImportOptions
+from intercom_importer.ratelimit import WindowRateLimiter
+from intercom_importer.settings import Settings
+from intercom_importer.upsert import FAILED, ChunkContext, JobAbort, RowResult, import_rows
+from intercom_importer.validation import CHUNK_FORMAT
+
+
+def parse_message(body: str) -> tuple[str, int, str]:
+    try:
+        message = json.loads(body)
+        if message.get("v") != CHUNK_FORMAT:
+            raise ValueError(f"format version {message.get('v')!r}")
+        return str(message["job_id"]), int(message["chunk"]), str(message["key"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ChunkFormatError(f"Not a chunk message of this importer ({exc}).") from exc
+
+
+def result_key(job_id: str, index: int) -> str:
+    return f"work/{job_id}/results/{index:06d}.json"
+
+
+def load_token(secret_arn: str, fetch: Any) -> str:
+    """The token from the secret: the secret string itself, or JSON with ``access_token``/``token``."""
+    raw = fetch(secret_arn)
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise SettingsError("The Intercom token secret is not valid JSON.") from exc
+        text = str(data.get("access_token") or data.get("token") or "").strip()
+    if not text:
+        raise SettingsError("The Intercom token secret is empty: store the access token in it.")
+    return text
+
+
+@functools.cache
+def limiter_for(calls_per_minute: int) -> WindowRateLimiter:
+    """This environment's share of the app's rate limit (a shared governor replaces it later)."""
+    return WindowRateLimiter(max(1, calls_per_minute // 6), window_seconds=10.0)
+
+
+def intercom_client(settings: Settings, token: str) -> IntercomClient:
+    return build_client(
+        token=token,
+        base_url=resolve_base_url(settings.intercom_region, settings.intercom_base_url),
+        limiter=limiter_for(settings.intercom_rate_limit_per_minute),
+        pool_size=max(8, settings.worker_threads * 2),
+    )
+
+
+def process_chunk(
+    body: str,
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    s3: Any,
+    sfn: Any,
+    client_factory: Any,
+) -> str:
+    """Import one chunk; returns what happened ("recorded", "duplicate", "aborted").
+
+    ``client_factory()`` returns the Intercom client (called only when Intercom is needed).
+    Retryable errors propagate so SQS delivers the chunk again.
+    """
+    job_id, index, key = parse_message(body)
+    logger.append_keys(job_id=job_id, chunk=index)
+    if store.is_chunk_recorded(job_id, index):
+        logger.info("chunk already recorded; duplicate delivery ignored")
+        return "duplicate"
+    job = store.get(job_id)
+    chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
+    rows: list[dict[str, Any]] = chunk["rows"]
+    columns = job.get("columns") or []
+    options = ImportOptions.from_dict(job["options"])
+    started = time.monotonic()
+    abort = job.get("abort")
+    outcome = "recorded"
+    if abort:
+        results = [RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
+        outcome = "aborted"
+    else:
+        ctx = ChunkContext(
+            existing=options.existing,
+            role=options.role,
+            tags=options.tags,
+            custom_columns=frozenset(c["target"] for c in columns if c.get("custom")),
+        )
+        try:
+            results = import_rows(
+                client_factory(),
+                job["import_type"],
+                rows,
+                ctx,
+                scope=job_id,
+                threads=settings.worker_threads,
+                started_at=_epoch(job["created_at"]),
+            )
+        except JobAbort as exc:
+            abort = {
+                "error": type(exc.cause).__name__,
+                "message": exc.cause.message,
+                "status": exc.cause.status,
+            }
+            store.update(job_id, {"abort": abort})
+            logger.warning("import aborted by Intercom", error=abort["error"])
+            results = [RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
+            outcome = "aborted"
+    counts = Counter(r.outcome for r in results)
+    failures = _failures(rows, results)
+    stored = None
+    if failures:
+        stored = result_key(job_id, index)
+        s3.put_object(
+            Bucket=settings.import_bucket,
+            Key=stored,
+            Body=json.dumps({"job_id": job_id, "chunk": index, "failures": failures}).encode(),
+            ContentType="application/json",
+        )
+    if not store.record_chunk(job_id, index, counts, result_key=stored, source="worker"):
+        logger.info("chunk was recorded concurrently; this result is dropped")
+        return "duplicate"
+    logger.info("chunk recorded", seconds=round(time.monotonic() - started, 3), **dict(counts))
+    resume_if_complete(store, sfn, job_id)
+    return outcome
+
+
+def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3: Any, sfn: Any) -> str:
+    """A chunk exhausted its retries: count its rows as failed, with the last error, so the job completes."""
+    job_id, index, key = parse_message(body)
+    logger.append_keys(job_id=job_id, chunk=index)
+    if store.is_chunk_recorded(job_id, index):
+        return "duplicate"
+    last = store.chunk_error(job_id, index) or {}
+    reason = (
+        f"not imported: the chunk failed {int(last.get('attempts', 0)) or 'several'} times "
+        f"({last.get('message') or 'the worker did not finish in time'}); some of its rows may have been "
+        "written to Intercom before the failure. Upload these rows again to retry them."
+    )
+    chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
+    rows = chunk["rows"]
+    results = [RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
+    stored = result_key(job_id, index)
+    s3.put_object(
+        Bucket=settings.import_bucket,
+        Key=stored,
+        Body=json.dumps({"job_id": job_id, "chunk": index, "failures": _failures(rows, results)}).encode(),
+        ContentType="application/json",
+    )
+    if not store.record_chunk(job_id, index, {FAILED: len(rows)}, result_key=stored, source="dead-letter"):
+        return "duplicate"
+    logger.warning("dead chunk recorded as failed", rows=len(rows))
+    resume_if_complete(store, sfn, job_id)
+    return "recorded"
+
+
+def resume_if_complete(store: jobs.JobStore, sfn: Any, job_id: str) -> bool:
+    """If every chunk is recorded and the state machine is parked, resume it. Safe to call twice."""
+    job = store.get(job_id)
+    token = job.get("task_token")
+    if not token or not jobs.is_complete(job):
+        return False
+    try:
+        sfn.send_task_success(taskToken=token, output=json.dumps({"chunks_done": int(job["chunks_done"])}))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            logger.info("state machine already resumed", code=code)
+            return False
+        raise
+    logger.info("job complete; state machine resumed")
+    return True
+
+
+def _failures(rows: Sequence[Mapping[str, Any]], results: Sequence[RowResult]) -> list[dict[str, Any]]:
+    return [
+        {"line": res.line, "cells": row["cells"], "column": res.column, "error": res.error or ""}
+        for row, res in zip(rows, results, strict=True)
+        if res.outcome == FAILED
+    ]
+
+
+def _abort_text(abort: Mapping[str, Any]) -> str:
+    if abort.get("error") == "IntercomAuthError":
+        return (
+            "not imported: Intercom refused the access token (401). Put a valid token in the Intercom token "
+            "secret and upload the file again."
+        )
+    if abort.get("error") == "IntercomForbiddenError":
+        return f"not imported: Intercom refused access (403: {abort.get('message')}). Check the app's permissions."
+    return f"not imported: the import was stopped ({abort.get('message')})."
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
