@@ -1,0 +1,52 @@
+# The single entry point. `make run` and `make test` work on a fresh machine with only Python:
+# each creates .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+FILE ?= events/people.csv
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test test-unit lint format build deploy clean
+
+help:
+	@echo "make run     - run the whole pipeline locally on $(FILE) (moto + Intercom sandbox)"
+	@echo "make test    - run every test (unit, contract, static, integration, end-to-end)"
+	@echo "make lint    - ruff, cfn-lint"
+	@echo "make build   - sam build (needs the AWS SAM CLI and python3.13)"
+	@echo "make deploy  - sam deploy --guided"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/intercom-import run $(FILE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m "unit or static or contract" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+build:
+	sam build --use-container=false
+
+deploy: build
+	sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,157 @@
+"""The template and the state machine are code under test: lint, wiring, names."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from intercom_importer import errors, settings
+
+pytestmark = pytest.mark.static
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+ASL = ROOT / "statemachine" / "import_job.asl.json"
+BUILTIN_ERRORS = {"States.ALL", "States.Timeout", "States.TaskFailed", "States.Runtime", "States.HeartbeatTimeout"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {f"!{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def asl() -> dict:
+    return json.loads(ASL.read_text())
+
+
+def test_cfn_lint_reports_no_errors_or_warnings():
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_placeholder_in_the_definition_has_a_substitution(template, asl):
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    substitutions = set(template["Resources"]["ImportJobStateMachine"]["Properties"]["DefinitionSubstitutions"])
+    assert placeholders == substitutions
+
+
+def test_every_transition_targets_an_existing_state(asl):
+    states = asl["States"]
+    targets = []
+    for name, state in states.items():
+        targets += [state.get("Next"), state.get("Default")]
+        targets += [c.get("Next") for c in state.get("Choices", [])]
+        targets += [c.get("Next") for c in state.get("Catch", [])]
+    missing = {t for t in targets if t and t not in states}
+    assert not missing
+
+
+def test_every_state_is_reachable_and_every_path_ends(asl):
+    states = asl["States"]
+    seen, todo = set(), [asl["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        nxt = [state.get("Next"), state.get("Default")]
+        nxt += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        todo += [n for n in nxt if n]
+        if state["Type"] not in ("Choice", "Succeed", "Fail"):
+            assert state.get("End") or state.get("Next"), f"{name} neither ends nor continues"
+    assert seen == set(states)
+
+
+def test_every_task_retries_a_bounded_number_of_times(asl):
+    for name, state in asl["States"].items():
+        if state["Type"] == "Task":
+            assert state.get("Retry"), f"{name} has no Retry"
+            assert all(r.get("MaxAttempts", 3) <= 5 for r in state["Retry"])
+
+
+def test_every_task_that_can_fail_the_job_is_caught(asl):
+    # The last bookkeeping steps retry; every other task leads to an email when it fails.
+    for name, state in asl["States"].items():
+        if state["Type"] == "Task" and name not in ("MarkJobDone", "MarkJobFailed", "MarkEmailFailed"):
+            assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), name
+
+
+def test_every_error_name_the_state_machine_uses_is_defined(asl):
+    names = set()
+    for state in asl["States"].values():
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            names.update(rule["ErrorEquals"])
+        if state["Type"] == "Fail":
+            names.add(state["Error"])
+    custom = {n for n in names if n not in BUILTIN_ERRORS and not n.startswith("Lambda.")}
+    undefined = {n for n in custom if not isinstance(getattr(errors, n, None), type)}
+    assert not undefined
+
+
+def test_functions_get_every_setting_the_settings_object_reads(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(settings.ALL_VARIABLES) <= set(variables)
+
+
+def test_queue_visibility_timeout_is_at_least_six_times_the_worker_timeout(template):
+    resources = template["Resources"]
+    worker_timeout = resources["WorkerFunction"]["Properties"]["Timeout"]
+    assert resources["ChunkQueue"]["Properties"]["VisibilityTimeout"] >= 6 * worker_timeout
+
+
+def test_worker_reports_partial_batch_failures_with_a_concurrency_cap(template):
+    event = template["Resources"]["WorkerFunction"]["Properties"]["Events"]["Chunks"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == {"!Ref": "WorkerMaxConcurrency"}
+
+
+def test_no_environment_variable_holds_the_token_itself(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables[settings.INTERCOM_TOKEN_SECRET] == {"!Ref": "IntercomTokenSecretArn"}
+    for name in variables:
+        assert "TOKEN" not in name or name == settings.INTERCOM_TOKEN_SECRET
+
+
+def test_functions_run_python313_on_arm64(template):
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+
+
+def test_every_function_folder_has_a_thin_handler_and_an_event(template):
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        folder = ROOT / resource["Properties"]["CodeUri"]
+        app = folder / "app.py"
+        assert app.is_file(), name
+        assert "import boto3" not in app.read_text(), f"{name}: handlers call domain code, not boto3"
+        assert len(app.read_text().splitlines()) < 80, f"{name}: handler is not thin"
+        assert list((ROOT / "events").glob(f"{folder.name}_*.json")), f"no sample event for {name}"
