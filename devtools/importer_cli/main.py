@@ -129,7 +129,12 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         _stderr(f"starting the local stack (moto + {('Intercom at ' + intercom_url) if args.intercom_url else 'Intercom sandbox'}) ...")
         with LocalRuntime(
-            template_path=str(TEMPLATE), parameters=parameters, intercom_token=token, log_dir=str(log_dir)
+            template_path=str(TEMPLATE),
+            parameters=parameters,
+            intercom_token=token,
+            log_dir=str(log_dir),
+            # No X-Ray daemon locally; everything else runs exactly as configured by the template.
+            function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
         ) as runtime:
             summary = _upload_and_follow(runtime, path, _metadata(args, config), progress, args.timeout)
             summary["intercom"] = _landed(sandbox)

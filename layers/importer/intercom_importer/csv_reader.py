@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol
@@ -19,6 +20,7 @@ from intercom_importer.errors import FileRejectedError
 BLOCK = 64 * 1024
 MAX_CELL_BYTES = 1024 * 1024  # a runaway quote is reported, not read into memory to the end of the file
 DELIMITERS = (",", ";", "\t", "|")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 csv.field_size_limit(MAX_CELL_BYTES)
 
@@ -63,9 +65,16 @@ class _RawAdapter(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        data = self._source.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+        # Fill the whole buffer unless the source ends: a source may return fewer bytes than asked
+        # (a socket, a pipe), and the encoding sniff needs the full first block.
+        view = memoryview(buffer).cast("B")
+        n = 0
+        while n < len(view):
+            data = self._source.read(len(view) - n)
+            if not data:
+                break
+            view[n : n + len(data)] = data
+            n += len(data)
         self.bytes_read += n
         return n
 
@@ -153,12 +162,17 @@ class CsvStream:
         self._line = skipped  # physical lines consumed so far
         lines = self._lines(first)
         self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        self._reader_lines = 0
         header_row = self._next_row()
         if header_row is None:
             raise FileRejectedError("The file has no header row.")
         self.header_line = header_row.line
         self.header = [cell.strip().lstrip("\ufeff") for cell in header_row.cells]
+        self._pending: Row | None = self._next_row()
+        if self._pending is None:
+            raise FileRejectedError(
+                "The file has a header row but no data rows, so there is nothing to import. Add one row per "
+                "contact or company under the header and upload it again."
+            )
 
     @property
     def bytes_read(self) -> int:
@@ -172,6 +186,14 @@ class CsvStream:
             raise self._decode_error(exc, 1) from exc
 
     def _decode_error(self, exc: UnicodeDecodeError, line: int) -> FileRejectedError:
+        # ``line`` is the line being read; the decoder works on whole blocks, so the bad bytes may sit
+        # some lines further on: count the line breaks before them.
+        before = exc.object[: exc.start]
+        try:
+            text = bytes(before).decode(exc.encoding, errors="replace")
+        except LookupError:
+            text = bytes(before).decode("latin-1")
+        line += len(_LINE_BREAK.findall(text))
         return FileRejectedError(
             f"Line {line}: the bytes {exc.object[exc.start : exc.start + 4]!r} are not valid "
             f"{self.dialect.encoding_label if hasattr(self, 'dialect') else 'text'}. Save the file as "
@@ -180,16 +202,18 @@ class CsvStream:
 
     def _lines(self, first: str) -> Iterator[str]:
         yield first
+        number = self._line + 1  # physical number of the last line yielded
         while True:
             try:
                 line = self._text.readline()
             except UnicodeDecodeError as exc:
-                raise self._decode_error(exc, self._line + self._reader_lines + 1) from exc
+                raise self._decode_error(exc, number + 1) from exc
             if not line:
                 return
+            number += 1
             if "\x00" in line:
                 raise FileRejectedError(
-                    f"Line {self._line + self._reader_lines + 1}: contains a NUL byte, so the file is not "
+                    f"Line {number}: contains a NUL byte, so the file is not "
                     "plain text. Re-export it from the source as CSV UTF-8."
                 )
             yield line
@@ -209,13 +233,12 @@ class CsvStream:
                         'rest of the file cannot be read. Close the quote or remove the stray " character.'
                     ) from exc
                 raise FileRejectedError(f"Line {start}: the CSV quoting is malformed ({message}).") from exc
-            self._reader_lines = self._reader.line_num
             if cells:
                 return Row(start, cells)
 
     def __iter__(self) -> Iterator[Row]:
-        while True:
-            row = self._next_row()
-            if row is None:
-                return
+        row: Row | None = self._pending  # the first data row, read ahead to reject header-only files
+        self._pending = None
+        while row is not None:
             yield row
+            row = self._next_row()

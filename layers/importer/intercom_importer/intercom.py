@@ -462,6 +462,21 @@ class IntercomClient:
         """
         return self._call("POST", "/companies", body=body, retry_ambiguous=bool(body.get("company_id")))
 
+    def find_company(self, company_id: str) -> JSONDict | None:
+        """``GET /companies?company_id=...``: the company with your ``company_id``, or ``None`` (404).
+
+        The 2.14 description types the answer as a ``company_list``; Intercom has also been seen to
+        return a single ``company`` (intercom-ruby #612): both shapes are accepted.
+        """
+        try:
+            found = self._call("GET", "/companies", params={"company_id": company_id})
+        except IntercomNotFoundError:
+            return None
+        if found.get("type") == "list":
+            data = found.get("data") or []
+            return data[0] if data else None
+        return found
+
     def attach_contact_to_company(self, contact_id: str, company_intercom_id: str) -> JSONDict:
         """``POST /contacts/{contact_id}/companies {"id": company_intercom_id}``; returns the company.
 

@@ -172,6 +172,7 @@ class JobStore:
         self, job_id: str, index: int, counts: Mapping[str, int], *, result_key: str | None, source: str
     ) -> bool:
         """Add one chunk's counts to the job exactly once. ``False`` if the chunk was already recorded."""
+        # The resource's client serialises plain Python values itself (boto3's transformation hooks).
         client = self._table.meta.client
         chunk_item = {
             "pk": _pk(job_id),
@@ -191,21 +192,21 @@ class JobStore:
                     {
                         "Put": {
                             "TableName": self._table.name,
-                            "Item": _typed(chunk_item),
+                            "Item": _dynamo(chunk_item),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Update": {
                             "TableName": self._table.name,
-                            "Key": {"pk": {"S": _pk(job_id)}, "sk": {"S": "META"}},
+                            "Key": {"pk": _pk(job_id), "sk": "META"},
                             "UpdateExpression": f"ADD chunks_done :one, {add} SET updated_at = :now",
                             "ConditionExpression": "attribute_exists(pk)",
                             "ExpressionAttributeNames": {f"#{c}": c for c in COUNTERS},
                             "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":now": {"S": now_iso()},
-                                **{f":{c}": {"N": str(int(counts.get(c, 0)))} for c in COUNTERS},
+                                ":one": 1,
+                                ":now": now_iso(),
+                                **{f":{c}": int(counts.get(c, 0)) for c in COUNTERS},
                             },
                         }
                     },
@@ -306,10 +307,3 @@ def _dynamo(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_dynamo(v) for v in value]
     return value
-
-
-def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {k: serializer.serialize(_dynamo(v)) for k, v in item.items()}

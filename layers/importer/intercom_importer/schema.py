@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from intercom_importer.mapping import PEOPLE, Column
 
 MAX_TEXT = 255
-FORMULA_PREFIXES = ("=", "+", "-", "@")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # what report.neutralise prefixes with "'"
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
 
@@ -129,17 +129,20 @@ class RowValidator:
         for column in self.columns:
             value = cells[column.index].strip()
             if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:  # neutralised by our error file
-                value = value[1:]
+                value = value[1:].strip()
             if value:
                 raw[column.target] = value
+        problems: list[Problem] = []
         try:
             self._fast(raw)
         except fastjsonschema.JsonSchemaException:
-            return None, self._explain(line, raw)
-        problems: list[Problem] = []
+            problems = self._explain(line, raw)
+        failed = {p.column for p in problems}
         record: dict[str, Any] = {}
         for target, value in raw.items():
             column = self._by_target[target]
+            if column.header in failed:  # already reported; coercing it would only add a vaguer message
+                continue
             try:
                 record[target] = self._coerce(column.type, value)
             except ValueError as exc:
@@ -153,7 +156,9 @@ class RowValidator:
             column = self._by_target.get(target)
             if column is None:  # a "required" error: the field is missing
                 missing = error.message.split("'")[1] if "'" in error.message else error.message
-                problems.append(Problem(line, missing, "", f"'{missing}' is required and empty: fill it in"))
+                missing_column = self._by_target.get(missing)
+                header = missing_column.header if missing_column else missing
+                problems.append(Problem(line, header, "", f"'{header}' is required and empty: fill it in"))
                 continue
             value = raw.get(target, "")
             what = WHAT[column.type]

@@ -32,7 +32,6 @@ from intercom_importer.errors import (
 )
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.mapping import PEOPLE
-from intercom_importer.observability import logger
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
 
@@ -301,8 +300,14 @@ def import_companies(
         line = int(row["line"])
         body = _split(row["record"], COMPANY_FIELDS, ctx.custom_columns)
         if "monthly_spend" in body:
-            body["monthly_spend"] = int(body["monthly_spend"])
+            body["monthly_spend"] = int(body["monthly_spend"])  # Intercom truncates; say so by sending an int
+        if "custom_attributes" in body:  # the 2.14 contract types company custom values as strings
+            body["custom_attributes"] = {k: _as_text(v) for k, v in body["custom_attributes"].items()}
         try:
+            if ctx.existing == "skip":
+                existing = client.find_company(str(body["company_id"]))
+                if existing is not None:
+                    return RowResult(line, SKIPPED, str(existing["id"]))
             company = client.upsert_company(body)
         except (IntercomAuthError, IntercomForbiddenError) as exc:
             raise JobAbort(exc) from exc
@@ -312,10 +317,14 @@ def import_companies(
         created = float(company.get("created_at") or 0) >= started_at - 1
         return RowResult(line, CREATED if created else UPDATED, str(company["id"]))
 
-    if ctx.existing == "skip":
-        logger.warning("existing=skip is applied to companies by company_id lookup")
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
         return list(pool.map(one, rows))
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def import_rows(
@@ -328,6 +337,9 @@ def import_rows(
     threads: int,
     started_at: float,
 ) -> list[RowResult]:
-    if import_type == PEOPLE:
-        return import_people(client, rows, ctx, scope=scope, threads=threads)
-    return import_companies(client, rows, ctx, scope=scope, threads=threads, started_at=started_at)
+    try:
+        if import_type == PEOPLE:
+            return import_people(client, rows, ctx, scope=scope, threads=threads)
+        return import_companies(client, rows, ctx, scope=scope, threads=threads, started_at=started_at)
+    except (IntercomAuthError, IntercomForbiddenError) as exc:  # e.g. from the chunk's search or a tag call
+        raise JobAbort(exc) from exc

@@ -91,6 +91,8 @@ def process_chunk(
     logger.append_keys(job_id=job_id, chunk=index)
     if store.is_chunk_recorded(job_id, index):
         logger.info("chunk already recorded; duplicate delivery ignored")
+        # A previous attempt may have recorded the chunk and died before resuming the job.
+        resume_if_complete(store, sfn, job_id)
         return "duplicate"
     job = store.get(job_id)
     chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
@@ -144,7 +146,7 @@ def process_chunk(
     if not store.record_chunk(job_id, index, counts, result_key=stored, source="worker"):
         logger.info("chunk was recorded concurrently; this result is dropped")
         return "duplicate"
-    logger.info("chunk recorded", seconds=round(time.monotonic() - started, 3), **dict(counts))
+    logger.info("chunk recorded", seconds=round(time.monotonic() - started, 3), outcomes=dict(counts))
     resume_if_complete(store, sfn, job_id)
     return outcome
 
@@ -154,6 +156,7 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
     job_id, index, key = parse_message(body)
     logger.append_keys(job_id=job_id, chunk=index)
     if store.is_chunk_recorded(job_id, index):
+        resume_if_complete(store, sfn, job_id)
         return "duplicate"
     last = store.chunk_error(job_id, index) or {}
     reason = (

@@ -1,0 +1,22 @@
+"""Local runtime: the real SAM template, handlers and state machine on moto, without AWS or Docker.
+
+A development tool (never shipped to Lambda). See README.md in this folder.
+"""
+
+from .environment import FunctionConfig, InvocationOutcome
+from .errors import DeploymentError, LocalRuntimeError, MotoIncompatibleError
+from .event_sources import AsyncFailure
+from .runtime import ACCOUNT_ID, REGION, InvocationRecord, LocalRuntime
+
+__all__ = [
+    "ACCOUNT_ID",
+    "REGION",
+    "AsyncFailure",
+    "DeploymentError",
+    "FunctionConfig",
+    "InvocationOutcome",
+    "InvocationRecord",
+    "LocalRuntime",
+    "LocalRuntimeError",
+    "MotoIncompatibleError",
+]

@@ -1,0 +1,313 @@
+"""Event sources with Lambda's semantics: asynchronous invocations with retries, and SQS pollers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .environment import InvocationOutcome
+from .stack import EventSourceMapping
+
+LOG = logging.getLogger(__name__)
+
+# execute(function_logical_id, event, source, request_id, attempt) -> outcome
+Execute = Callable[[str, Any, str, "str | None", int], InvocationOutcome]
+
+
+@dataclass(frozen=True)
+class AsyncFailure:
+    """An asynchronous event that still failed after Lambda's retries (AWS would drop it or send it
+    to an on-failure destination)."""
+
+    function: str
+    source: str
+    request_id: str
+    attempts: int
+    error: dict[str, Any] | None
+    event: Any
+
+
+class AsyncInvoker:
+    """``InvocationType=Event`` semantics: accepted at once, run in the background, retried on error.
+
+    AWS retries a failed asynchronous invocation twice, about 1 and 2 minutes later, with the same
+    request id; ``retry_delays`` scales those delays down for local use.
+    """
+
+    def __init__(self, execute: Execute, retry_delays: Sequence[float], stop: threading.Event) -> None:
+        self._execute = execute
+        self.retry_delays = tuple(retry_delays)
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self.failures: list[AsyncFailure] = []
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._threads)
+
+    def submit(self, function: str, event: Any, source: str) -> str:
+        request_id = str(uuid.uuid4())
+        thread = threading.Thread(
+            target=self._run, args=(function, event, source, request_id), name=f"async-{function}", daemon=True
+        )
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return request_id
+
+    def _run(self, function: str, event: Any, source: str, request_id: str) -> None:
+        try:
+            attempts = 1 + len(self.retry_delays)
+            outcome = None
+            for attempt in range(attempts):
+                outcome = self._execute(function, event, source, request_id, attempt)
+                if not outcome.errored:
+                    return
+                if attempt + 1 < attempts and self._stop.wait(self.retry_delays[attempt]):
+                    return
+            with self._lock:
+                self.failures.append(
+                    AsyncFailure(function, source, request_id, attempts, outcome.error if outcome else None, event)
+                )
+        except Exception:
+            if not self._stop.is_set():
+                LOG.exception("asynchronous invocation of %s failed", function)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(deadline - time.monotonic(), 0))
+
+
+_SQS_RECORD_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
+)
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One ReceiveMessage message as Lambda's SQS event record."""
+    attributes = message.get("Attributes", {})
+    message_attributes = {}
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        converted: dict[str, Any] = {}
+        if "StringValue" in value:
+            converted["stringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            converted["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+        converted["stringListValues"] = list(value.get("StringListValues", []))
+        converted["binaryListValues"] = [
+            base64.b64encode(item).decode("ascii") for item in value.get("BinaryListValues", [])
+        ]
+        converted["dataType"] = value["DataType"]
+        message_attributes[name] = converted
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {key: attributes[key] for key in _SQS_RECORD_ATTRIBUTES if key in attributes},
+        "messageAttributes": message_attributes,
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record.update(
+        {
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": region,
+        }
+    )
+    return record
+
+
+def successful_messages(
+    messages: list[dict[str, Any]], outcome: InvocationOutcome, report_batch_item_failures: bool
+) -> list[dict[str, Any]]:
+    """Which messages Lambda deletes after an invocation (AWS's rules for partial batch responses).
+
+    A function error keeps the whole batch. With ``ReportBatchItemFailures``: a null/empty response
+    or an empty ``batchItemFailures`` is a full success; invalid JSON, or an item identifier that is
+    empty, missing or not in the batch, fails the whole batch; otherwise every message not listed
+    is deleted.
+    """
+    if outcome.errored:
+        return []
+    if not report_batch_item_failures or outcome.payload is None:
+        return list(messages)
+    try:
+        response = json.loads(outcome.payload)
+    except ValueError:
+        return []
+    if not isinstance(response, dict):
+        return list(messages)
+    failures = response.get("batchItemFailures")
+    if not failures:
+        return list(messages)
+    ids = {m["MessageId"] for m in messages}
+    failed = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not identifier or identifier not in ids:
+            return []
+        failed.add(identifier)
+    return [m for m in messages if m["MessageId"] not in failed]
+
+
+class SqsPoller:
+    """Lambda's SQS poller for one event source mapping.
+
+    One receiver long-polls the queue and gathers batches of up to BatchSize messages (waiting up to
+    MaximumBatchingWindowInSeconds for more); ``concurrency`` workers (ScalingConfig.MaximumConcurrency,
+    or the runtime default) invoke the function synchronously, one batch each, and delete what
+    succeeded. The receiver takes messages only when a worker is free, so none sits in flight
+    waiting for capacity. What is not deleted comes back after the queue's visibility timeout, and
+    moto moves it to the DLQ after maxReceiveCount receives. Disabling the mapping
+    (UpdateEventSourceMapping Enabled=false) pauses polling, as on AWS.
+    """
+
+    def __init__(
+        self,
+        mapping: EventSourceMapping,
+        execute: Execute,
+        client: Callable[[str], Any],
+        region: str,
+        concurrency: int,
+        poll_wait_seconds: int,
+        stop: threading.Event,
+    ) -> None:
+        self.mapping = mapping
+        self.concurrency = concurrency
+        self._execute = execute
+        self._client = client
+        self._region = region
+        self._poll_wait = poll_wait_seconds
+        self._stop = stop
+        self._threads: list[threading.Thread] = []
+        self._slots = threading.Semaphore(concurrency)
+        self._batches: queue.Queue[list[dict[str, Any]]] = queue.Queue()
+        self.paused = threading.Event()  # set while the mapping is disabled
+        self._stats_lock = threading.Lock()
+        self.batches = 0
+        self.deleted = 0
+
+    def start(self) -> None:
+        name = f"sqs-{self.mapping.function_logical_id}"
+        self._threads.append(threading.Thread(target=self._receive_loop, name=f"{name}-receiver", daemon=True))
+        for index in range(self.concurrency):
+            self._threads.append(threading.Thread(target=self._work_loop, name=f"{name}-{index}", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+
+    # ---------------------------------------------------------------------------- receiving
+    def _enabled(self, lambda_client: Any) -> bool:
+        state = lambda_client.get_event_source_mapping(UUID=self.mapping.uuid).get("State", "Enabled")
+        if state in ("Disabled", "Disabling"):
+            self.paused.set()
+            return False
+        self.paused.clear()
+        return True
+
+    def _receive_loop(self) -> None:
+        sqs, lambda_client = self._client("sqs"), self._client("lambda")
+        while not self._stop.is_set():
+            if not self._slots.acquire(timeout=0.5):
+                continue
+            batch: list[dict[str, Any]] = []
+            try:
+                if self._enabled(lambda_client):
+                    batch = self._receive_batch(sqs)
+                else:
+                    self._stop.wait(min(self._poll_wait, 1) or 0.2)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                LOG.exception("SQS poller for %s failed; retrying", self.mapping.function_logical_id)
+                self._stop.wait(0.5)
+            if batch:
+                self._batches.put(batch)
+            else:
+                self._slots.release()
+
+    def _receive(self, sqs: Any, count: int, wait: int) -> list[dict[str, Any]]:
+        response = sqs.receive_message(
+            QueueUrl=self.mapping.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return response.get("Messages", [])
+
+    def _receive_batch(self, sqs: Any) -> list[dict[str, Any]]:
+        batch_size = self.mapping.batch_size
+        batch = self._receive(sqs, min(batch_size, 10), self._poll_wait)
+        window = self.mapping.maximum_batching_window
+        if not batch or window <= 0:
+            return batch
+        window_end = time.monotonic() + window
+        while len(batch) < batch_size and not self._stop.is_set():
+            remaining = window_end - time.monotonic()
+            if remaining <= 0:
+                break
+            more = self._receive(sqs, min(batch_size - len(batch), 10), 0)
+            if more:
+                batch.extend(more)
+            else:
+                self._stop.wait(min(remaining, 0.05))
+        return batch
+
+    # ------------------------------------------------------------------------------ invoking
+    def _work_loop(self) -> None:
+        sqs = self._client("sqs")
+        while not self._stop.is_set():
+            try:
+                batch = self._batches.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self._process(sqs, batch)
+            except Exception:
+                if not self._stop.is_set():
+                    LOG.exception("SQS batch for %s failed", self.mapping.function_logical_id)
+            finally:
+                self._slots.release()
+
+    def _process(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
+        records = [sqs_record(m, self.mapping.queue_arn, self._region) for m in messages]
+        outcome = self._execute(self.mapping.function_logical_id, {"Records": records}, "sqs", None, 0)
+        done = successful_messages(messages, outcome, self.mapping.report_batch_item_failures)
+        for start in range(0, len(done), 10):
+            entries = [
+                {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]}
+                for index, m in enumerate(done[start : start + 10])
+            ]
+            sqs.delete_message_batch(QueueUrl=self.mapping.queue_url, Entries=entries)
+        with self._stats_lock:
+            self.batches += 1
+            self.deleted += len(done)

@@ -1,0 +1,282 @@
+"""Every place the runtime touches moto's internals (moto==5.2.5), checked before use.
+
+- ``LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)``: moto runs every Lambda
+  invocation through it (Invoke API, Step Functions tasks, S3 notifications, SQS mappings). It
+  normally starts a Docker container; here it runs the function in our execution environments.
+- ``LambdaFunction.invoke(self, body, request_headers, response_headers)``: wrapped so
+  ``InvocationType=Event`` returns 202 at once and runs in the background with Lambda's retries,
+  ``DryRun`` runs nothing, and errors are flagged ``X-Amz-Function-Error: Unhandled`` like AWS.
+- ``LambdaFunction.docker_client``: a property that connects to Docker; ``/moto-api/data.json``
+  answers 500 while a function exists unless it is neutralised.
+- ``moto.s3.notifications._invoke_awslambda`` / ``_get_s3_event``: S3 -> Lambda becomes
+  asynchronous (PutObject returns at once, the handler runs in the background with retries) and the
+  record carries ``versionId``, ``sequencer``, ``userIdentity``... like AWS's.
+- ``SESV2Response.send_email``: moto keeps only the HTML part of a two-part email; the request is
+  recorded so :meth:`LocalRuntime.sent_emails` can return both the text and the HTML body.
+- ``Queue.lambda_event_source_mappings``: moto invokes SQS mappings inside SendMessage (one message per
+  call, no partial failures); the runtime detaches them and polls the queues itself.
+
+If a moto upgrade changes any of these, :func:`check` raises :class:`MotoIncompatibleError` naming
+what moved (``tests/integration/test_local_runtime_moto_hooks.py`` keeps that visible in CI).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import itertools
+import json
+import logging
+import secrets
+import threading
+import time
+from typing import Any, Protocol
+from urllib.parse import quote_plus
+
+from .errors import MotoIncompatibleError
+
+LOG = logging.getLogger(__name__)
+
+
+class RuntimeHooks(Protocol):
+    """What an active runtime provides to the hooks."""
+
+    def moto_invoke(self, function: Any, event: Any) -> tuple[str, bool, str]: ...
+
+    def moto_invoke_async(self, function_arn: str, event: Any, source: str) -> bool: ...
+
+    def record_email(self, message_id: str, request: dict[str, Any]) -> None: ...
+
+
+_lock = threading.Lock()
+_originals: dict[str, Any] = {}
+_active: RuntimeHooks | None = None
+_sequencer = itertools.count()
+
+
+def _parameters(func: Any) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def check() -> None:
+    """Raises MotoIncompatibleError when an internal the runtime relies on has changed."""
+    problems = []
+    try:
+        import moto.s3.notifications as s3_notifications
+        from moto.awslambda.models import LambdaFunction
+        from moto.sesv2.responses import SESV2Response
+        from moto.sqs.models import Queue
+    except ImportError as exc:  # pragma: no cover - only on a broken install
+        raise MotoIncompatibleError(f"moto modules moved: {exc}") from exc
+
+    expectations = [
+        ("LambdaFunction._invoke_lambda", getattr(LambdaFunction, "_invoke_lambda", None), ["self", "event"]),
+        (
+            "LambdaFunction.invoke",
+            getattr(LambdaFunction, "invoke", None),
+            ["self", "body", "request_headers", "response_headers"],
+        ),
+        (
+            "moto.s3.notifications._invoke_awslambda",
+            getattr(s3_notifications, "_invoke_awslambda", None),
+            ["account_id", "event_body", "fn_arn", "region_name"],
+        ),
+        (
+            "moto.s3.notifications._get_s3_event",
+            getattr(s3_notifications, "_get_s3_event", None),
+            ["event_name", "bucket", "key", "notification_id"],
+        ),
+        ("SESV2Response.send_email", getattr(SESV2Response, "send_email", None), ["self"]),
+    ]
+    for name, func, params in expectations:
+        original = _originals.get(name, func)
+        if original is None:
+            problems.append(f"{name} no longer exists")
+        elif _parameters(original) != params:
+            problems.append(f"{name}{inspect.signature(original)} != ({', '.join(params)})")
+    send_event = getattr(s3_notifications, "send_event", None)
+    names = set(getattr(getattr(send_event, "__code__", None), "co_names", ()))
+    if not {"_invoke_awslambda", "_get_s3_event"} <= names:
+        problems.append("moto.s3.notifications.send_event no longer calls _invoke_awslambda/_get_s3_event")
+    invoke = _originals.get("LambdaFunction.invoke", getattr(LambdaFunction, "invoke", None))
+    if invoke is not None and "_invoke_lambda" not in invoke.__code__.co_names:
+        problems.append("LambdaFunction.invoke no longer calls _invoke_lambda")
+    if not isinstance(inspect.getattr_static(LambdaFunction, "docker_client", None), property):
+        problems.append("LambdaFunction.docker_client is no longer a property")
+    if "lambda_event_source_mappings" not in inspect.getsource(Queue.__init__):
+        problems.append("sqs Queue.lambda_event_source_mappings no longer exists")
+    if problems:
+        raise MotoIncompatibleError("moto internals changed: " + "; ".join(problems))
+
+
+# Resource types moto's CloudFormation skips and the runtime applies itself (stack.py): its warnings
+# about them are noise.
+HANDLED_RESOURCE_TYPES = ("AWS::SES::EmailIdentity", "AWS::S3::BucketPolicy")
+
+
+class _HandledTypesFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.msg == "No Moto CloudFormation support for %s"
+            and record.args
+            and record.args[0] in HANDLED_RESOURCE_TYPES  # type: ignore[index]
+        )
+
+
+def install() -> None:
+    """Patches moto once per process (idempotent). Patched code falls back to moto's when no runtime is active."""
+    with _lock:
+        if _originals:
+            return
+        check()
+        logging.getLogger("moto").addFilter(_HandledTypesFilter())
+        import moto.s3.notifications as s3_notifications
+        from moto.awslambda.models import LambdaFunction
+        from moto.sesv2.responses import SESV2Response
+
+        _originals["LambdaFunction._invoke_lambda"] = LambdaFunction._invoke_lambda
+        _originals["LambdaFunction.invoke"] = LambdaFunction.invoke
+        _originals["moto.s3.notifications._invoke_awslambda"] = s3_notifications._invoke_awslambda
+        _originals["moto.s3.notifications._get_s3_event"] = s3_notifications._get_s3_event
+        _originals["SESV2Response.send_email"] = SESV2Response.send_email
+
+        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+        LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
+        LambdaFunction.docker_client = property(lambda self: None)  # type: ignore[assignment,method-assign]
+        s3_notifications._invoke_awslambda = _s3_invoke_awslambda
+        s3_notifications._get_s3_event = s3_event
+        SESV2Response.send_email = _sesv2_send_email  # type: ignore[method-assign]
+
+
+def activate(runtime: RuntimeHooks) -> None:
+    global _active
+    with _lock:
+        if _active is not None and _active is not runtime:
+            raise RuntimeError("another LocalRuntime is active in this process (moto's state is per process)")
+        _active = runtime
+
+
+def deactivate(runtime: RuntimeHooks) -> None:
+    global _active
+    with _lock:
+        if _active is runtime:
+            _active = None
+
+
+def active() -> RuntimeHooks | None:
+    return _active
+
+
+# ---------------------------------------------------------------------------------- Lambda
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    value = headers.get(name) if hasattr(headers, "get") else None
+    if value is None and isinstance(headers, dict):
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+    runtime = _active
+    if runtime is None:
+        return _originals["LambdaFunction._invoke_lambda"](self, event)
+    if event is None or event == "{}":
+        event = {}  # moto passes the string "{}" for an empty body
+    return runtime.moto_invoke(self, event)
+
+
+def _invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+    runtime = _active
+    if runtime is None:
+        return _originals["LambdaFunction.invoke"](self, body, request_headers, response_headers)
+    invocation_type = _header(request_headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    if invocation_type == "DryRun":
+        return ""
+    if invocation_type == "Event":
+        event = json.loads(body) if body else {}
+        runtime.moto_invoke_async(self.function_arn, event, "invoke-async")
+        return ""
+    result = _originals["LambdaFunction.invoke"](self, body, request_headers, response_headers)
+    if "x-amz-function-error" in response_headers:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return result
+
+
+# -------------------------------------------------------------------------------------- S3
+def s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+    """An S3 event notification record shaped like AWS's (key URL-encoded with quote_plus)."""
+    obj: dict[str, Any] = {"key": quote_plus(key.name)}
+    if event_name.startswith("s3:ObjectCreated"):
+        obj["size"] = key.size
+        obj["eTag"] = key.etag.replace('"', "")
+    version_id = getattr(key, "version_id", None)
+    if version_id and version_id != "null":
+        obj["versionId"] = version_id
+    obj["sequencer"] = f"{time.time_ns() // 1000 * 4096 + next(_sequencer) % 4096:018X}"
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": bucket.region_name,
+                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                + f".{int(time.time() * 1000) % 1000:03d}Z",
+                "eventName": event_name[3:] if event_name.startswith("s3:") else event_name,
+                "userIdentity": {"principalId": "AWS:AIDAJDPLRKLG7UEXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {
+                    "x-amz-request-id": secrets.token_hex(8).upper(),
+                    "x-amz-id-2": base64.b64encode(secrets.token_bytes(48)).decode("ascii"),
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": notification_id,
+                    "bucket": {
+                        "name": bucket.name,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": bucket.arn,
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
+
+
+def _s3_invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    runtime = _active
+    if runtime is None:
+        _originals["moto.s3.notifications._invoke_awslambda"](account_id, event_body, fn_arn, region_name)
+        return
+    if not runtime.moto_invoke_async(fn_arn, event_body, "s3"):
+        LOG.warning("S3 notification for %s dropped: function not run by the local runtime", fn_arn)
+
+
+# ------------------------------------------------------------------------------------- SES
+def _sesv2_send_email(self: Any) -> Any:
+    result = _originals["SESV2Response.send_email"](self)
+    runtime = _active
+    if runtime is not None:
+        try:
+            runtime.record_email(json.loads(result)["MessageId"], json.loads(self.body))
+        except (ValueError, KeyError, TypeError):  # pragma: no cover - defensive, never fail a send
+            LOG.exception("could not record a sent email")
+    return result
+
+
+def ses_sent_messages(account_id: str, region: str) -> list[Any]:
+    from moto.ses.models import ses_backends
+
+    return list(ses_backends[account_id][region].sent_messages)
+
+
+# ------------------------------------------------------------------------------------- SQS
+def detach_sqs_mappings(account_id: str, region: str, mappings: list[tuple[str, str]]) -> None:
+    """Stops moto from invoking ``(queue_name, function_arn)`` mappings inside SendMessage."""
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends[account_id][region]
+    for queue_name, function_arn in mappings:
+        backend.get_queue(queue_name).lambda_event_source_mappings.pop(function_arn, None)

@@ -1,0 +1,214 @@
+"""The whole pipeline: upload a CSV to the local stack, assert Intercom (sandbox), the job, the error file and the email.
+
+One stack (moto + real template + real handlers + real state machine) and one sandbox per module;
+each test uploads under its own key, so jobs never mix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import Pipeline, counts
+
+from intercom_sandbox import SandboxConfig, SandboxServer
+from local_runtime import LocalRuntime
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE = (ROOT / "events" / "people.csv").read_text()
+COMPANIES = (ROOT / "events" / "companies.csv").read_text()
+TOKEN = "e2e-token"  # noqa: S105
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pipeline(sandbox, tmp_path_factory):
+    runtime = LocalRuntime(
+        template_path=str(ROOT / "template.yaml"),
+        parameters={"IntercomBaseUrl": sandbox.url, "WorkerBatchSize": "2"},
+        intercom_token=TOKEN,
+        function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
+        visibility_timeout_override={"ChunkQueue": 2},
+        log_dir=str(tmp_path_factory.mktemp("logs")),
+    )
+    with runtime:
+        yield Pipeline(runtime)
+
+
+@pytest.fixture(autouse=True)
+def fresh_intercom(sandbox):
+    sandbox.reset()
+    sandbox.configure(token=TOKEN)
+    yield
+
+
+def _contacts(sandbox):
+    return sandbox.state()["contacts"]
+
+
+def test_people_file_lands_in_intercom_with_companies_and_one_email(pipeline, sandbox):
+    job_id = pipeline.upload("incoming/people.csv", PEOPLE)
+    job = pipeline.wait_done(job_id)
+
+    assert job["status"] == "completed"
+    assert counts(job) == {"rows": 6, "created": 6, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
+    contacts = _contacts(sandbox)
+    by_email = {c["email"]: c for c in contacts if c.get("email")}
+    assert set(by_email) == {"ada@example.com", "grace@example.com", "alan@example.com", "katherine@example.com"}
+    assert by_email["ada@example.com"]["external_id"] == "u-1001"
+    assert by_email["ada@example.com"]["signed_up_at"] == 1768435200
+    assert by_email["katherine@example.com"]["unsubscribed_from_emails"] is True
+    roles = sorted(c["role"] for c in contacts)
+    assert roles == ["lead", "user", "user", "user", "user", "user"]
+    state = sandbox.state()
+    assert {c["company_id"] for c in state["companies"]} == {"acme", "bletchley"}
+    emails = pipeline.emails_for(job_id)
+    assert len(emails) == 1
+    assert emails[0]["subject"].startswith("Import completed: people.csv")
+    assert "Created:   6" in emails[0]["text"]
+    assert pipeline.execution(job_id)["status"] == "SUCCEEDED"
+
+
+def test_people_attached_to_their_companies(pipeline, sandbox):
+    job = pipeline.wait_done(pipeline.upload("incoming/attach.csv", PEOPLE))
+    assert job["status"] == "completed"
+    state = sandbox.state()
+    company_ids = {c["id"]: c["company_id"] for c in state["companies"]}
+    attached = {}
+    for contact in state["contacts"]:
+        for company in (contact.get("companies") or {}).get("data", []) or []:
+            attached[contact.get("email")] = company_ids.get(company["id"])
+    assert attached == {"ada@example.com": "acme", "grace@example.com": "acme", "alan@example.com": "bletchley"}
+
+
+def test_second_import_updates_existing_users_and_skip_leaves_them(pipeline, sandbox):
+    pipeline.wait_done(pipeline.upload("incoming/first.csv", PEOPLE))
+    changed = PEOPLE.replace("Ada Lovelace", "Ada King")
+    job = pipeline.wait_done(pipeline.upload("incoming/second.csv", changed))
+    # the row without email and external_id is a new lead each time (nothing identifies it)
+    assert counts(job) == {"rows": 6, "created": 1, "updated": 5, "skipped": 0, "failed": 0, "invalid": 0}
+    assert any(c.get("name") == "Ada King" for c in _contacts(sandbox))
+
+    skipped = pipeline.wait_done(
+        pipeline.upload("incoming/third.csv", PEOPLE.replace("Ada King", "Ada Byron"), existing="skip")
+    )
+    assert counts(skipped)["skipped"] == 5
+    assert not any(c.get("name") == "Ada Byron" for c in _contacts(sandbox))
+
+
+def test_repeated_s3_event_starts_no_second_import(pipeline, sandbox):
+    job_id = pipeline.upload("incoming/repeat.csv", PEOPLE)
+    first = pipeline.wait_done(job_id)
+    head = pipeline.s3.head_object(Bucket=pipeline.bucket, Key="incoming/repeat.csv")
+    event = json.loads((ROOT / "events" / "validate_s3_put.json").read_text())
+    record = event["Records"][0]["s3"]
+    record["bucket"]["name"] = pipeline.bucket
+    record["object"].update(key="incoming/repeat.csv", versionId=head["VersionId"], eTag=head["ETag"].strip('"'))
+
+    payload, error = pipeline.runtime.invoke("ValidateFunction", event)
+
+    assert error is None
+    assert payload["jobs"] == [{"job_id": job_id, "duplicate": True}]
+    assert counts(pipeline.job(job_id)) == counts(first)
+    assert len(pipeline.emails_for(job_id)) == 1
+    assert len(_contacts(sandbox)) == 6
+
+
+def test_redelivered_chunk_message_changes_no_count(pipeline, sandbox):
+    job_id = pipeline.upload("incoming/redeliver.csv", PEOPLE)
+    before = pipeline.wait_done(job_id)
+    sqs = pipeline.runtime.client("sqs")
+    sqs.send_message(QueueUrl=pipeline.outputs["ChunkQueueUrl"], MessageBody=pipeline.chunk_message(job_id, 1))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=pipeline.outputs["ChunkQueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the redelivered message was never consumed")
+    assert counts(pipeline.job(job_id)) == counts(before)
+    assert len(_contacts(sandbox)) == 6
+    assert len(pipeline.emails_for(job_id)) == 1
+
+
+def test_bad_row_is_reported_with_its_line_and_the_rest_imports_under_skip_rows(pipeline, sandbox):
+    bad = PEOPLE + "not-an-email,u-2000,Broken Row,,2026-13-45,,,\n"
+    job = pipeline.wait_done(pipeline.upload("incoming/bad-row.csv", bad, **{"invalid-rows": "skip_rows"}))
+
+    assert job["status"] == "completed_with_errors"
+    assert counts(job) == {"rows": 7, "created": 6, "updated": 0, "skipped": 0, "failed": 0, "invalid": 1}
+    rows = pipeline.error_rows(job)
+    assert len(rows) == 1
+    assert rows[0]["error_line"] == "8"
+    assert rows[0]["email"] == "not-an-email"
+    assert "email" in rows[0]["error_column"] and "signed_up_at" in rows[0]["error_column"]
+    email = pipeline.emails_for(job["job_id"])[0]
+    assert "line 8" in email["text"]
+    assert "Download the error file" in email["html"]
+    assert len(_contacts(sandbox)) == 6
+
+
+def test_rejected_file_writes_nothing_and_says_why(pipeline, sandbox):
+    bad = PEOPLE + "not-an-email,u-2000,Broken Row,,,,,\n"
+    job = pipeline.wait_done(pipeline.upload("incoming/rejected.csv", bad))
+
+    assert job["status"] == "rejected"
+    assert _contacts(sandbox) == []
+    email = pipeline.emails_for(job["job_id"])
+    assert len(email) == 1
+    assert email[0]["subject"] == "Import rejected: nothing was imported: rejected.csv"
+    assert "invalid_rows=reject_file" in email[0]["text"]
+    assert "line 8" in email[0]["text"]
+
+
+def test_file_that_is_not_csv_is_rejected_with_what_it_is(pipeline, sandbox):
+    job = pipeline.wait_done(pipeline.upload("incoming/workbook.csv", b"PK\x03\x04" + b"\x00" * 200))
+    assert job["status"] == "rejected"
+    assert "Excel" in pipeline.emails_for(job["job_id"])[0]["text"]
+
+
+def test_companies_file_creates_companies(pipeline, sandbox):
+    job = pipeline.wait_done(pipeline.upload("incoming/companies.csv", COMPANIES, **{"import-type": "companies"}))
+    assert job["status"] == "completed"
+    assert counts(job)["created"] == 3
+    companies = {c["company_id"]: c for c in sandbox.state()["companies"]}
+    assert companies["acme"]["monthly_spend"] == 1999
+    assert companies["initech"]["size"] == 12
+
+
+def test_invalid_token_fails_fast_and_the_email_says_so(pipeline, sandbox):
+    sandbox.configure(token="a-different-token")  # noqa: S106
+    job = pipeline.wait_done(pipeline.upload("incoming/bad-token.csv", PEOPLE))
+
+    assert job["status"] == "failed"
+    assert counts(job)["failed"] == 6
+    email = pipeline.emails_for(job["job_id"])
+    assert len(email) == 1
+    assert "access token" in email[0]["text"]
+    stats = sandbox.stats()
+    assert 1 <= stats["by_status"].get("401", 0) <= 3  # one chunk tries, the others are not sent to Intercom
+
+
+def test_chunk_that_keeps_failing_ends_in_dlq_counted_as_failed(pipeline, sandbox):
+    sandbox.add_fault(match={"method": "POST", "path": "/contacts/search"}, status=503, times=1000)
+    job = pipeline.wait_done(pipeline.upload("incoming/outage.csv", PEOPLE), timeout=120)
+
+    assert job["status"] == "completed_with_errors"
+    assert counts(job)["failed"] == 6
+    rows = pipeline.error_rows(job)
+    assert {r["error_line"] for r in rows} == {"2", "3", "4", "5", "6", "7"}
+    assert "failed" in rows[0]["error"]
+    assert len(pipeline.emails_for(job["job_id"])) == 1

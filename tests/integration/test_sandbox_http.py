@@ -1,0 +1,353 @@
+"""The Intercom sandbox over real HTTP with ``requests``: errors, rate limit, faults, concurrency, CLI."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from intercom_sandbox import SandboxConfig, SandboxServer
+from sandbox_fixtures import INTERCOM_HEADERS, SandboxSession
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def error_of(response: requests.Response) -> dict[str, str]:
+    body = response.json()
+    assert body["type"] == "error.list"
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    assert len(body["errors"]) == 1
+    return body["errors"][0]
+
+
+# ---------------------------------------------------------------- Intercom errors
+
+
+def test_duplicate_user_409_message_yields_the_existing_id(sandbox_session: SandboxSession) -> None:
+    created = sandbox_session.post("/contacts", json={"email": "ann@example.com", "external_id": "u1"})
+    duplicate = sandbox_session.post("/contacts", json={"email": "Ann@Example.com"})
+
+    assert duplicate.status_code == 409
+    error = error_of(duplicate)
+    assert error["code"] == "conflict"
+    found = re.search(r"id=(\w+)", error["message"])
+    assert found is not None
+    assert found.group(1) == created.json()["id"]
+
+
+def test_archived_duplicate_409_says_archived(sandbox_session: SandboxSession) -> None:
+    contact_id = sandbox_session.post("/contacts", json={"external_id": "u1"}).json()["id"]
+    assert sandbox_session.post(f"/contacts/{contact_id}/archive").json()["archived"] is True
+
+    duplicate = sandbox_session.post("/contacts", json={"external_id": "u1"})
+
+    assert duplicate.status_code == 409
+    assert error_of(duplicate)["message"] == (
+        f"An archived contact matching those details already exists with id={contact_id}"
+    )
+
+
+def test_missing_token_is_401_envelope_without_rate_limit_headers(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    sandbox.configure(rate_limit_per_window=100)
+    response = sandbox_session.get("/me", headers={"Authorization": None})
+
+    assert response.status_code == 401
+    assert error_of(response) == {"code": "unauthorized", "message": "Access Token Invalid"}
+    assert "X-RateLimit-Limit" not in response.headers
+
+
+def test_wrong_token_is_401_when_a_token_is_configured(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
+    sandbox.configure(token="the-right-one")
+    assert sandbox_session.get("/me").status_code == 401
+    assert sandbox_session.get("/me", headers={"Authorization": "Bearer the-right-one"}).status_code == 200
+
+
+def test_non_json_accept_is_406_envelope(sandbox_session: SandboxSession) -> None:
+    response = sandbox_session.get("/me", headers={"Accept": "text/html"})
+
+    assert response.status_code == 406
+    assert error_of(response)["code"] == "media_type_not_acceptable"
+
+
+def test_attach_with_company_id_instead_of_intercom_id_is_404_company_not_found(
+    sandbox_session: SandboxSession,
+) -> None:
+    company = sandbox_session.post("/companies", json={"company_id": "acme-1", "name": "Acme"}).json()
+    contact_id = sandbox_session.post("/contacts", json={"email": "a@example.com"}).json()["id"]
+
+    wrong = sandbox_session.post(f"/contacts/{contact_id}/companies", json={"id": "acme-1"})
+    right = sandbox_session.post(f"/contacts/{contact_id}/companies", json={"id": company["id"]})
+
+    assert wrong.status_code == 404
+    assert error_of(wrong) == {"code": "company_not_found", "message": "Company Not Found"}
+    assert right.status_code == 200
+    assert right.json()["user_count"] == 1
+
+
+def test_search_pagination_in_query_string_is_ignored(sandbox_session: SandboxSession) -> None:
+    for i in range(3):
+        sandbox_session.post("/contacts", json={"external_id": f"u{i}"})
+    body = {"query": {"field": "role", "operator": "=", "value": "user"}, "pagination": {"per_page": 2}}
+    first = sandbox_session.post("/contacts/search", json=body).json()
+    cursor = first["pages"]["next"]["starting_after"]
+
+    in_query = sandbox_session.post("/contacts/search", params={"starting_after": cursor}, json=body).json()
+    in_body = sandbox_session.post(
+        "/contacts/search", json={**body, "pagination": {"per_page": 2, "starting_after": cursor}}
+    ).json()
+
+    assert [c["id"] for c in in_query["data"]] == [c["id"] for c in first["data"]]
+    assert len(in_body["data"]) == 1
+    assert in_body["data"][0]["id"] not in {c["id"] for c in first["data"]}
+
+
+def test_search_lag_hides_new_contacts_until_it_passes(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
+    sandbox.configure(search_lag_seconds=0.3)
+    sandbox_session.post("/contacts", json={"email": "new@example.com"})
+    query = {"query": {"field": "email", "operator": "=", "value": "new@example.com"}}
+
+    assert sandbox_session.post("/contacts/search", json=query).json()["total_count"] == 0
+    deadline = time.monotonic() + 2
+    while sandbox_session.post("/contacts/search", json=query).json()["total_count"] == 0:
+        assert time.monotonic() < deadline, "the contact never became searchable"
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- rate limit
+
+
+def _wait_for_window_start(window: float) -> None:
+    """Sleep to just after a window boundary, so a burst of calls lands in one window."""
+    time.sleep(window - (time.time() % window) + 0.01)
+
+
+def test_429_after_the_limit_with_headers_then_refills_at_reset(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    sandbox.configure(rate_limit_per_window=3, window_seconds=0.5)
+    _wait_for_window_start(0.5)
+
+    responses = [sandbox_session.get("/me") for _ in range(4)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+    assert {r.headers["X-RateLimit-Limit"] for r in responses} == {"3"}
+    limited = responses[-1]
+    assert error_of(limited) == {"code": "rate_limit_exceeded", "message": "Exceeded rate limit of 3 in 0.5_seconds"}
+    reset = int(limited.headers["X-RateLimit-Reset"])
+    now = time.time()
+    assert now < reset <= now + 1.5  # the end of the 0.5 s window, rounded up to a whole second
+
+    time.sleep(max(0.0, reset - time.time()) + 0.01)
+    refilled = sandbox_session.get("/me")
+    assert refilled.status_code == 200
+    assert refilled.headers["X-RateLimit-Remaining"] == "2"
+    assert sandbox.stats()["rate_limited"] == 1
+
+
+def test_default_window_label_is_intercoms_10_seconds(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
+    sandbox.configure(rate_limit_per_window=1)
+    sandbox_session.get("/me")
+    limited = sandbox_session.get("/me")
+    if limited.status_code == 200:  # crossed a 10 s boundary between the two calls: try once more
+        limited = sandbox_session.get("/me")
+    assert error_of(limited)["message"] == "Exceeded rate limit of 1 in 10_seconds"
+    assert int(limited.headers["X-RateLimit-Reset"]) % 10 == 0
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_reset_fault_is_a_connection_error_and_the_next_call_works(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    assert sandbox_session.get("/me").status_code == 200  # a pooled keep-alive connection exists
+    sandbox.add_fault(kind="reset", method="GET", path="/me")
+
+    with pytest.raises(requests.ConnectionError):
+        sandbox_session.get("/me")
+    assert sandbox_session.get("/me").status_code == 200
+
+
+def test_timeout_fault_is_a_read_timeout_and_the_write_lands_afterwards(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    sandbox.add_fault(kind="timeout", delay_ms=400, method="POST", path="/contacts")
+
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        sandbox_session.post("/contacts", json={"email": "slow@example.com"}, timeout=(1, 0.1))
+    assert time.monotonic() - started < 0.35
+    assert sandbox.state()["contacts"] == []  # Intercom has not processed it yet ...
+
+    deadline = time.monotonic() + 3
+    while not sandbox.state()["contacts"]:  # ... but will: the client can't know
+        assert time.monotonic() < deadline, "the delayed write never landed"
+        time.sleep(0.05)
+
+
+def test_after_commit_500_writes_the_contact_and_a_retry_gets_409_with_its_id(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    sandbox.add_fault(status=500, after_commit=True, method="POST", path="/contacts")
+
+    failed = sandbox_session.post("/contacts", json={"email": "a@example.com"})
+    retried = sandbox_session.post("/contacts", json={"email": "a@example.com"})
+
+    assert failed.status_code == 500
+    assert error_of(failed)["code"] == "server_error"
+    [written] = sandbox.state()["contacts"]
+    assert retried.status_code == 409
+    assert re.search(r"id=(\w+)", error_of(retried)["message"]).group(1) == written["id"]  # type: ignore[union-attr]
+
+
+def test_after_commit_reset_writes_then_drops_the_connection(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    sandbox.add_fault(kind="reset", after_commit=True, method="POST", path="/companies")
+
+    with pytest.raises(requests.ConnectionError):
+        sandbox_session.post("/companies", json={"company_id": "c-1"})
+    assert [c["company_id"] for c in sandbox.state()["companies"]] == ["c-1"]
+
+
+def test_status_fault_on_a_template_path_hits_only_that_route(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    contact_id = sandbox_session.post("/contacts", json={"email": "a@example.com"}).json()["id"]
+    fault = sandbox.add_fault(status=503, times=2, match={"method": "PUT", "path": "/contacts/{id}"})
+    assert fault["times"] == 2
+
+    assert sandbox_session.get(f"/contacts/{contact_id}").status_code == 200
+    statuses = [sandbox_session.put(f"/contacts/{contact_id}", json={"name": "x"}).status_code for _ in range(3)]
+
+    assert statuses == [503, 503, 200]
+    assert sandbox.faults() == []
+
+
+def test_injected_429_has_rate_limit_headers(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
+    sandbox.add_fault(status=429, path="/contacts/search")
+
+    response = sandbox_session.post("/contacts/search", json={"query": {"field": "id", "operator": "=", "value": "x"}})
+
+    assert response.status_code == 429
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert int(response.headers["X-RateLimit-Reset"]) >= int(time.time())
+    assert error_of(response)["code"] == "rate_limit_exceeded"
+
+
+def test_configured_latency_delays_every_call(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
+    sandbox.configure(latency_ms=120)
+    started = time.monotonic()
+    sandbox_session.get("/me")
+    assert time.monotonic() - started >= 0.12
+
+
+# ---------------------------------------------------------------- admin API over HTTP
+
+
+def test_admin_api_over_http(sandbox: SandboxServer) -> None:
+    admin = requests.Session()
+    base = f"{sandbox.url}/__sandbox"
+
+    fault = admin.post(f"{base}/faults", json={"match": {"path": "/me"}, "status": 502}, timeout=5)
+    config = admin.post(f"{base}/config", json={"rate_limit_per_window": 50}, timeout=5)
+    me = requests.get(f"{sandbox.url}/me", headers=INTERCOM_HEADERS, timeout=5)
+    stats = admin.get(f"{base}/stats", timeout=5).json()
+    cleared = admin.delete(f"{base}/faults", timeout=5).json()
+    reset = admin.post(f"{base}/reset", timeout=5)
+
+    assert fault.status_code == 200
+    assert fault.json()["kind"] == "status"
+    assert config.json()["rate_limit_per_window"] == 50
+    assert me.status_code == 502
+    assert me.headers["X-RateLimit-Limit"] == "50"
+    assert stats["by_route"] == {"GET /me": {"502": 1}}
+    assert cleared == {"cleared": 0}
+    assert reset.json() == {"reset": True}
+    assert admin.get(f"{base}/config", timeout=5).json()["rate_limit_per_window"] == 50
+
+
+# ---------------------------------------------------------------- concurrency and lifecycle
+
+
+def test_concurrent_creates_of_one_user_give_one_contact_and_409s_naming_it(sandbox: SandboxServer) -> None:
+    barrier = threading.Barrier(20)
+
+    def create(_: int) -> requests.Response:
+        with SandboxSession(sandbox.url) as session:
+            barrier.wait(timeout=5)
+            return session.post("/contacts", json={"email": "race@example.com"})
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(create, range(20)))
+
+    created = [r for r in responses if r.status_code == 200]
+    conflicts = [r for r in responses if r.status_code == 409]
+    assert len(created) == 1
+    assert len(conflicts) == 19
+    winner = created[0].json()["id"]
+    assert {re.search(r"id=(\w+)", error_of(r)["message"]).group(1) for r in conflicts} == {winner}  # type: ignore[union-attr]
+
+
+def test_many_keep_alive_workers_are_all_answered_and_counted(sandbox: SandboxServer) -> None:
+    def work(worker: int) -> int:
+        with SandboxSession(sandbox.url) as session:
+            for i in range(10):
+                assert session.post("/contacts", json={"external_id": f"w{worker}-{i}"}).status_code == 200
+        return worker
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        assert len(list(pool.map(work, range(40)))) == 40
+
+    assert sandbox.stats()["by_route"] == {"POST /contacts": {"200": 400}}
+    assert len(sandbox.state()["contacts"]) == 400
+
+
+def test_stop_closes_idle_keep_alive_connections() -> None:
+    server = SandboxServer(config=SandboxConfig()).start()
+    session = SandboxSession(server.url)
+    assert session.get("/me").status_code == 200
+    server.stop()
+
+    with pytest.raises(requests.ConnectionError):
+        session.get("/me", timeout=(1, 1))
+    session.close()
+
+
+def test_context_manager_serves_on_a_free_port() -> None:
+    with SandboxServer() as server, SandboxSession(server.url) as session:
+        assert server.port > 0
+        assert session.get("/me").json()["app"]["region"] == "US"
+
+
+def test_cli_prints_the_url_and_serves_until_terminated() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_sandbox", "--port", "0", "--token", "t", "--rate-limit", "5"],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "devtools"), "PATH": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()  # type: ignore[union-attr]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
+        response = requests.get(
+            f"{url}/me", headers={"Authorization": "Bearer t", "Accept": "application/json"}, timeout=5
+        )
+        assert response.status_code == 200
+        assert response.headers["X-RateLimit-Limit"] == "5"
+    finally:
+        process.terminate()
+        assert process.wait(timeout=5) == 0

@@ -1,0 +1,83 @@
+"""Helpers for tests that drive the whole pipeline through the local runtime."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from intercom_importer.jobs import TERMINAL, job_id_for
+
+_DES = TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Pipeline:
+    """A thin driver over a started LocalRuntime: upload like a user, read what the stack recorded."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.outputs = runtime.outputs
+        self.bucket = self.outputs["ImportBucketName"]
+        self.table = self.outputs["JobsTableName"]
+        self.s3 = runtime.client("s3")
+        self.ddb = runtime.client("dynamodb")
+        self.sfn = runtime.client("stepfunctions")
+
+    def upload(self, key: str, body: bytes | str, **metadata: str) -> str:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
+        return job_id_for(self.bucket, key, put.get("VersionId") or put.get("ETag"))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}}, ConsistentRead=True
+        ).get("Item")
+        return _plain({k: _DES.deserialize(v) for k, v in item.items()}) if item else {}
+
+    def execution(self, job_id: str) -> dict[str, Any]:
+        arn = self.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{job_id}"
+        try:
+            return self.sfn.describe_execution(executionArn=arn)
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return {}
+
+    def wait_done(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait (bounded) until the job is terminal and its execution has finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job.get("status") in TERMINAL and self.execution(job_id).get("status") not in (None, "RUNNING"):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} not done after {timeout} s: {self.job(job_id)}")
+
+    def emails_for(self, job_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.runtime.sent_emails() if job_id in (e.get("text") or "")]
+
+    def error_rows(self, job: dict[str, Any]) -> list[dict[str, str]]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=job["error_file_key"])["Body"].read().decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(body)))
+
+    def chunk_message(self, job_id: str, index: int) -> str:
+        return json.dumps(
+            {"v": 1, "job_id": job_id, "chunk": index, "key": f"work/{job_id}/chunks/{index:06d}.json"}
+        )
+
+
+def counts(job: dict[str, Any]) -> dict[str, int]:
+    return {k: int(job.get(k, 0)) for k in ("rows", "created", "updated", "skipped", "failed", "invalid")}

@@ -1,0 +1,76 @@
+"""Shared fixtures for tests that talk to the local Intercom sandbox.
+
+A pytest plugin module (registered from ``tests/conftest.py``); test modules may also import the
+fixtures directly (``from sandbox_fixtures import sandbox, sandbox_session``).
+
+- ``sandbox``: a fresh :class:`SandboxServer` on a free loopback port, stopped after the test;
+  change its behaviour with ``sandbox.configure(...)`` / ``sandbox.add_fault(...)``.
+- ``sandbox_session``: a ``requests.Session`` for it, with the Intercom headers set; relative URLs
+  (``"/contacts"``) are resolved against the sandbox, and every call has a timeout.
+- ``openapi_spec``: the pinned 2.14 description (openapi-core), loaded once per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from intercom_sandbox import SandboxServer
+from openapi_core import OpenAPI
+
+SANDBOX_TOKEN = "sandbox-test-token"
+INTERCOM_HEADERS = {
+    "Authorization": f"Bearer {SANDBOX_TOKEN}",
+    "Accept": "application/json",
+    "Intercom-Version": "2.14",
+}
+DEFAULT_TIMEOUT = (2.0, 10.0)
+
+
+class SandboxSession(requests.Session):
+    """A session bound to one sandbox: relative URLs, Intercom headers, a default timeout."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.headers.update(INTERCOM_HEADERS)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if isinstance(url, str) and url.startswith("/"):
+            url = self.base_url + url
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_session(sandbox: SandboxServer) -> Iterator[SandboxSession]:
+    with SandboxSession(sandbox.url) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def openapi_spec() -> OpenAPI:
+    from intercom_sandbox.contract import load_spec
+
+    return load_spec()
+
+
+class FakeClock:
+    """An injectable ``time.time`` replacement for the sandbox's workspace, limiter and stats."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
