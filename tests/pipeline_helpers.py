@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-
 from intercom_importer.jobs import TERMINAL, job_id_for
 
 _DES = TypeDeserializer()
@@ -74,9 +73,7 @@ class Pipeline:
         return list(csv.DictReader(io.StringIO(body)))
 
     def chunk_message(self, job_id: str, index: int) -> str:
-        return json.dumps(
-            {"v": 1, "job_id": job_id, "chunk": index, "key": f"work/{job_id}/chunks/{index:06d}.json"}
-        )
+        return json.dumps({"v": 1, "job_id": job_id, "chunk": index, "key": f"work/{job_id}/chunks/{index:06d}.json"})
 
 
 def counts(job: dict[str, Any]) -> dict[str, int]:

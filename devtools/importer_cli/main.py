@@ -46,7 +46,7 @@ def _load_config(path: str | None) -> dict[str, Any]:
     except ValueError as exc:
         raise CliError(f"--config {path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
-        raise CliError(f"--config {path}: must be a JSON object like {{\"parameters\": {{...}}, \"existing\": \"skip\"}}")
+        raise CliError(f'--config {path}: must be a JSON object like {{"parameters": {{...}}, "existing": "skip"}}')
     return data
 
 
@@ -127,7 +127,9 @@ def run_import(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir or ROOT / ".local" / "logs")
     progress = _Progress(enabled=not args.quiet)
     try:
-        _stderr(f"starting the local stack (moto + {('Intercom at ' + intercom_url) if args.intercom_url else 'Intercom sandbox'}) ...")
+        _stderr(
+            f"starting the local stack (moto + {('Intercom at ' + intercom_url) if args.intercom_url else 'Intercom sandbox'}) ..."
+        )
         with LocalRuntime(
             template_path=str(TEMPLATE),
             parameters=parameters,
@@ -225,8 +227,7 @@ def _landed(sandbox: Any) -> dict[str, Any] | None:
         return None
     state = sandbox.state()
     contacts = [
-        {k: c.get(k) for k in ("id", "role", "email", "external_id", "name")}
-        for c in state.get("contacts", [])
+        {k: c.get(k) for k in ("id", "role", "email", "external_id", "name")} for c in state.get("contacts", [])
     ]
     companies = [{k: c.get(k) for k in ("id", "company_id", "name")} for c in state.get("companies", [])]
     return {"contacts": contacts, "companies": companies}
@@ -252,7 +253,9 @@ def _print_human(summary: dict[str, Any]) -> None:
         print()
         print(f"In the Intercom sandbox: {len(landed['contacts'])} contacts, {len(landed['companies'])} companies")
         for c in landed["contacts"]:
-            print(f"  {c['role']:<5} {c.get('email') or '-':<28} {c.get('external_id') or '-':<10} {c.get('name') or ''}")
+            print(
+                f"  {c['role']:<5} {c.get('email') or '-':<28} {c.get('external_id') or '-':<10} {c.get('name') or ''}"
+            )
         for c in landed["companies"]:
             print(f"  company {c.get('company_id')}: {c.get('name')}")
     print(f"\nFunction logs: {summary.get('logs')}")
@@ -279,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", metavar="FILE", help="the CSV file to import")
     run.add_argument("--type", choices=("people", "companies"), help="import type (default: from the header)")
     run.add_argument("--config", metavar="FILE", help="JSON settings: import options and template parameters")
-    run.add_argument("--intercom-url", metavar="URL", help="import into this Intercom (or stand-in) instead of the sandbox")
+    run.add_argument(
+        "--intercom-url", metavar="URL", help="import into this Intercom (or stand-in) instead of the sandbox"
+    )
     run.add_argument("--intercom-token", metavar="TOKEN", help="access token for --intercom-url")
     run.add_argument("--existing", choices=("update", "skip"), help="what happens to contacts that exist")
     run.add_argument("--role", choices=("user", "lead"), help="role of new contacts")

@@ -1,8 +1,10 @@
 """The threaded HTTP/1.1 server around :class:`~intercom_sandbox.app.SandboxApp`.
 
-One thread per connection (``ThreadingHTTPServer``), keep-alive, each answer written with a single
-``send`` and ``TCP_NODELAY`` set, so many pooled ``requests`` sessions can hammer it. ``stop()`` also
-closes idle keep-alive connections, so a stopped sandbox really stops answering.
+One thread per connection (``socketserver.ThreadingTCPServer``) speaking a lean HTTP/1.1: keep-alive,
+``Content-Length`` bodies, ``Expect: 100-continue``, each answer written with a single ``send`` and
+``TCP_NODELAY`` set, so many pooled ``requests`` sessions can hammer it. (``http.server``'s request
+parsing cost more than the whole Intercom logic.) ``stop()`` also closes idle keep-alive connections,
+so a stopped sandbox really stops answering.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import socketserver
 import struct
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
@@ -22,13 +24,22 @@ from intercom_sandbox.config import SandboxConfig
 logger = logging.getLogger(__name__)
 
 IDLE_TIMEOUT_SECONDS = 120.0
+MAX_LINE = 65_536
+MAX_HEADERS = 100
+MAX_BODY = 32 * 1024 * 1024
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _BadRequest(Exception):
+    """The bytes on the wire are not an HTTP/1.x request we can answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Handler(socketserver.StreamRequestHandler):
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT_SECONDS
-    server_version = "intercom-sandbox"
     server: _HTTPServer
 
     def setup(self) -> None:
@@ -37,56 +48,85 @@ class _Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         try:
-            super().finish()
+            with contextlib.suppress(OSError):
+                super().finish()
         finally:
             self.server.untrack(self.connection)
 
-    def handle_one_request(self) -> None:
-        try:
-            super().handle_one_request()
-        except (ConnectionError, TimeoutError, OSError):
-            # The client went away (or timed out and closed) while we were reading or answering.
-            self.close_connection = True
+    def handle(self) -> None:
+        keep_alive = True
+        while keep_alive:
+            try:
+                keep_alive = self._handle_one()
+            except _BadRequest as exc:
+                with contextlib.suppress(OSError):
+                    self._write(Response(exc.status, [("Content-Type", "text/plain")], str(exc).encode()), False)
+                return
+            except (ConnectionError, TimeoutError, OSError):
+                return  # the client went away, or the connection sat idle too long
 
-    def _dispatch(self) -> None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._write(Response(411, body=b""))
-            self.close_connection = True
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        response = self.server.app.handle(Request(self.command, self.path, headers, body))
+    def _handle_one(self) -> bool:
+        """Read and answer one request; whether the connection stays open."""
+        line = self.rfile.readline(MAX_LINE + 1)
+        if not line:
+            return False
+        if len(line) > MAX_LINE:
+            raise _BadRequest(414, "request line too long")
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise _BadRequest(400, "malformed request line")
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for _ in range(MAX_HEADERS + 1):
+            raw = self.rfile.readline(MAX_LINE + 1)
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, sep, value = raw.decode("latin-1").partition(":")
+            if not sep:
+                raise _BadRequest(400, "malformed header line")
+            headers[name.strip().lower()] = value.strip()
+        else:
+            raise _BadRequest(431, "too many headers")
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+        if "transfer-encoding" in headers:
+            raise _BadRequest(411, "send a Content-Length body (chunked bodies are not supported)")
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError as exc:
+            raise _BadRequest(400, "bad Content-Length") from exc
+        if not 0 <= length <= MAX_BODY:
+            raise _BadRequest(413, "body too large")
+        if length and headers.get("expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            return False
+
+        response = self.server.app.handle(Request(method, target, headers, body))
         if response.reset:
             self._reset_connection()
-            return
-        self._write(response)
+            return False
+        self._write(response, keep_alive, head_only=method == "HEAD")
+        return keep_alive
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
-
-    def _write(self, response: Response) -> None:
+    def _write(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
         lines = [f"HTTP/1.1 {response.status} {reason_phrase(response.status)}"]
         lines += [f"{name}: {value}" for name, value in response.headers]
         lines.append(f"Content-Length: {len(response.body)}")
-        if self.close_connection:
+        if not keep_alive:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + (b"" if self.command == "HEAD" else response.body))
+        self.wfile.write(head if head_only else head + response.body)
 
     def _reset_connection(self) -> None:
         """Drop the connection with a TCP RST and no answer (``reset`` fault)."""
-        self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
 
 
-class _HTTPServer(ThreadingHTTPServer):
+class _HTTPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from intercom_importer import aws, jobs
-from intercom_importer.errors import ImporterError
+from intercom_importer.errors import ChunkFormatError, ImporterError
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
 from intercom_importer.worker import intercom_client, load_token, parse_message, process_chunk
@@ -42,6 +42,10 @@ def record_handler(record: SQSRecord) -> str:
             sfn=aws.client("stepfunctions"),
             client_factory=_client,
         )
+    except ChunkFormatError:
+        # Not a message this importer wrote: no retry can succeed, so it is logged and dropped.
+        logger.error("unreadable chunk message dropped", message_id=record.message_id)
+        return "dropped"
     except Exception as exc:
         # Keep the reason: if this chunk ends in the dead-letter queue the report shows it.
         try:

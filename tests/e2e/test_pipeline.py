@@ -11,17 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import Pipeline, counts
-
 from intercom_sandbox import SandboxConfig, SandboxServer
 from local_runtime import LocalRuntime
+from pipeline_helpers import Pipeline, counts
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = (ROOT / "events" / "people.csv").read_text()
 COMPANIES = (ROOT / "events" / "companies.csv").read_text()
-TOKEN = "e2e-token"  # noqa: S105
+TOKEN = "e2e-token"
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +189,7 @@ def test_companies_file_creates_companies(pipeline, sandbox):
 
 
 def test_invalid_token_fails_fast_and_the_email_says_so(pipeline, sandbox):
-    sandbox.configure(token="a-different-token")  # noqa: S106
+    sandbox.configure(token="a-different-token")
     job = pipeline.wait_done(pipeline.upload("incoming/bad-token.csv", PEOPLE))
 
     assert job["status"] == "failed"
