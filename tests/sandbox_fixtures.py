@@ -1,7 +1,8 @@
 """Shared fixtures for tests that talk to the local Intercom sandbox.
 
-A pytest plugin module (registered from ``tests/conftest.py``); test modules may also import the
-fixtures directly (``from sandbox_fixtures import sandbox, sandbox_session``).
+A pytest plugin module, registered by ``tests/conftest.py`` (``pytest_plugins``), so the fixtures
+need no import; the helpers (``SandboxSession``, ``FakeClock``, ``INTERCOM_HEADERS``) are imported
+directly: ``from sandbox_fixtures import FakeClock``.
 
 - ``sandbox``: a fresh :class:`SandboxServer` on a free loopback port, stopped after the test;
   change its behaviour with ``sandbox.configure(...)`` / ``sandbox.add_fault(...)``.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = ("status", "reset", "timeout", "latency")
@@ -54,6 +54,7 @@ class Fault:
     code: str | None = None
     message: str | None = None
     fired: int = 0
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         self._pattern = path_pattern(self.path) if self.path else None

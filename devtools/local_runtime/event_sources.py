@@ -243,7 +243,7 @@ class SqsPoller:
                 if self._enabled(lambda_client):
                     batch = self._receive_batch(sqs)
                 else:
-                    self._stop.wait(min(self._poll_wait, 1) or 0.2)
+                    self._stop.wait(0.2)
             except Exception:
                 if self._stop.is_set():
                     return

@@ -56,7 +56,7 @@ def test_worker_reports_a_failing_chunk_as_a_batch_item_failure(pipeline, load_e
     event = _sqs_event(load_event, "worker_sqs_chunk.json", body)
     second = dict(event["Records"][0], messageId="second", body=ok)
     event["Records"].append(second)
-    payload, error = pipeline.runtime.invoke("WorkerFunction", event)
+    _payload, error = pipeline.runtime.invoke("WorkerFunction", event)
     # both fail (no such job): Powertools raises when every record fails, so the whole batch is retried
     assert error is not None and "All records failed processing" in error["errorMessage"]
 

@@ -131,7 +131,7 @@ def test_timeout_kills_the_environment_and_reports_sandbox_timedout(runtime: Loc
     assert payload is None
     assert error["errorType"] == "Sandbox.Timedout"
     assert error["errorMessage"].endswith("Task timed out after 1.00 seconds")
-    assert 1.0 <= took < 3.0
+    assert 1.0 <= took < 4.0
     assert fresh["pid"] != warm["pid"]
     assert fresh["count"] == 1
     assert "Task timed out after 1.00 seconds" in runtime.read_log("OtherFunction")
@@ -195,14 +195,15 @@ def test_invoke_api_event_type_returns_at_once_and_runs_in_background(runtime: L
     response = runtime.client("lambda").invoke(
         FunctionName=runtime.physical_id("EchoFunction"),
         InvocationType="Event",
-        Payload=json.dumps({"sleep": 1, "marker": "async"}),
+        Payload=json.dumps({"sleep": 1.5, "marker": "async"}),
     )
     returned_after = time.monotonic() - started
 
     assert response["StatusCode"] == 202
-    assert returned_after < 0.8
+    assert not runtime.invocations("EchoFunction", source="invoke-async")  # still running
+    assert returned_after < 1.5
     records = wait_for_invocations(runtime, "EchoFunction", 1, timeout=10, source="invoke-async")
-    assert records[0].ok
+    assert records[0].ok and records[0].duration >= 1.5
 
 
 def test_dry_run_runs_nothing(runtime: LocalRuntime) -> None:
