@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import math
 import os
@@ -241,7 +242,7 @@ def _cursor_page(items: list[Any], per_page: int, starting_after: str | None) ->
     page, start = 1, 0
     if starting_after:
         last_seq, page = _decode_cursor(starting_after)
-        start = next((i for i, item in enumerate(items) if item.seq > last_seq), len(items))
+        start = bisect.bisect_right(items, last_seq, key=lambda item: item.seq)
     chunk = items[start : start + per_page]
     pages: Json = {
         "type": "pages",

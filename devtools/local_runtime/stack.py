@@ -457,8 +457,7 @@ def deploy(*args: Any, **kwargs: Any) -> Deployment:
     """Creates the stack on moto and applies what moto's CloudFormation leaves out (see _deploy)."""
     with warnings.catch_warnings():
         # moto warns about each resource type it skips, whenever it reads the stack; the fix-ups apply
-        # them. (In pytest: filterwarnings = ["ignore:Tried to parse AWS::SES::EmailIdentity:UserWarning"]
-        # silences later reads.)
+        # them. (In pytest, filterwarnings = ["ignore:Tried to parse AWS:UserWarning"] silences later reads.)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         return _deploy(*args, **kwargs)
 

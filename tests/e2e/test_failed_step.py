@@ -1,0 +1,47 @@
+"""A state machine step that fails still ends in exactly one email, and the job is marked failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import Pipeline
+
+from intercom_sandbox import SandboxServer
+from local_runtime import LocalRuntime
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    with SandboxServer(port=0) as sandbox:
+        runtime = LocalRuntime(
+            template_path=str(ROOT / "template.yaml"),
+            parameters={"IntercomBaseUrl": sandbox.url},
+            # A broken deployment of the report function: its settings fail to load on every attempt.
+            function_env_overrides={
+                "*": {"POWERTOOLS_TRACE_DISABLED": "true"},
+                "ReportFunction": {"REPORT_LINK_EXPIRY_SECONDS": "not-a-number"},
+            },
+            log_dir=str(tmp_path_factory.mktemp("logs")),
+        )
+        with runtime:
+            yield Pipeline(runtime)
+
+
+def test_failing_report_step_sends_the_fallback_email_once_and_marks_the_job_failed(pipeline):
+    job_id = pipeline.upload("incoming/people.csv", (ROOT / "events" / "people.csv").read_text())
+    pipeline.wait_done(job_id)
+
+    execution = pipeline.execution(job_id)
+    assert execution["status"] == "FAILED"
+    job = pipeline.job(job_id)
+    assert job["status"] == "failed"
+    assert "SettingsError" in job["failure_detail"]
+    emails = pipeline.emails_for(job_id)
+    assert len(emails) == 1
+    assert emails[0]["subject"] == f"Intercom import {job_id} failed"
+    assert emails[0]["to"] == ["ops@example.com"]
