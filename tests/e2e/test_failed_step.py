@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import Pipeline
-
 from intercom_sandbox import SandboxServer
 from local_runtime import LocalRuntime
+from pipeline_helpers import Pipeline
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from intercom_importer import errors, settings
 
 pytestmark = pytest.mark.static
@@ -40,7 +39,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
 
 
 @pytest.fixture(scope="module")
