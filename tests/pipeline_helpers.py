@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+
 from intercom_importer.jobs import TERMINAL, job_id_for
 
 _DES = TypeDeserializer()

@@ -1,12 +1,19 @@
 """Helpers to run a stack on the local runtime in tests (plain module: import what you need).
 
-Typical e2e use::
+Typical e2e use (the sandbox URL is only known once its fixture runs, hence start_runtime)::
 
-    from runtime_fixtures import REAL_TEMPLATE, real_stack_parameters, runtime_fixture
+    from runtime_fixtures import real_stack_parameters, real_stack_visibility, start_runtime
 
-    local_runtime = runtime_fixture(
-        REAL_TEMPLATE, scope="session", parameters=real_stack_parameters(sandbox_url)
-    )
+    @pytest.fixture(scope="session")
+    def local_runtime(sandbox, tmp_path_factory):
+        with start_runtime(
+            parameters=real_stack_parameters(sandbox.url),
+            visibility_timeout_override=real_stack_visibility(2),
+            log_dir=tmp_path_factory.mktemp("runtime-logs"),
+        ) as runtime:
+            yield runtime
+
+With static arguments, ``local_runtime = runtime_fixture(FIXTURE_TEMPLATE, stack_name="x")`` does the same.
 
 One LocalRuntime can be live per process (moto's state is per process): give it module or session
 scope, and do not use moto's in-process ``mock_aws`` in the same worker while it is up (it resets
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from local_runtime import InvocationRecord, LocalRuntime
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

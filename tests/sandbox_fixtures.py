@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 import requests
-from intercom_sandbox import SandboxServer
 from openapi_core import OpenAPI
+
+from intercom_sandbox import SandboxServer
 
 SANDBOX_TOKEN = "sandbox-test-token"
 INTERCOM_HEADERS = {

@@ -21,12 +21,13 @@ import functools
 from typing import Any
 
 import requests
-from intercom_openapi import SPEC_PATH
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.templating.paths.finders import APICallPathFinder
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_schema_validator import OAS30Validator
+
+from intercom_openapi import SPEC_PATH
 
 # The description only knows Intercom's hosts; validate local URLs as if they were the US host.
 SPEC_HOST = "https://api.intercom.io"

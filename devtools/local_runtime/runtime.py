@@ -86,6 +86,12 @@ def _env_value(value: Any) -> str:
     return str(value)
 
 
+def _parameter_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):  # CommaDelimitedList
+        return ",".join(str(item) for item in value)
+    return _env_value(value)
+
+
 class LocalRuntime:
     """Deploys ``template_path`` on an in-process moto server and runs its functions locally.
 
@@ -115,7 +121,7 @@ class LocalRuntime:
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.project_dir = self.template_path.parent
-        self._given_parameters = {k: _env_value(v) for k, v in (parameters or {}).items()}
+        self._given_parameters = {k: _parameter_value(v) for k, v in (parameters or {}).items()}
         self.stack_name = stack_name
         self.function_env_overrides = {k: dict(v) for k, v in (function_env_overrides or {}).items()}
         self.workdir = Path(workdir) if workdir else self.project_dir / ".local" / "runtime"

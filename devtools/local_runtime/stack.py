@@ -608,6 +608,8 @@ def describe_functions(clients: Any, deployment: Deployment) -> dict[str, dict[s
     lambda_client = clients("lambda")
     configs = {}
     for logical_id in deployment.functions:
+        if logical_id not in deployment.resources:
+            continue  # its Condition is false
         physical = deployment.resources[logical_id]["physical_id"]
         configs[logical_id] = lambda_client.get_function_configuration(FunctionName=physical)
     return configs

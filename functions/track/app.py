@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from intercom_importer import aws, jobs
 from intercom_importer.observability import logger, tracer
 from intercom_importer.settings import get_settings

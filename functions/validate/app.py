@@ -7,6 +7,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from intercom_importer import aws, jobs
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings

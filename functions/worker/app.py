@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from intercom_importer import aws, jobs
 from intercom_importer.errors import ChunkFormatError, ImporterError
 from intercom_importer.observability import logger, metrics, tracer

@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 import requests
-from intercom_importer.intercom import INTERCOM_VERSION, IntercomClient
-from intercom_openapi import PINNED_VERSION, SPEC_PATH
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.validation.request.exceptions import (
@@ -32,6 +30,9 @@ from openapi_core.validation.request.exceptions import (
 )
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+
+from intercom_importer.intercom import INTERCOM_VERSION, IntercomClient
+from intercom_openapi import PINNED_VERSION, SPEC_PATH
 
 pytestmark = pytest.mark.contract
 

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from openapi_core import OpenAPI
+from openapi_core.templating.responses.exceptions import ResponseNotFound
+from openapi_core.validation.response.exceptions import InvalidData
+
 from intercom_sandbox import SandboxServer
 from intercom_sandbox.app import ROUTES
 from intercom_sandbox.contract import (
@@ -25,9 +29,6 @@ from intercom_sandbox.contract import (
     UNDOCUMENTED_STATUSES,
     validate_exchange,
 )
-from openapi_core import OpenAPI
-from openapi_core.templating.responses.exceptions import ResponseNotFound
-from openapi_core.validation.response.exceptions import InvalidData
 from sandbox_fixtures import SandboxSession
 
 pytestmark = pytest.mark.contract

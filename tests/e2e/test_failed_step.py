@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from intercom_sandbox import SandboxServer
 from local_runtime import LocalRuntime
 from pipeline_helpers import Pipeline

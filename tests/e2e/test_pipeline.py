@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from intercom_sandbox import SandboxConfig, SandboxServer
 from local_runtime import LocalRuntime
 from pipeline_helpers import Pipeline, counts

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from intercom_sandbox import SandboxConfig, SandboxServer
 from local_runtime import LocalRuntime
 from pipeline_helpers import Pipeline, counts

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+
 from local_runtime import InvocationOutcome, LocalRuntime
 from local_runtime.event_sources import sqs_record, successful_messages
 from runtime_fixtures import (

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from local_runtime import LocalRuntime
 from runtime_fixtures import FIXTURE_TEMPLATE, runtime_fixture, wait_for_invocations
 

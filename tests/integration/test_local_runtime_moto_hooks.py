@@ -7,6 +7,7 @@ import urllib.request
 
 import moto
 import pytest
+
 from local_runtime import LocalRuntime, moto_hooks
 from runtime_fixtures import FIXTURE_TEMPLATE, runtime_fixture
 

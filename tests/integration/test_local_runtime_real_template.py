@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from local_runtime import LocalRuntime
 from runtime_fixtures import REAL_TEMPLATE, real_stack_parameters, runtime_fixture
 

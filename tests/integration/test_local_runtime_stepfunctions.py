@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+
 from local_runtime import LocalRuntime
 from runtime_fixtures import FIXTURE_TEMPLATE, runtime_fixture, wait_for_execution, wait_for_invocations
 

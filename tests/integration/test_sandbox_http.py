@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from intercom_sandbox import SandboxConfig, SandboxServer
 from sandbox_fixtures import INTERCOM_HEADERS, SandboxSession
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from intercom_importer import errors, settings
 
 pytestmark = pytest.mark.static
@@ -63,7 +64,7 @@ def test_every_placeholder_in_the_definition_has_a_substitution(template, asl):
 def test_every_transition_targets_an_existing_state(asl):
     states = asl["States"]
     targets = []
-    for name, state in states.items():
+    for state in states.values():
         targets += [state.get("Next"), state.get("Default")]
         targets += [c.get("Next") for c in state.get("Choices", [])]
         targets += [c.get("Next") for c in state.get("Catch", [])]

@@ -6,6 +6,7 @@ import codecs
 import io
 
 import pytest
+
 from intercom_importer.csv_reader import BLOCK, CsvStream, Row
 from intercom_importer.errors import FileRejectedError
 

@@ -21,6 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import urllib3.exceptions
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
 from intercom_importer.errors import (
     IntercomAuthError,
     IntercomConflictError,
@@ -46,8 +49,6 @@ from intercom_importer.intercom import (
     parse_conflict,
     resolve_base_url,
 )
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 pytestmark = pytest.mark.unit
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.mapping import COMPANIES, PEOPLE, Column, map_header, normalise
 

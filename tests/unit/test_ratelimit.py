@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 
 import pytest
+
 from intercom_importer.ratelimit import NullRateLimiter, RateLimiter, WindowRateLimiter
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from intercom_sandbox.app import Request, Response, SandboxApp, accepts_json, resolve
 from intercom_sandbox.config import ConfigError, SandboxConfig
 from intercom_sandbox.faults import FaultQueue, FaultSpecError, path_pattern

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from intercom_sandbox.errors import ApiError
 from intercom_sandbox.search import compile_query
 from intercom_sandbox.state import Workspace

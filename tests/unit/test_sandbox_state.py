@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from intercom_sandbox.errors import ApiError
 from intercom_sandbox.state import Workspace
 from sandbox_fixtures import FakeClock

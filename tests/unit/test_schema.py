@@ -6,10 +6,11 @@ import calendar
 from datetime import UTC, datetime
 
 import pytest
+from jsonschema import Draft202012Validator
+
 from intercom_importer.mapping import COMPANIES, PEOPLE, map_header
 from intercom_importer.report import FORMULA_START, neutralise
 from intercom_importer.schema import MAX_TEXT, Problem, RowValidator, build_schema, parse_date
-from jsonschema import Draft202012Validator
 
 pytestmark = pytest.mark.unit
 

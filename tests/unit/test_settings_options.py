@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from intercom_importer import settings as settings_module
 from intercom_importer.errors import FileRejectedError, SettingsError
 from intercom_importer.options import ImportOptions

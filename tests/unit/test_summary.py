@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+
 from intercom_importer import jobs
 from intercom_importer.report import final_status, neutralise
 from intercom_importer.summary import HEADLINES, render_email
