@@ -90,9 +90,8 @@ def _decimal_default(obj: Any) -> Any:
 
 
 def _user_frames(tb: Any) -> list[str]:
-    frames = traceback.extract_tb(tb)
     here = os.path.abspath(__file__)
-    frames = [f for f in frames if os.path.abspath(f.filename) != here]
+    frames = [f for f in traceback.extract_tb(tb) if os.path.abspath(f.filename) != here]
     return traceback.format_list(frames)
 
 

@@ -116,10 +116,9 @@ HANDLED_RESOURCE_TYPES = ("AWS::SES::EmailIdentity", "AWS::S3::BucketPolicy")
 
 class _HandledTypesFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
         return not (
-            record.msg == "No Moto CloudFormation support for %s"
-            and record.args
-            and record.args[0] in HANDLED_RESOURCE_TYPES  # type: ignore[index]
+            record.msg == "No Moto CloudFormation support for %s" and args[:1] in [(t,) for t in HANDLED_RESOURCE_TYPES]
         )
 
 

@@ -572,7 +572,7 @@ class LocalRuntime:
         return True
 
     def wait_until(
-        self, predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, message: str = ""
+        self, predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05, message: str = ""
     ) -> T:
         """Polls ``predicate`` until it returns something truthy (returned) or raises TimeoutError."""
         deadline = time.monotonic() + timeout

@@ -166,7 +166,7 @@ def load_template(path: Path) -> dict[str, Any]:
     from samtranslator.yaml_helper import intrinsics_multi_constructor
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = type("_TemplateLoader", (base,), {})
+    loader: Any = type("_TemplateLoader", (base,), {})
     loader.add_multi_constructor("!", intrinsics_multi_constructor)
     return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader subclass
 
@@ -434,7 +434,8 @@ def _configure_table(dynamodb: Any, table: str, props: Mapping[str, Any]) -> Non
 
 
 def _plain_outputs(stack: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    outputs, internal = {}, {}
+    outputs: dict[str, str] = {}
+    internal: dict[str, str] = {}
     for output in stack.get("Outputs", []):
         target = internal if output["OutputKey"].startswith(OUTPUT_PREFIX) else outputs
         target[output["OutputKey"]] = output["OutputValue"]
