@@ -12,6 +12,7 @@ from intercom_importer import aws, jobs
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
 from intercom_importer.validation import Clients, Upload, handle_upload
+from intercom_importer.worker import client_from_settings
 
 MANIFEST_SUFFIXES = (".json",)
 
@@ -23,7 +24,12 @@ MANIFEST_SUFFIXES = (".json",)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
-    clients = Clients(s3=aws.client("s3"), sqs=aws.client("sqs"), sfn=aws.client("stepfunctions"))
+    clients = Clients(
+        s3=aws.client("s3"),
+        sqs=aws.client("sqs"),
+        sfn=aws.client("stepfunctions"),
+        intercom=lambda: client_from_settings(settings),
+    )
     results = []
     for record in event.records:
         key = unquote_plus(record.s3.get_object.key)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,7 +13,7 @@ from intercom_importer import aws, jobs
 from intercom_importer.errors import ChunkFormatError, ImporterError
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
-from intercom_importer.worker import intercom_client, load_token, parse_message, process_chunk
+from intercom_importer.worker import client_from_settings, parse_message, process_chunk
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -26,9 +25,7 @@ def _store() -> jobs.JobStore:
 
 
 def _client() -> Any:
-    settings = get_settings()
-    token = load_token(settings.intercom_token_secret, lambda arn: parameters.get_secret(arn, max_age=300))
-    return intercom_client(settings, token)
+    return client_from_settings(get_settings())
 
 
 @tracer.capture_method

@@ -73,7 +73,8 @@ def test_companies_id_column_is_the_company_id():
 def test_unknown_column_becomes_custom_attribute_named_by_trimmed_header():
     columns = map_header(["email", "  Plan Tier "], PEOPLE)
 
-    assert columns[1] == Column(index=1, header="  Plan Tier ", target="Plan Tier", type="string", custom=True)
+    # its type is inferred from the values unless the mapping declares it
+    assert columns[1] == Column(index=1, header="  Plan Tier ", target="Plan Tier", type="infer", custom=True)
 
 
 def test_column_indexes_are_positions_in_the_file():

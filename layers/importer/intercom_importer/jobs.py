@@ -169,7 +169,14 @@ class JobStore:
         return "Item" in response
 
     def record_chunk(
-        self, job_id: str, index: int, counts: Mapping[str, int], *, result_key: str | None, source: str
+        self,
+        job_id: str,
+        index: int,
+        counts: Mapping[str, int],
+        *,
+        result_key: str | None,
+        source: str,
+        extra: Mapping[str, int] | None = None,
     ) -> bool:
         """Add one chunk's counts to the job exactly once. ``False`` if the chunk was already recorded."""
         # The resource's client serialises plain Python values itself (boto3's transformation hooks).
@@ -183,9 +190,12 @@ class JobStore:
             "expires_at": int(time.time()) + self._retention,
             **{c: int(counts.get(c, 0)) for c in COUNTERS},
         }
+        extra = {k: int(v) for k, v in (extra or {}).items()}
+        chunk_item.update(extra)
         if result_key:
             chunk_item["result_key"] = result_key
-        add = ", ".join(f"#{c} :{c}" for c in COUNTERS)
+        added = {**{c: int(counts.get(c, 0)) for c in COUNTERS}, **extra}
+        add = ", ".join(f"#{c} :{c}" for c in added)
         try:
             client.transact_write_items(
                 TransactItems=[
@@ -202,11 +212,11 @@ class JobStore:
                             "Key": {"pk": _pk(job_id), "sk": "META"},
                             "UpdateExpression": f"ADD chunks_done :one, {add} SET updated_at = :now",
                             "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeNames": {f"#{c}": c for c in COUNTERS},
+                            "ExpressionAttributeNames": {f"#{c}": c for c in added},
                             "ExpressionAttributeValues": {
                                 ":one": 1,
                                 ":now": now_iso(),
-                                **{f":{c}": int(counts.get(c, 0)) for c in COUNTERS},
+                                **{f":{c}": v for c, v in added.items()},
                             },
                         }
                     },

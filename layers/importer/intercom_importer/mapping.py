@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from intercom_importer.errors import FileRejectedError
 
@@ -107,63 +108,119 @@ def normalise(header: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", header.strip().lower()).strip("_")
 
 
+INTERCOM_TYPES = {"string": "string", "integer": "integer", "float": "number", "boolean": "boolean", "date": "date"}
+INFER = "infer"  # a new custom attribute whose type is inferred from the column's values
+
+
 @dataclass(frozen=True)
 class Column:
     index: int
     header: str
     target: str  # a standard attribute, or the custom attribute name when ``custom``
-    type: str  # string|email|url|role|date|integer|number|boolean
+    type: str  # string|email|url|role|date|integer|number|boolean, or "infer" for a new custom attribute
     custom: bool = False
+    empty: str = "keep"  # keep: an empty cell leaves the value unchanged; clear: it erases it
+    options: tuple[str, ...] | None = None  # allowed values of a list attribute
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["options"] = list(self.options) if self.options else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Column:
-        return cls(**data)
+        values = dict(data)
+        if values.get("options"):
+            values["options"] = tuple(values["options"])
+        return cls(**values)
+
+    def intercom_type(self) -> str:
+        """The Intercom ``data_type`` of a custom column."""
+        return {"number": "float"}.get(self.type, self.type)
 
 
 def standard_attributes(import_type: str) -> dict[str, str]:
     return PEOPLE_ATTRIBUTES if import_type == PEOPLE else COMPANY_ATTRIBUTES
 
 
-def map_header(header: list[str], import_type: str) -> list[Column]:
-    """Plan how each column is imported, or reject the header with every problem listed."""
+def _find(header_text: str, wanted: dict[str, Any]) -> Any:
+    """The mapping entry for a header cell: exact text first, then case/space-insensitive."""
+    if header_text.strip() in wanted:
+        return wanted[header_text.strip()]
+    key = normalise(header_text)
+    for name, entry in wanted.items():
+        if normalise(name) == key:
+            return entry
+    return None
+
+
+def map_header(header: list[str], import_type: str, mapping: dict[str, Any] | None = None) -> list[Column]:
+    """Plan how each column is imported, or reject the header with every problem listed.
+
+    ``mapping`` (see ``manifest.py``) overrides the automatic matching per column, declares custom
+    attribute types and options, chooses empty-cell behaviour, and lists columns to ignore.
+    """
     if import_type not in IMPORT_TYPES:
         raise FileRejectedError(f"Unknown import type {import_type!r}: use one of {', '.join(IMPORT_TYPES)}.")
+    mapping = mapping or {}
+    explicit: dict[str, Any] = dict(mapping.get("columns") or {})
+    ignored = {normalise(name) for name in mapping.get("ignore") or []}
     standard = standard_attributes(import_type)
     aliases = _ALIASES[import_type]
     problems: list[str] = []
     columns: list[Column] = []
     seen: dict[str, int] = {}
+    used: set[str] = set()
     for index, raw in enumerate(header):
         position = f"column {index + 1}"
         if not raw.strip():
             problems.append(f"{position} has no name: give every column a header or delete the empty column")
             continue
         key = normalise(raw)
-        if key in IGNORED_COLUMNS:
+        entry = _find(raw, explicit)
+        if entry is not None:
+            used.update(name for name in explicit if normalise(name) == key)
+        if isinstance(entry, str):
+            entry = {"attribute": entry}
+        entry = entry or {}
+        if key in IGNORED_COLUMNS or key in ignored or entry.get("ignore"):
             continue
-        target = key if key in standard else aliases.get(key)
+        wanted = entry.get("attribute")
+        target_key = normalise(wanted) if wanted else key
+        target = target_key if target_key in standard else aliases.get(target_key)
+        empty = entry.get("empty", "keep")
         if target is not None:
-            column = Column(index, raw, target, standard[target])
-        else:
-            name = raw.strip()
-            if not CUSTOM_NAME.match(name):
+            if entry.get("type") or entry.get("options"):
                 problems.append(
-                    f"{position} ({raw!r}) is not a standard attribute, and as a custom attribute name it may "
-                    "only contain letters, digits, spaces, hyphens and underscores: rename the column"
+                    f"{position} ({raw!r}) maps to the standard attribute '{target}', whose type is fixed: "
+                    "remove 'type'/'options' from its mapping"
                 )
                 continue
-            column = Column(index, raw, name, "string", custom=True)
+            column = Column(index, raw, target, standard[target], empty=empty)
+        else:
+            name = (wanted or raw).strip()
+            if not CUSTOM_NAME.match(name):
+                problems.append(
+                    f"{position} ({raw!r}) is not a standard attribute, and as a custom attribute name "
+                    f"{name!r} may only contain letters, digits, spaces, hyphens and underscores: rename the "
+                    "column or map it in the mapping file"
+                )
+                continue
+            declared = entry.get("type")
+            kind = INTERCOM_TYPES[declared] if declared else ("string" if entry.get("options") else INFER)
+            options = tuple(entry["options"]) if entry.get("options") else None
+            column = Column(index, raw, name, kind, custom=True, empty=empty, options=options)
         if column.target in seen:
             problems.append(
-                f"{position} ({raw!r}) and column {seen[column.target] + 1} both map to "
-                f"'{column.target}': keep one of them"
+                f"{position} ({raw!r}) and column {seen[column.target] + 1} ({header[seen[column.target]]!r}) "
+                f"both map to '{column.target}': keep one of them or ignore one in the mapping file"
             )
             continue
         seen[column.target] = index
         columns.append(column)
+    for name in explicit:
+        if name not in used and not any(normalise(h) == normalise(name) for h in header):
+            problems.append(f"the mapping names column {name!r}, which is not in the file's header: fix the name")
     targets = {c.target for c in columns}
     if import_type == PEOPLE and not targets & {"email", "external_id", "id"}:
         problems.append(

@@ -176,6 +176,7 @@ def build_report(
         error_link=link,
         link_expiry_seconds=settings.report_link_expiry_seconds,
         recipients=settings.notify_recipients,
+        rate_limit_per_minute=settings.intercom_rate_limit_per_minute,
     )
     logger.info("report built", status=status, error_file=bool(error_key))
     return {"job_id": job_id, "status": status, "email": email}

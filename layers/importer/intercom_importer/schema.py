@@ -47,6 +47,7 @@ TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
     "integer": {"type": "string", "pattern": r"^[+-]?\d{1,18}$"},
     "number": {"type": "string", "pattern": r"^[+-]?(\d+(\.\d*)?|\.\d+)$"},
     "boolean": {"type": "string", "pattern": f"^({_ci(*TRUE_WORDS, *FALSE_WORDS)})$"},
+    "infer": {"type": "string", "maxLength": MAX_TEXT},
 }
 
 FIXES: dict[str, str] = {
@@ -58,6 +59,8 @@ FIXES: dict[str, str] = {
     "integer": "use a whole number without separators, e.g. 42",
     "number": "use a number with a dot for decimals and no currency sign, e.g. 19.99",
     "boolean": "use true/false, yes/no or 1/0",
+    "infer": f"shorten it to at most {MAX_TEXT} characters",
+    "options": "use one of the attribute's allowed values",
 }
 WHAT: dict[str, str] = {
     "string": "is too long",
@@ -68,6 +71,8 @@ WHAT: dict[str, str] = {
     "integer": "is not a whole number",
     "number": "is not a number",
     "boolean": "is not a yes/no value",
+    "infer": "is too long",
+    "options": "is not one of the allowed values",
 }
 
 
@@ -86,7 +91,12 @@ class Problem:
 
 def build_schema(columns: Sequence[Column], import_type: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one row for this column plan."""
-    properties = {c.target: TYPE_SCHEMAS[c.type] for c in columns}
+    properties = {}
+    for c in columns:
+        prop = dict(TYPE_SCHEMAS[c.type])
+        if c.options:
+            prop["enum"] = list(c.options)
+        properties[c.target] = prop
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -110,6 +120,7 @@ class RowValidator:
         self._fast = fastjsonschema.compile(self.schema)
         self._slow = Draft202012Validator(self.schema)
         self._by_target = {c.target: c for c in self.columns}
+        self._clear = [c for c in self.columns if c.empty == "clear"]
 
     def check(self, line: int, cells: list[str], header_width: int) -> tuple[dict[str, Any] | None, list[Problem]]:
         """Return ``(record, [])`` for a valid row or ``(None, problems)``.
@@ -147,7 +158,12 @@ class RowValidator:
                 record[target] = self._coerce(column.type, value)
             except ValueError as exc:
                 problems.append(Problem(line, column.header, _show(value), f"{exc}: {FIXES[column.type]}"))
-        return (None, problems) if problems else (record, [])
+        if problems:
+            return None, problems
+        for column in self._clear:
+            if column.target not in raw:
+                record[column.target] = None  # the mapping asked for empty cells to erase the value
+        return record, []
 
     def _explain(self, line: int, raw: dict[str, str]) -> list[Problem]:
         problems: list[Problem] = []
@@ -162,27 +178,36 @@ class RowValidator:
                 continue
             value = raw.get(target, "")
             what = WHAT[column.type]
-            if error.validator == "maxLength":
+            fix = FIXES[column.type]
+            if error.validator == "enum":
+                allowed = ", ".join(str(v) for v in error.validator_value)
+                what, fix = WHAT["options"], f"use one of: {allowed}"
+            elif error.validator == "maxLength":
                 what = f"is {len(value)} characters long, over the limit of {error.validator_value}"
             elif any(ch in value for ch in INVISIBLE):
                 what = f"{what}: it contains an invisible character (zero-width space or BOM)"
-            problems.append(Problem(line, column.header, _show(value), f"{what}: {FIXES[column.type]}"))
+            problems.append(Problem(line, column.header, _show(value), f"{what}: {fix}"))
         return problems
 
     def _coerce(self, kind: str, value: str) -> Any:
-        if kind == "email":
-            return value.lower()
-        if kind == "role":
-            return value.lower()
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value)
-        if kind == "boolean":
-            return value.lower() in TRUE_WORDS
-        if kind == "date":
-            return parse_date(value, day_first=self.day_first)
-        return value
+        return coerce(kind, value, day_first=self.day_first)
+
+
+def coerce(kind: str, value: str, *, day_first: bool = True) -> Any:
+    """A validated cell as the JSON value Intercom expects for ``kind``."""
+    if kind == "email":
+        return value.lower()
+    if kind == "role":
+        return value.lower()
+    if kind == "integer":
+        return int(value)
+    if kind == "number":
+        return float(value)
+    if kind == "boolean":
+        return value.lower() in TRUE_WORDS
+    if kind == "date":
+        return parse_date(value, day_first=day_first)
+    return value
 
 
 def parse_date(value: str, *, day_first: bool = True) -> int:
@@ -215,3 +240,50 @@ def _show(value: str, limit: int = 80) -> str:
     """A value as it may appear in a report: truncated, with invisible characters made visible."""
     shown = "".join(f"\\u{ord(ch):04x}" if ch in INVISIBLE else ch for ch in value)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+_INT = re.compile(r"^[+-]?\d{1,18}$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)$")
+_BOOL = {*TRUE_WORDS, *FALSE_WORDS} - {"1", "0"}
+_DATE = re.compile(f"({_ISO})|({_SLASHED})")
+
+
+class TypeSniffer:
+    """Infers a new custom attribute's type from every value of its column (narrowest that fits all).
+
+    integer > float > boolean > date > string; an empty column is a string. Values that are
+    only digits stay numbers (a unix timestamp column is declared as a date in the mapping file).
+    """
+
+    def __init__(self, day_first: bool = True) -> None:
+        self.day_first = day_first
+        self.candidates = {"integer", "float", "boolean", "date"}
+        self.seen = 0
+
+    def add(self, value: str) -> None:
+        self.seen += 1
+        if not self.candidates:
+            return
+        lowered = value.lower()
+        if "integer" in self.candidates and not _INT.match(value):
+            self.candidates.discard("integer")
+        if "float" in self.candidates and not _FLOAT.match(value):
+            self.candidates.discard("float")
+        if "boolean" in self.candidates and lowered not in _BOOL:
+            self.candidates.discard("boolean")
+        if "date" in self.candidates:
+            try:
+                if not _DATE.match(value):
+                    raise ValueError(value)
+                parse_date(value, day_first=self.day_first)
+            except ValueError:
+                self.candidates.discard("date")
+
+    def result(self) -> str:
+        """The Intercom data type."""
+        if self.seen == 0:
+            return "string"
+        for kind in ("integer", "float", "boolean", "date"):
+            if kind in self.candidates:
+                return kind
+        return "string"

@@ -28,6 +28,40 @@ COUNT_ROWS = (
 )
 
 
+DRY_RUN_LABELS = {
+    "rows": "Rows read",
+    "created": "Would create",
+    "updated": "Would update",
+    "skipped": "Would skip",
+    "failed": "Would fail",
+    "invalid": "Invalid",
+}
+
+
+def _notes(job: Mapping[str, Any], dry_run: bool, rate_limit_per_minute: int | None) -> list[str]:
+    """Extra facts worth a line: attributes, calls and time of a dry run, the most common problems."""
+    notes: list[str] = []
+    attributes = job.get("new_attributes") or []
+    if attributes:
+        listed = ", ".join(f"{a['name']} ({a['data_type']})" for a in attributes)
+        notes.append(f"Custom attributes {'that would be ' if dry_run else ''}created: {listed}")
+    for note in job.get("attribute_notes") or []:
+        notes.append(str(note))
+    if dry_run:
+        calls = int(job.get("api_calls", 0) or 0) + int(job.get("prepare_calls", 0) or 0)
+        estimate = f"The real import would make about {calls:,} Intercom API calls"
+        if rate_limit_per_minute:
+            estimate += (
+                f", taking at least {_duration(calls * 60 / rate_limit_per_minute)} at the rate limit of "
+                f"{rate_limit_per_minute:,} calls per minute"
+            )
+        notes.append(estimate + ".")
+    kinds = sorted((job.get("problem_kinds") or {}).items(), key=lambda kv: -int(kv[1]))
+    if kinds:
+        notes.append("Most common problems: " + "; ".join(f"{kind} ({int(n)} rows)" for kind, n in kinds[:5]))
+    return notes
+
+
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
@@ -48,8 +82,13 @@ def render_email(
     error_link: str,
     link_expiry_seconds: int,
     recipients: Sequence[str],
+    rate_limit_per_minute: int | None = None,
 ) -> dict[str, Any]:
     headline, colour = HEADLINES.get(status, ("Import finished", "#57606a"))
+    dry_run = bool(job.get("dry_run"))
+    labels = DRY_RUN_LABELS if dry_run else dict(COUNT_ROWS)
+    if dry_run and status in (jobs.COMPLETED, jobs.COMPLETED_WITH_ERRORS):
+        headline, colour = "Dry run: nothing was written to Intercom", "#0969da"
     source = f"s3://{job.get('bucket', '')}/{job.get('key', '')}"
     file_name = str(job.get("key", "")).rsplit("/", 1)[-1]
     counts = {name: int(job.get(name, 0) or 0) for name, _ in COUNT_ROWS}
@@ -65,10 +104,12 @@ def render_email(
         )
         if v
     )
+    verb = "would be " if dry_run else ""
     subject = (
-        f"{headline}: {file_name} ({counts['created']} created, {counts['updated']} updated, "
+        f"{headline}: {file_name} ({counts['created']} {verb}created, {counts['updated']} {verb}updated, "
         f"{counts['failed'] + counts['invalid']} with errors)"
     )
+    notes = _notes(job, dry_run, rate_limit_per_minute)
     if status == jobs.REJECTED:
         subject = f"{headline}: {file_name}"
     expiry_days = max(1, link_expiry_seconds // 86400)
@@ -76,10 +117,12 @@ def render_email(
     text = [headline, "", f"File: {source}", f"Job: {job.get('job_id')}"]
     if reason:
         text += ["", reason]
-    text += [""] + [f"{label + ':':<10} {counts[name]}" for name, label in COUNT_ROWS]
+    text += [""] + [f"{labels[name] + ':':<14} {counts[name]}" for name, _ in COUNT_ROWS]
     text += ["", f"Duration: {_duration(duration)}"]
     if settings_line:
         text.append(f"Settings: {settings_line}")
+    if notes:
+        text += [""] + [f"- {note}" for note in notes]
     if first_errors:
         text += ["", "First errors:"]
         text += [
@@ -99,7 +142,14 @@ def render_email(
     count_rows = "".join(
         f'<tr><td style="{cell}">{escape(label)}</td>'
         f'<td style="{cell};text-align:right;font-weight:bold">{counts[name]:,}</td></tr>'
-        for name, label in COUNT_ROWS
+        for name, label in ((n, labels[n]) for n, _ in COUNT_ROWS)
+    )
+    notes_html = (
+        '<ul style="font-family:Arial,Helvetica,sans-serif;font-size:13px;color:#24292f;padding-left:20px">'
+        + "".join(f"<li>{escape(note)}</li>" for note in notes)
+        + "</ul>"
+        if notes
+        else ""
     )
     errors_html = ""
     if first_errors:
@@ -148,7 +198,7 @@ def render_email(
         f'<p style="font-family:Arial,Helvetica,sans-serif;font-size:13px;color:#57606a">Duration: '
         f"{escape(_duration(duration))}"
         + (f" &middot; Settings: {escape(settings_line)}" if settings_line else "")
-        + f"</p>{errors_html}{link_html}"
+        + f"</p>{notes_html}{errors_html}{link_html}"
         f'<p style="font-family:Arial,Helvetica,sans-serif;font-size:12px;color:#57606a">Job '
         f"{escape(str(job.get('job_id')))}</p></td></tr></table></td></tr></table></body></html>"
     )

@@ -4,12 +4,18 @@ People, per chunk of rows:
 1. one search (``OR[email IN [...], external_id IN [...]]``, all pages) learns which rows exist;
 2. one create or update per row, several in flight (a thread pool over one keep-alive session);
    a 409 on create (search lag, or a concurrent import) yields the existing id, then update or skip;
-3. company columns: the company is upserted once per distinct ``company_id`` per environment
-   (cached) and the contact attached to it;
+3. company columns: the companies were upserted once for the whole import by the validator; the
+   contact is attached to its company (one call);
 4. tags: one bulk ``POST /tags`` per tag per 50 contacts.
 
-Intercom matches contacts by id, then external_id, then email; this module follows the same
-precedence when it picks the existing contact a row refers to.
+Intercom matches contacts by id, then external_id, then email, and does **not** fall back to email
+when a row has an external_id: a row with email + external_id whose email belongs to an existing
+contact without external_id would create a duplicate. That "identity trap" is detected here, before
+the write, and handled by the ``identity_trap`` policy: ``attach`` updates the existing contact
+(adding the external_id), ``report`` fails the row with an explanation.
+
+In a dry run only the search is made; each row is classified as it would be (create, update, skip,
+fail) and the calls the real import would make are counted.
 
 Per-row problems Intercom refuses (a value, an unknown id) fail that row with Intercom's message;
 a bad token or plan restriction aborts the job (``JobAbort``); outages propagate so SQS retries
@@ -18,6 +24,7 @@ the chunk.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +37,9 @@ from intercom_importer.errors import (
     IntercomForbiddenError,
     IntercomPermanentError,
 )
-from intercom_importer.intercom import IntercomClient
+from intercom_importer.intercom import TAG_BATCH_SIZE, IntercomClient
 from intercom_importer.mapping import PEOPLE
+from intercom_importer.schema import coerce
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
 
@@ -46,16 +54,7 @@ CONTACT_FIELDS = (
     "owner_id",
     "unsubscribed_from_emails",
 )
-COMPANY_FIELDS = (
-    "company_id",
-    "name",
-    "plan",
-    "size",
-    "website",
-    "industry",
-    "monthly_spend",
-    "remote_created_at",
-)
+COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "monthly_spend", "remote_created_at")
 
 
 class JobAbort(Exception):
@@ -73,6 +72,7 @@ class RowResult:
     contact_id: str | None = None
     error: str | None = None
     column: str = ""
+    calls: int = 0  # calls the row needs (counted in dry runs)
 
 
 @dataclass
@@ -80,11 +80,17 @@ class ChunkContext:
     existing: str  # update | skip
     role: str  # user | lead
     tags: Sequence[str] = ()
-    custom_columns: frozenset[str] = field(default_factory=frozenset)
+    custom_types: Mapping[str, str] = field(default_factory=dict)  # custom attribute -> internal type
+    dry_run: bool = False
+    identity_trap: str = "attach"
+    allow_resubscribe: bool = False
+    day_first: bool = True
+    companies: Mapping[str, str] = field(default_factory=dict)  # company_id -> Intercom id
 
 
 class CompanyCache:
-    """``company_id -> Intercom id`` for this environment, so each company is upserted once per import."""
+    """``company_id -> Intercom id`` for this environment: a company missing from the import's map is
+    upserted at most once per environment and import."""
 
     def __init__(self) -> None:
         self._ids: dict[tuple[str, str], str] = {}
@@ -112,9 +118,17 @@ class CompanyCache:
 COMPANIES = CompanyCache()
 
 
-def _split(record: Mapping[str, Any], standard: Sequence[str], custom: frozenset[str]) -> dict[str, Any]:
+def _body(record: Mapping[str, Any], standard: Sequence[str], ctx: ChunkContext) -> dict[str, Any]:
     body = {k: record[k] for k in standard if k in record}
-    attrs = {k: v for k, v in record.items() if k in custom}
+    attrs = {}
+    for name, kind in ctx.custom_types.items():
+        if name not in record:
+            continue
+        value = record[name]
+        # inferred attributes arrive as text; their type was only known after the whole file was read
+        if isinstance(value, str) and kind not in ("string", "infer"):
+            value = coerce(kind, value, day_first=ctx.day_first)
+        attrs[name] = value
     if attrs:
         body["custom_attributes"] = attrs
     return body
@@ -147,14 +161,18 @@ def import_people(
 
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
         results = list(pool.map(one, rows))
-    _tag(client, ctx.tags, results)
+    _tag(client, ctx, results)
     return results
 
 
 def _pick_existing(
-    record: Mapping[str, Any], by_external: Mapping[str, dict], by_email: Mapping[str, list[dict]], role: str
+    record: Mapping[str, Any],
+    by_external: Mapping[str, dict],
+    by_email: Mapping[str, list[dict]],
+    role: str,
+    identity_trap: str,
 ) -> tuple[dict | None, str | None]:
-    """The contact a row refers to, by Intercom's precedence; or a reason it is ambiguous."""
+    """The contact a row refers to, by Intercom's precedence; or why the row must not be written."""
     external_id = record.get("external_id")
     if external_id and str(external_id) in by_external:
         return by_external[str(external_id)], None
@@ -163,8 +181,6 @@ def _pick_existing(
         return None, None
     candidates = by_email.get(email, [])
     if external_id:
-        # Intercom would not match these by email; an email-only contact takes the new external_id
-        # (an update), a contact with another external_id is a different person.
         for contact in candidates:
             if contact.get("role") == "user" and contact.get("external_id") not in (None, ""):
                 return None, (
@@ -172,12 +188,16 @@ def _pick_existing(
                     f"not {external_id!r}: correct the external_id or the email"
                 )
         candidates = [c for c in candidates if not c.get("external_id")]
+        if candidates and identity_trap == "report":
+            return None, (
+                "an existing contact has this email but no external_id; Intercom would not match them and "
+                "would create a duplicate. Import with identity_trap=attach to give that contact this "
+                "external_id, or remove the external_id from the row"
+            )
     users = [c for c in candidates if c.get("role") == "user"]
     if users:
         return users[0], None
-    if candidates and role == "lead":
-        return candidates[0], None
-    if candidates:  # an existing lead with this email, importing a user: convert the lead (role user)
+    if candidates:  # a lead with this email: update it (importing a user converts it with role=user)
         return candidates[0], None
     return None, None
 
@@ -193,20 +213,26 @@ def _person(
     line = int(row["line"])
     record = row["record"]
     role = record.get("role") or ("lead" if not (record.get("email") or record.get("external_id")) else ctx.role)
-    body = _split(record, CONTACT_FIELDS, ctx.custom_columns)
+    body = _body(record, CONTACT_FIELDS, ctx)
+    attach_calls = 1 if record.get("company_id") else 0
     try:
         if record.get("id"):
             contact_id = str(record["id"])
             if ctx.existing == "skip":
-                client.get_contact(contact_id)
-                return _company(client, RowResult(line, SKIPPED, contact_id), record, scope, attach=False)
-            client.update_contact(contact_id, _safe_update(body, None))
-            return _company(client, RowResult(line, UPDATED, contact_id), record, scope)
-        existing, ambiguity = _pick_existing(record, by_external, by_email, role)
-        if ambiguity:
-            return RowResult(line, FAILED, error=ambiguity, column="email")
+                if not ctx.dry_run:
+                    client.get_contact(contact_id)
+                return RowResult(line, SKIPPED, contact_id, calls=1)
+            if ctx.dry_run:
+                return RowResult(line, UPDATED, contact_id, calls=1 + attach_calls)
+            client.update_contact(contact_id, _safe_update(body, None, ctx))
+            return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
+        existing, reason = _pick_existing(record, by_external, by_email, role, ctx.identity_trap)
+        if reason:
+            return RowResult(line, FAILED, error=reason, column="email")
         if existing is not None:
             return _update_existing(client, line, existing, body, role, ctx, record, scope)
+        if ctx.dry_run:
+            return RowResult(line, CREATED, calls=1 + attach_calls)
         try:
             created = client.create_contact({"role": role, **body})
         except IntercomConflictError as exc:
@@ -221,7 +247,7 @@ def _person(
                     "import the row again",
                 )
             return _update_existing(client, line, {"id": exc.existing_id}, body, role, ctx, record, scope)
-        return _company(client, RowResult(line, CREATED, str(created["id"])), record, scope)
+        return _company(client, RowResult(line, CREATED, str(created["id"])), record, ctx, scope)
     except (IntercomAuthError, IntercomForbiddenError) as exc:
         raise JobAbort(exc) from exc
     except IntercomPermanentError as exc:
@@ -242,46 +268,57 @@ def _update_existing(
     contact_id = str(existing["id"])
     if ctx.existing == "skip":
         return RowResult(line, SKIPPED, contact_id)
-    update = _safe_update(body, existing)
+    if ctx.dry_run:
+        return RowResult(line, UPDATED, contact_id, calls=1 + (1 if record.get("company_id") else 0))
+    update = _safe_update(body, existing, ctx)
     if existing.get("role") == "lead" and role == "user":
         update["role"] = "user"
     client.update_contact(contact_id, update)
-    return _company(client, RowResult(line, UPDATED, contact_id), record, scope)
+    return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
 
 
-def _safe_update(body: Mapping[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Never re-subscribe someone: drop ``unsubscribed_from_emails: false`` unless we know they are subscribed."""
+def _safe_update(body: Mapping[str, Any], existing: Mapping[str, Any] | None, ctx: ChunkContext) -> dict[str, Any]:
+    """Never re-subscribe someone (true -> false) unless the mapping allows it."""
     update = dict(body)
-    if update.get("unsubscribed_from_emails") is False and (
-        existing is None or existing.get("unsubscribed_from_emails") is not False
+    if (
+        update.get("unsubscribed_from_emails") is False
+        and not ctx.allow_resubscribe
+        and (existing is None or existing.get("unsubscribed_from_emails") is not False)
     ):
         update.pop("unsubscribed_from_emails")
     return update
 
 
 def _company(
-    client: IntercomClient, result: RowResult, record: Mapping[str, Any], scope: str, *, attach: bool = True
+    client: IntercomClient, result: RowResult, record: Mapping[str, Any], ctx: ChunkContext, scope: str
 ) -> RowResult:
     company_id = record.get("company_id")
-    if not attach or not company_id or not result.contact_id:
+    if not company_id or not result.contact_id:
         return result
+    company_id = str(company_id)
 
     def create() -> str:
-        body: dict[str, Any] = {"company_id": str(company_id)}
+        if company_id in ctx.companies:
+            return ctx.companies[company_id]
+        body: dict[str, Any] = {"company_id": company_id}
         if record.get("company_name"):
             body["name"] = record["company_name"]
         return str(client.upsert_company(body)["id"])
 
-    intercom_id = COMPANIES.get_or_create(scope, str(company_id), create)
+    intercom_id = COMPANIES.get_or_create(scope, company_id, create)
     client.attach_contact_to_company(result.contact_id, intercom_id)
     return result
 
 
-def _tag(client: IntercomClient, tags: Sequence[str], results: Sequence[RowResult]) -> None:
+def _tag(client: IntercomClient, ctx: ChunkContext, results: Sequence[RowResult]) -> None:
     ids = [r.contact_id for r in results if r.outcome in (CREATED, UPDATED) and r.contact_id]
-    if not ids:
+    tagged = [r for r in results if r.outcome in (CREATED, UPDATED)]
+    if not tagged or not ctx.tags:
         return
-    for tag in tags:
+    if ctx.dry_run:  # counted on the first result, so the chunk's total is right
+        tagged[0].calls += len(ctx.tags) * math.ceil(len(tagged) / TAG_BATCH_SIZE)
+        return
+    for tag in ctx.tags:
         client.tag_contacts(tag, ids)
 
 
@@ -294,26 +331,32 @@ def import_companies(
     threads: int,
     started_at: float,
 ) -> list[RowResult]:
-    """Upsert one chunk of company rows (``POST /companies`` creates or updates by company_id)."""
+    """Upsert one chunk of company rows (``POST /companies`` creates or updates by company_id).
+
+    ``POST /companies`` does not say whether it created; a company is counted as created when its
+    ``created_at`` is after the import started. ``existing=skip`` and dry runs look each company up first.
+    """
 
     def one(row: Mapping[str, Any]) -> RowResult:
         line = int(row["line"])
-        body = _split(row["record"], COMPANY_FIELDS, ctx.custom_columns)
+        body = _body(row["record"], COMPANY_FIELDS, ctx)
         if "monthly_spend" in body:
             body["monthly_spend"] = int(body["monthly_spend"])  # Intercom truncates; say so by sending an int
         if "custom_attributes" in body:  # the 2.14 contract types company custom values as strings
             body["custom_attributes"] = {k: _as_text(v) for k, v in body["custom_attributes"].items()}
         try:
-            if ctx.existing == "skip":
+            if ctx.existing == "skip" or ctx.dry_run:
                 existing = client.find_company(str(body["company_id"]))
-                if existing is not None:
-                    return RowResult(line, SKIPPED, str(existing["id"]))
+                if existing is not None and ctx.existing == "skip":
+                    return RowResult(line, SKIPPED, str(existing["id"]), calls=1)
+                if ctx.dry_run:
+                    outcome = UPDATED if existing is not None else CREATED
+                    return RowResult(line, outcome, calls=1 + (ctx.existing == "skip"))
             company = client.upsert_company(body)
         except (IntercomAuthError, IntercomForbiddenError) as exc:
             raise JobAbort(exc) from exc
         except IntercomPermanentError as exc:
             return RowResult(line, FAILED, error=f"Intercom refused the row: {exc.message}", column=exc.field or "")
-        # POST /companies does not say whether it created; a company created during this import is new.
         created = float(company.get("created_at") or 0) >= started_at - 1
         return RowResult(line, CREATED if created else UPDATED, str(company["id"]))
 

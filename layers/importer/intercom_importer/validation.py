@@ -19,18 +19,22 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from intercom_importer import jobs
+from intercom_importer.attributes import AttributePlan, finalise, model_of, plan_attributes
 from intercom_importer.csv_reader import CsvStream
-from intercom_importer.errors import FileRejectedError, ImporterError
-from intercom_importer.mapping import COMPANIES, PEOPLE, Column, map_header, normalise
+from intercom_importer.errors import FileRejectedError, ImporterError, IntercomAuthError, IntercomValidationError
+from intercom_importer.manifest import parse_manifest
+from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, map_header, normalise
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
-from intercom_importer.schema import Problem, RowValidator
+from intercom_importer.schema import Problem, RowValidator, TypeSniffer
+from intercom_importer.seen import SeenKeys
 from intercom_importer.settings import Settings
 
 CHUNK_FORMAT = 1
@@ -54,6 +58,7 @@ class Clients:
     s3: Any
     sqs: Any
     sfn: Any
+    intercom: Callable[[], Any]  # builds the Intercom client on first need (custom attributes, companies)
 
 
 def chunk_key(job_id: str, index: int) -> str:
@@ -103,7 +108,18 @@ def handle_upload(
         outcome = "rejected"
     except ImporterError as exc:
         logger.exception("validation failed")
-        store.update(job_id, {"status": jobs.FAILED, "failure": {"error": type(exc).__name__, "message": exc.message}})
+        message = exc.message
+        if isinstance(exc, IntercomAuthError):
+            message = (
+                "Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. Store a "
+                "valid token in the Intercom token secret and upload the file again. Nothing was imported."
+            )
+        # rows that passed validation but were never imported count as failed (every row accounted for)
+        valid = int(store.get(job_id).get("valid", 0))
+        store.update(
+            job_id,
+            {"status": jobs.FAILED, "failed": valid, "failure": {"error": type(exc).__name__, "message": message}},
+        )
         outcome = "failed"
     except Exception as exc:  # any bug still ends in an email, never in silence
         logger.exception("validation crashed")
@@ -121,6 +137,17 @@ def handle_upload(
     return {"job_id": job_id, "outcome": outcome}
 
 
+def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The sidecar manifest ``<key>.json`` if one was uploaded (it must arrive before the file)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key + ".json")["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404", "AccessDenied"):
+            return None
+        raise
+    return parse_manifest(body, source=f"The manifest {key}.json")
+
+
 def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
     try:
         obj = clients.s3.get_object(
@@ -133,42 +160,70 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
         if code in ("NoSuchKey", "NoSuchVersion", "404"):
             raise FileRejectedError(f"The uploaded file {upload.key} no longer exists in the bucket.") from exc
         raise
-    options = ImportOptions.from_metadata(obj.get("Metadata") or {}, settings)
+    manifest = _load_manifest(clients.s3, upload.bucket, upload.key)
+    options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, settings)
     stream = CsvStream(obj["Body"])
     import_type = options.import_type or guess_import_type(stream.header)
-    columns = map_header(stream.header, import_type)
-    options = ImportOptions(import_type, options.existing, options.role, options.invalid_rows, options.tags)
+    mapping = options.mapping or {}
+    day_first = bool(mapping.get("day_first", True))
+    columns = map_header(stream.header, import_type, mapping)
+    plan = AttributePlan(columns=list(columns))
+    if any(c.custom for c in columns):
+        client = clients.intercom()
+        model = model_of(import_type)
+        other = "company" if model == "contact" else "contact"
+        plan = plan_attributes(
+            columns, import_type, client.list_data_attributes(model), client.list_data_attributes(other)
+        )
+        columns = plan.columns
+    tags = list(options.tags)
+    if options.auto_tag:
+        tags.append(auto_tag_name(job_id))
+    options = replace(options, import_type=import_type, tags=tuple(tags))
     store.update(
         job_id,
         {
             "options": options.to_dict(),
             "import_type": import_type,
+            "dry_run": options.dry_run,
             "header": stream.header,
             "columns": [c.to_dict() for c in columns],
             "encoding": stream.dialect.encoding_label,
             "delimiter": stream.dialect.delimiter,
+            "attribute_notes": plan.notes,
         },
     )
-    validator = RowValidator(columns, import_type)
+    validator = RowValidator(columns, import_type, day_first=day_first)
+    sniffers = {c.target: TypeSniffer(day_first) for c in columns if c.type == INFER}
     writer = _ChunkWriter(clients.s3, settings.import_bucket, job_id, settings.chunk_rows)
     counts = Counter[str]()
     kinds = Counter[str]()
     sample: list[dict[str, Any]] = []
     reject_all = options.invalid_rows == "reject_file"
     last_progress = time.monotonic()
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+    identity = _identity_columns(columns, import_type)
+    companies: dict[str, str] = {}
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, SeenKeys() as seen:
         for row in stream:
             counts["rows"] += 1
             record, problems = validator.check(row.line, row.cells, len(stream.header))
+            if record is not None:
+                problems = _duplicates(seen, row.line, record, identity)
             if problems:
                 counts["invalid"] += 1
                 _spool_invalid(spool, row.line, row.cells, problems)
                 for problem in problems:
-                    kinds[_kind(problem, columns)] += 1
+                    kinds[_kind(problem)] += 1
                     if len(sample) < SAMPLE_PROBLEMS:
                         sample.append(problem.to_dict())
                 continue
+            assert record is not None
             counts["valid"] += 1
+            for target, sniffer in sniffers.items():
+                if record.get(target) is not None:
+                    sniffer.add(record[target])
+            if import_type == PEOPLE and record.get("company_id"):
+                companies.setdefault(str(record["company_id"]), str(record.get("company_name") or ""))
             if not (reject_all and counts["invalid"]):
                 writer.add(row.line, row.cells, record)
             if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
@@ -184,6 +239,13 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
                 Body=spool.read().encode("utf-8"),
                 ContentType="application/x-ndjson",
             )
+    columns = finalise(columns, {target: sniffer.result() for target, sniffer in sniffers.items()})
+    created_names = {c.target for c in plan.create}
+    new_attributes = [
+        {"name": c.target, "data_type": c.intercom_type(), "options": list(c.options) if c.options else None}
+        for c in columns
+        if c.target in created_names
+    ]
     fields: dict[str, Any] = {
         "rows": counts["rows"],
         "valid": counts["valid"],
@@ -193,6 +255,9 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
         "problem_kinds": dict(kinds),
         "problems_sample": sample,
         "invalid_key": invalid_file or "",
+        "columns": [c.to_dict() for c in columns],
+        "new_attributes": new_attributes,
+        "companies_total": len(companies),
     }
     if reject_all and counts["invalid"]:
         writer.discard()
@@ -208,13 +273,93 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
         store.update(job_id, fields)
         return "rejected"
     chunks_total = writer.flush()
-    fields.update(status=jobs.IMPORTING, chunks_total=chunks_total)
+    store.update(job_id, fields)  # the counts are known even if preparing Intercom fails below
+    prepare_calls = 2 if plan.create or any(c.custom for c in columns) else 0
+    if not options.dry_run and chunks_total:
+        client = clients.intercom()
+        before = client.stats.calls
+        create_attributes(client, model_of(import_type), new_attributes)
+        if companies:
+            fields["companies_key"] = _upsert_companies(client, clients.s3, settings, job_id, companies)
+        prepare_calls += client.stats.calls - before
+    else:
+        prepare_calls += len(new_attributes) + len(companies)
+    fields.update(status=jobs.IMPORTING, chunks_total=chunks_total, prepare_calls=prepare_calls)
     store.update(job_id, fields)
     logger.info("file accepted", rows=counts["rows"], invalid=counts["invalid"], chunks=chunks_total)
     return "accepted"
 
 
-def _kind(problem: Problem, columns: list[Column]) -> str:
+def auto_tag_name(job_id: str) -> str:
+    """The automatic import tag: ``import-YYYY-MM-DD-<job>``, to build a segment of this import."""
+    return f"import-{time.strftime('%Y-%m-%d', time.gmtime())}-{job_id.removeprefix('job-')[:8]}"
+
+
+def create_attributes(client: Any, model: str, attributes: list[dict[str, Any]]) -> None:
+    """Create the planned custom attributes (an attribute created meanwhile by someone else is fine)."""
+    for attribute in attributes:
+        try:
+            client.create_data_attribute(
+                attribute["name"],
+                model,
+                "options" if attribute.get("options") else attribute["data_type"],
+                options=attribute.get("options"),
+                description="Created by the CSV importer",
+            )
+        except IntercomValidationError as exc:
+            names = {a["name"] for a in client.list_data_attributes(model)}
+            if attribute["name"] not in names:
+                raise FileRejectedError(
+                    f"Intercom refused to create the custom attribute '{attribute['name']}': {exc.message}"
+                ) from exc
+
+
+def companies_key(job_id: str) -> str:
+    return f"work/{job_id}/companies.json"
+
+
+def _upsert_companies(client: Any, s3: Any, settings: Settings, job_id: str, companies: dict[str, str]) -> str:
+    """Companies of a people file are upserted once per import, before any contact is written."""
+
+    def one(item: tuple[str, str]) -> tuple[str, str]:
+        company_id, name = item
+        body = {"company_id": company_id, **({"name": name} if name else {})}
+        return company_id, str(client.upsert_company(body)["id"])
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
+        ids = dict(pool.map(one, companies.items()))
+    key = companies_key(job_id)
+    s3.put_object(Bucket=settings.import_bucket, Key=key, Body=json.dumps(ids).encode(), ContentType="application/json")
+    return key
+
+
+def _identity_columns(columns: list[Column], import_type: str) -> dict[str, str]:
+    """Identifier targets present in the file -> their column header."""
+    wanted = ("email", "external_id", "id") if import_type == PEOPLE else ("company_id",)
+    return {c.target: c.header for c in columns if c.target in wanted}
+
+
+def _duplicates(seen: SeenKeys, line: int, record: dict[str, Any], identity: dict[str, str]) -> list[Problem]:
+    problems = []
+    for target, header in identity.items():
+        value = record.get(target)
+        if value is None:
+            continue
+        first = seen.first_line(f"{target}\0{str(value).strip().lower()}", line)
+        if first is not None:
+            problems.append(
+                Problem(
+                    line,
+                    header,
+                    str(value)[:80],
+                    f"duplicates line {first} (same {target}): a contact or company may appear once per file; "
+                    "merge the two rows",
+                )
+            )
+    return problems
+
+
+def _kind(problem: Problem) -> str:
     """A grouping key for the email's "top problems": the column and what is wrong with it."""
     what = problem.message.split(":")[0]
     return f"{problem.column}: {what}" if problem.column else what

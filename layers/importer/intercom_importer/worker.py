@@ -18,12 +18,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import jobs
+from intercom_importer import aws, jobs
 from intercom_importer.errors import ChunkFormatError, SettingsError
+from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
 from intercom_importer.intercom import IntercomClient, build_client, resolve_base_url
+from intercom_importer.mapping import PEOPLE
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
-from intercom_importer.ratelimit import WindowRateLimiter
+from intercom_importer.ratelimit import RateLimiter
 from intercom_importer.settings import Settings
 from intercom_importer.upsert import FAILED, ChunkContext, JobAbort, RowResult, import_rows
 from intercom_importer.validation import CHUNK_FORMAT
@@ -37,6 +39,14 @@ def parse_message(body: str) -> tuple[str, int, str]:
         return str(message["job_id"]), int(message["chunk"]), str(message["key"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ChunkFormatError(f"Not a chunk message of this importer ({exc}).") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _companies(s3: Any, bucket: str, key: str) -> dict[str, str]:
+    """The import's ``company_id -> Intercom id`` map written by the validator (cached per job)."""
+    if not key:
+        return {}
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def result_key(job_id: str, index: int) -> str:
@@ -59,16 +69,20 @@ def load_token(secret_arn: str, fetch: Any) -> str:
 
 
 @functools.cache
-def limiter_for(calls_per_minute: int) -> WindowRateLimiter:
-    """This environment's share of the app's rate limit (a shared governor replaces it later)."""
-    return WindowRateLimiter(max(1, calls_per_minute // 6), window_seconds=10.0)
+def limiter_for(calls_per_minute: int, jobs_table: str, app: str = "default") -> RateLimiter:
+    """The pacer of this environment: one budget per Intercom app shared by every worker of every
+    import through the jobs table (see ``governor.py``). Cached: all threads of a worker share it."""
+    return DynamoDBGovernor.per_minute(
+        aws.table(jobs_table), calls_per_minute, window_seconds=window_seconds_from_env(), app=app
+    )
 
 
 def intercom_client(settings: Settings, token: str) -> IntercomClient:
+    base_url = resolve_base_url(settings.intercom_region, settings.intercom_base_url)
     return build_client(
         token=token,
-        base_url=resolve_base_url(settings.intercom_region, settings.intercom_base_url),
-        limiter=limiter_for(settings.intercom_rate_limit_per_minute),
+        base_url=base_url,
+        limiter=limiter_for(settings.intercom_rate_limit_per_minute, settings.jobs_table, app_key(base_url, token)),
         pool_size=max(8, settings.worker_threads * 2),
     )
 
@@ -100,21 +114,30 @@ def process_chunk(
     columns = job.get("columns") or []
     options = ImportOptions.from_dict(job["options"])
     started = time.monotonic()
+    api_calls = 0
     abort = job.get("abort")
     outcome = "recorded"
     if abort:
         results = [RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
         outcome = "aborted"
     else:
+        mapping = options.mapping or {}
         ctx = ChunkContext(
             existing=options.existing,
             role=options.role,
             tags=options.tags,
-            custom_columns=frozenset(c["target"] for c in columns if c.get("custom")),
+            custom_types={c["target"]: c["type"] for c in columns if c.get("custom")},
+            dry_run=options.dry_run,
+            identity_trap=options.identity_trap,
+            allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
+            day_first=bool(mapping.get("day_first", True)),
+            companies=_companies(s3, settings.import_bucket, job.get("companies_key") or ""),
         )
         try:
+            client = client_factory()
+            before = client.stats.calls
             results = import_rows(
-                client_factory(),
+                client,
                 job["import_type"],
                 rows,
                 ctx,
@@ -122,6 +145,10 @@ def process_chunk(
                 threads=settings.worker_threads,
                 started_at=_epoch(job["created_at"]),
             )
+            if options.dry_run:  # what the real import would spend: the search plus each row's writes
+                api_calls = (1 if job["import_type"] == PEOPLE else 0) + sum(r.calls for r in results)
+            else:
+                api_calls = client.stats.calls - before
         except JobAbort as exc:
             abort = {
                 "error": type(exc.cause).__name__,
@@ -143,7 +170,9 @@ def process_chunk(
             Body=json.dumps({"job_id": job_id, "chunk": index, "failures": failures}).encode(),
             ContentType="application/json",
         )
-    if not store.record_chunk(job_id, index, counts, result_key=stored, source="worker"):
+    if not store.record_chunk(
+        job_id, index, counts, result_key=stored, source="worker", extra={"api_calls": api_calls}
+    ):
         logger.info("chunk was recorded concurrently; this result is dropped")
         return "duplicate"
     logger.info("chunk recorded", seconds=round(time.monotonic() - started, 3), outcomes=dict(counts))
@@ -220,3 +249,11 @@ def _abort_text(abort: Mapping[str, Any]) -> str:
 
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def client_from_settings(settings: Settings) -> IntercomClient:
+    """The Intercom client of this environment, with the token read from Secrets Manager (cached 5 min)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    token = load_token(settings.intercom_token_secret, lambda arn: parameters.get_secret(arn, max_age=300))
+    return intercom_client(settings, token)
