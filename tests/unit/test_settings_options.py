@@ -201,3 +201,13 @@ def test_every_bad_metadata_value_is_reported_at_once(settings: Settings):
 
     assert "metadata role=" in caught.value.message
     assert "metadata existing=" in caught.value.message
+
+
+def test_published_manifest_schema_matches_the_one_the_validator_uses():
+    import json
+    from pathlib import Path
+
+    from intercom_importer.manifest import MANIFEST_SCHEMA
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "manifest.schema.json"
+    assert json.loads(published.read_text()) == MANIFEST_SCHEMA

@@ -1,0 +1,109 @@
+"""Manifest validation messages, custom attribute planning and type inference."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from intercom_importer.attributes import CAP, finalise, plan_attributes
+from intercom_importer.errors import FileRejectedError
+from intercom_importer.manifest import parse_manifest
+from intercom_importer.mapping import PEOPLE, map_header
+from intercom_importer.schema import TypeSniffer
+from intercom_importer.seen import SeenKeys
+
+pytestmark = pytest.mark.unit
+
+
+def _attr(name, data_type="string", *, custom=True, options=None):
+    return {"name": name, "data_type": data_type, "custom": custom, "options": options or []}
+
+
+def test_manifest_errors_name_the_path_and_the_allowed_values():
+    with pytest.raises(FileRejectedError) as exc:
+        parse_manifest(json.dumps({"existing": "merge", "mapping": {"columns": {"A": {"type": "int"}}}}))
+    message = exc.value.message
+    assert "existing" in message and "update, skip" in message
+    assert "mapping/columns/A" in message
+
+
+def test_manifest_unknown_key_is_named_with_the_allowed_keys():
+    with pytest.raises(FileRejectedError) as exc:
+        parse_manifest('{"mapping": {"colums": {}}}')
+    assert "colums" in exc.value.message and "columns" in exc.value.message
+
+
+def test_manifest_that_is_not_json_says_so():
+    with pytest.raises(FileRejectedError, match="not valid JSON"):
+        parse_manifest("{nope")
+
+
+def test_mapping_names_a_column_missing_from_the_header():
+    with pytest.raises(FileRejectedError, match="'Nope', which is not in the file's header"):
+        map_header(["email"], PEOPLE, {"columns": {"Nope": "name"}})
+
+
+def test_standard_attribute_cannot_be_given_a_type():
+    with pytest.raises(FileRejectedError, match="whose type is fixed"):
+        map_header(["email", "Name"], PEOPLE, {"columns": {"Name": {"type": "integer"}}})
+
+
+def test_existing_attribute_gives_its_type_and_options_to_the_column():
+    columns = map_header(["email", "tier"], PEOPLE)
+    plan = plan_attributes(columns, PEOPLE, [_attr("tier", "string", options=[{"value": "a"}, {"value": "b"}])], [])
+    tier = plan.columns[1]
+    assert (tier.type, tier.options) == ("string", ("a", "b"))
+    assert plan.create == []
+
+
+def test_new_attribute_is_planned_for_creation():
+    plan = plan_attributes(map_header(["email", "Seats"], PEOPLE), PEOPLE, [], [])
+    assert [c.target for c in plan.create] == ["Seats"]
+
+
+def test_name_used_by_the_other_model_is_refused():
+    with pytest.raises(FileRejectedError, match="already a custom attribute of company data"):
+        plan_attributes(map_header(["email", "Seats"], PEOPLE), PEOPLE, [], [_attr("Seats")])
+
+
+def test_standard_name_is_refused():
+    with pytest.raises(FileRejectedError, match="standard attribute 'browser'"):
+        plan_attributes(map_header(["email", "browser"], PEOPLE), PEOPLE, [_attr("browser", custom=False)], [])
+
+
+def test_going_over_the_attribute_cap_is_refused_with_the_numbers():
+    existing = [_attr(f"a{i}") for i in range(CAP - 1)]
+    with pytest.raises(FileRejectedError, match=f"already has {CAP - 1} of Intercom's maximum {CAP}"):
+        plan_attributes(map_header(["email", "x1", "x2"], PEOPLE), PEOPLE, existing, [])
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["1", "22", "-3"], "integer"),
+        (["1.5", "2", ".5"], "float"),
+        (["yes", "No", "TRUE"], "boolean"),
+        (["2026-01-01", "31/12/2026"], "date"),
+        (["1", "x"], "string"),
+        ([], "string"),
+    ],
+)
+def test_type_is_inferred_from_every_value(values, expected):
+    sniffer = TypeSniffer()
+    for value in values:
+        sniffer.add(value)
+    assert sniffer.result() == expected
+
+
+def test_finalise_replaces_inferred_types_only():
+    columns = map_header(["email", "n"], PEOPLE)
+    final = finalise(columns, {"n": "float"})
+    assert final[1].type == "number" and final[0].type == "email"
+
+
+def test_seen_keys_report_the_first_line_of_a_duplicate():
+    with SeenKeys() as seen:
+        assert seen.first_line("email\0a@x.com", 2) is None
+        assert seen.first_line("email\0b@x.com", 3) is None
+        assert seen.first_line("email\0a@x.com", 9) == 2
