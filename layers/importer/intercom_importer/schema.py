@@ -9,6 +9,7 @@ the common case fast.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ class RowValidator:
         self._slow = Draft202012Validator(self.schema)
         self._by_target = {c.target: c for c in self.columns}
         self._clear = [c for c in self.columns if c.empty == "clear"]
+        self._slots = [(c.index, c.target) for c in self.columns]
+        self._converters = {c.target: _converter(c.type, day_first) for c in self.columns}
 
     def check(self, line: int, cells: list[str], header_width: int) -> tuple[dict[str, Any] | None, list[Problem]]:
         """Return ``(record, [])`` for a valid row or ``(None, problems)``.
@@ -137,25 +140,32 @@ class RowValidator:
                 Problem(line, "", "", f"has {len(cells)} cells but the header has {header_width} columns: {fix}")
             ]
         raw: dict[str, str] = {}
-        for column in self.columns:
-            value = cells[column.index].strip()
-            if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES:  # neutralised by our error file
-                value = value[1:].strip()
+        for index, target in self._slots:
+            value = cells[index].strip()
             if value:
-                raw[column.target] = value
+                if value[0] == "'" and value[1:2] in FORMULA_PREFIXES:  # neutralised by our error file
+                    value = value[1:].strip()
+                    if not value:
+                        continue
+                raw[target] = value
         problems: list[Problem] = []
         try:
             self._fast(raw)
         except fastjsonschema.JsonSchemaException:
             problems = self._explain(line, raw)
-        failed = {p.column for p in problems}
+        failed = {p.column for p in problems} if problems else ()
         record: dict[str, Any] = {}
+        converters = self._converters
         for target, value in raw.items():
+            convert = converters[target]
+            if convert is None:
+                record[target] = value
+                continue
             column = self._by_target[target]
             if column.header in failed:  # already reported; coercing it would only add a vaguer message
                 continue
             try:
-                record[target] = self._coerce(column.type, value)
+                record[target] = convert(value)
             except ValueError as exc:
                 problems.append(Problem(line, column.header, _show(value), f"{exc}: {FIXES[column.type]}"))
         if problems:
@@ -191,6 +201,39 @@ class RowValidator:
 
     def _coerce(self, kind: str, value: str) -> Any:
         return coerce(kind, value, day_first=self.day_first)
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+def _boolean(value: str) -> bool:
+    return value.lower() in TRUE_WORDS
+
+
+def _converter(kind: str, day_first: bool) -> Any:
+    """The conversion of a validated cell for ``kind`` (None: the text itself)."""
+    if kind in ("email", "role"):
+        return _lower
+    if kind == "integer":
+        return int
+    if kind == "number":
+        return float
+    if kind == "boolean":
+        return _boolean
+    if kind == "date":
+        return _date_day_first if day_first else _date_month_first
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _date_day_first(value: str) -> int:
+    return parse_date(value, day_first=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def _date_month_first(value: str) -> int:
+    return parse_date(value, day_first=False)
 
 
 def coerce(kind: str, value: str, *, day_first: bool = True) -> Any:

@@ -18,7 +18,7 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,6 +41,7 @@ CHUNK_FORMAT = 1
 SAMPLE_PROBLEMS = 25
 PROGRESS_EVERY_SECONDS = 2.0
 SQS_BATCH = 10
+BLOCK_ROWS = 1000  # rows validated together (one duplicate lookup per block)
 _PEOPLE_IDS = {"email", "e_mail", "email_address", "external_id", "user_id", "userid", "id", "intercom_id"}
 
 
@@ -203,29 +204,30 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
     last_progress = time.monotonic()
     identity = _identity_columns(columns, import_type)
     companies: dict[str, str] = {}
+    width = len(stream.header)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, SeenKeys() as seen:
-        for row in stream:
-            counts["rows"] += 1
-            record, problems = validator.check(row.line, row.cells, len(stream.header))
-            if record is not None:
-                problems = _duplicates(seen, row.line, record, identity)
-            if problems:
-                counts["invalid"] += 1
-                _spool_invalid(spool, row.line, row.cells, problems)
-                for problem in problems:
-                    kinds[_kind(problem)] += 1
-                    if len(sample) < SAMPLE_PROBLEMS:
-                        sample.append(problem.to_dict())
-                continue
-            assert record is not None
-            counts["valid"] += 1
-            for target, sniffer in sniffers.items():
-                if record.get(target) is not None:
-                    sniffer.add(record[target])
-            if import_type == PEOPLE and record.get("company_id"):
-                companies.setdefault(str(record["company_id"]), str(record.get("company_name") or ""))
-            if not (reject_all and counts["invalid"]):
-                writer.add(row.line, row.cells, record)
+        for block in _blocks(stream, BLOCK_ROWS):
+            checked = [(row, *validator.check(row.line, row.cells, width)) for row in block]
+            duplicates = _duplicates(seen, checked, identity)
+            for row, record, problems in checked:
+                counts["rows"] += 1
+                problems = problems or duplicates.get(row.line, [])
+                if problems:
+                    counts["invalid"] += 1
+                    _spool_invalid(spool, row.line, row.cells, problems)
+                    for problem in problems:
+                        kinds[_kind(problem)] += 1
+                        if len(sample) < SAMPLE_PROBLEMS:
+                            sample.append(problem.to_dict())
+                    continue
+                counts["valid"] += 1
+                for target, sniffer in sniffers.items():
+                    if record.get(target) is not None:
+                        sniffer.add(record[target])
+                if import_type == PEOPLE and record.get("company_id"):
+                    companies.setdefault(str(record["company_id"]), str(record.get("company_name") or ""))
+                if not (reject_all and counts["invalid"]):
+                    writer.add(row.line, row.cells, record)
             if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
                 store.update(job_id, {"rows_read": counts["rows"], "bytes_read": stream.bytes_read})
                 last_progress = time.monotonic()
@@ -339,24 +341,44 @@ def _identity_columns(columns: list[Column], import_type: str) -> dict[str, str]
     return {c.target: c.header for c in columns if c.target in wanted}
 
 
-def _duplicates(seen: SeenKeys, line: int, record: dict[str, Any], identity: dict[str, str]) -> list[Problem]:
-    problems = []
-    for target, header in identity.items():
-        value = record.get(target)
-        if value is None:
+def _blocks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    block: list[Any] = []
+    for row in rows:
+        block.append(row)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _duplicates(
+    seen: SeenKeys, checked: list[tuple[Any, dict[str, Any] | None, list[Problem]]], identity: dict[str, str]
+) -> dict[int, list[Problem]]:
+    """Rows of the block whose identifier appeared earlier in the file -> their problems."""
+    if not identity:
+        return {}
+    entries = []
+    for row, record, problems in checked:
+        if record is None or problems:
             continue
-        first = seen.first_line(f"{target}\0{str(value).strip().lower()}", line)
-        if first is not None:
-            problems.append(
-                Problem(
-                    line,
-                    header,
-                    str(value)[:80],
-                    f"duplicates line {first} (same {target}): a contact or company may appear once per file; "
-                    "merge the two rows",
-                )
+        for target in identity:
+            value = record.get(target)
+            if value is not None:
+                entries.append((row.line, f"{target}\0{str(value).strip().lower()}"))
+    found: dict[int, list[Problem]] = {}
+    for line, key, first in seen.check_block(entries):
+        target, _, value = key.partition("\0")
+        found.setdefault(line, []).append(
+            Problem(
+                line,
+                identity[target],
+                value[:80],
+                f"duplicates line {first} (same {target}): a contact or company may appear once per file; "
+                "merge the two rows",
             )
-    return problems
+        )
+    return found
 
 
 def _kind(problem: Problem) -> str:
