@@ -260,3 +260,31 @@ def test_fixed_error_file_uploaded_again_imports_just_those_rows(pipeline, sandb
     assert emails == ["bad@example.com", "ok1@example.com", "ok2@example.com"]
     reader = csv.DictReader(io.StringIO(raw))
     assert reader.fieldnames[-3:] == ["error_line", "error_column", "error"]
+
+
+def test_gzip_upload_imports_like_the_plain_file(pipeline, sandbox):
+    import gzip
+
+    job = pipeline.wait_done(pipeline.upload("incoming/f-people.csv.gz", gzip.compress(PEOPLE.encode())))
+    assert job["status"] == "completed"
+    assert counts(job)["created"] == 6
+
+
+def test_role_column_and_import_role_decide_new_contacts_roles(pipeline, sandbox):
+    body = "email,external_id,role\nr1@example.com,r-1,\nr2@example.com,r-2,user\n"
+    job = pipeline.wait_done(pipeline.upload("incoming/f-roles.csv", body, role="lead"))
+    assert counts(job)["created"] == 2
+    roles = {c["email"]: c["role"] for c in sandbox.state()["contacts"]}
+    assert roles == {"r1@example.com": "lead", "r2@example.com": "user"}
+
+
+def test_companies_file_with_skip_leaves_existing_companies_untouched(pipeline, sandbox):
+    first = "company_id,name,plan\nacme,Acme,Pro\n"
+    pipeline.wait_done(pipeline.upload("incoming/f-co1.csv", first, **{"import-type": "companies"}))
+    second = "company_id,name,plan\nacme,Acme Renamed,Enterprise\ninitech,Initech,Starter\n"
+    job = pipeline.wait_done(
+        pipeline.upload("incoming/f-co2.csv", second, **{"import-type": "companies", "existing": "skip"})
+    )
+    assert (counts(job)["skipped"], counts(job)["created"]) == (1, 1)
+    names = {c["company_id"]: c["name"] for c in sandbox.state()["companies"]}
+    assert names == {"acme": "Acme", "initech": "Initech"}

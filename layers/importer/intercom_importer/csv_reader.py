@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol
@@ -18,6 +20,7 @@ from typing import IO, Protocol
 from intercom_importer.errors import FileRejectedError
 
 BLOCK = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
 MAX_CELL_BYTES = 1024 * 1024  # a runaway quote is reported, not read into memory to the end of the file
 DELIMITERS = (",", ";", "\t", "|")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -31,7 +34,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "a gzip archive"),
     (b"BZh", "a bzip2 archive"),
 )
 
@@ -126,6 +128,18 @@ class CsvStream:
         self._raw = _RawAdapter(source)
         self._buffered = io.BufferedReader(self._raw, buffer_size=BLOCK)
         head = self._buffered.peek(BLOCK)[:BLOCK]
+        self.compressed = head.startswith(GZIP_MAGIC)
+        if self.compressed:  # .csv.gz streams the same way: decompressed block by block
+            self._buffered = io.BufferedReader(
+                _RawAdapter(gzip.GzipFile(fileobj=self._buffered, mode="rb")), buffer_size=BLOCK
+            )
+            try:
+                head = self._buffered.peek(BLOCK)[:BLOCK]
+            except (OSError, EOFError, zlib.error) as exc:
+                raise FileRejectedError(
+                    f"The file looks like gzip but cannot be decompressed ({exc}). Compress it again with gzip, "
+                    "or upload the plain .csv file."
+                ) from exc
         if not head:
             raise FileRejectedError("The file is empty. Upload a CSV file with a header row and data rows.")
         binary = _describe_binary(head)
@@ -208,6 +222,11 @@ class CsvStream:
                 line = self._text.readline()
             except UnicodeDecodeError as exc:
                 raise self._decode_error(exc, number + 1) from exc
+            except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
+                raise FileRejectedError(
+                    f"Line {number + 1}: the compressed file is damaged or cut short ({exc}). Compress the CSV "
+                    "again and upload it, or upload the plain .csv file."
+                ) from exc
             if not line:
                 return
             number += 1
