@@ -62,6 +62,9 @@ class Pipeline:
         while time.monotonic() < deadline:
             job = self.job(job_id)
             if job.get("status") in TERMINAL and self.execution(job_id).get("status") not in (None, "RUNNING"):
+                # the invariant of every import: each data row ends in exactly one count
+                c = counts(job)
+                assert c["rows"] == sum(c[k] for k in ("created", "updated", "skipped", "failed", "invalid")), c
                 return job
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} not done after {timeout} s: {self.job(job_id)}")

@@ -33,6 +33,12 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
+def unaccounted_rows(job: Mapping[str, Any]) -> int:
+    """Data rows not (yet) counted as created, updated, skipped, failed or invalid."""
+    counted = sum(int(job.get(k, 0) or 0) for k in ("created", "updated", "skipped", "failed", "invalid"))
+    return int(job.get("rows", 0) or 0) - counted
+
+
 def report_key(job_id: str) -> str:
     return f"reports/{job_id}/errors.csv"
 
@@ -145,6 +151,11 @@ def build_report(
     """Finish the job record and return what the state machine needs to send the email."""
     job = store.get(job_id)
     status, reason = final_status(job, execution_input)
+    unaccounted = unaccounted_rows(job)
+    if unaccounted and status in (jobs.COMPLETED, jobs.COMPLETED_WITH_ERRORS):
+        # every row must end in exactly one count; say so loudly if the books do not balance
+        logger.error("rows unaccounted for", unaccounted=unaccounted)
+        status, reason = jobs.INCOMPLETE, f"{unaccounted} rows of the file were not accounted for by any chunk."
     error_key, first_errors = ("", [])
     if int(job.get("invalid", 0)) or int(job.get("failed", 0)):
         error_key, first_errors = write_error_file(s3, settings, store, job)

@@ -264,6 +264,7 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
     if reject_all and counts["invalid"]:
         writer.discard()
         fields.update(
+            skipped=counts["valid"],  # valid rows not imported because of the policy: every row counted once
             status=jobs.REJECTED,
             rejection=(
                 f"{counts['invalid']} of {counts['rows']} rows are invalid and this import rejects the whole "
