@@ -1,14 +1,18 @@
-"""``intercom-import``: run the whole pipeline locally, or serve the Intercom sandbox.
+"""``intercom-import``: import CSV files into Intercom through the pipeline, locally or on a deployed stack.
 
-    intercom-import run FILE [--type people|companies] [--config FILE] [--intercom-url URL]
-                             [--intercom-token TOKEN] [--json]
-    intercom-import sandbox [--port N] [--token T] ...
+    intercom-import run FILE [--type people|companies] [settings] [--json]   whole pipeline, follow to the email
+    intercom-import up [--port N] [--detach]                                 keep a local stack running
+    intercom-import down                                                     stop it
+    intercom-import upload FILE [settings] [--key-prefix incoming/]          upload like a user; prints the job id
+    intercom-import status JOB [--watch]                                     the job record (live progress)
+    intercom-import history [--limit N] [--status S] [--since D] [--source P] imports, newest first
+    intercom-import sample people|companies [-o FILE]                        a template CSV
+    intercom-import sandbox [--port N] ...                                   serve the Intercom sandbox
 
-``run`` starts moto (S3, SQS, DynamoDB, SES, Secrets Manager, Step Functions) and, unless
-``--intercom-url`` is given, the Intercom sandbox; creates the stack from template.yaml; uploads FILE
-under incoming/ exactly as a user would; follows the job with a progress bar on stderr until the
-summary email is sent; then prints the email and what landed in Intercom. With ``--json`` the final
-job summary is one JSON object on stdout (progress and logs stay on stderr).
+``upload``, ``status``, ``history`` and ``run`` talk to the local stack started by ``up`` by default, or
+to a deployed stack with ``--stack NAME`` / ``--outputs FILE`` (see ``targets.py``). ``run`` without a
+local stack up starts an ephemeral one (moto + the Intercom sandbox + template.yaml) for the one import.
+Progress and notes go to stderr; results to stdout (``--json``: one JSON document).
 """
 
 from __future__ import annotations
@@ -20,179 +24,110 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
-EXIT_OK, EXIT_IMPORT_PROBLEMS, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
-SANDBOX_TOKEN = "local-sandbox-token"  # noqa: S105 - the sandbox accepts any token unless told otherwise
+from importer_cli import import_options, local_stack, targets
+from importer_cli.display import Progress, clip, job_details, short_time, stderr, table
+from importer_cli.errors import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_IMPORT_PROBLEMS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PENDING,
+    EXIT_USAGE,
+    CliError,
+)
+from importer_cli.import_options import load_config
+from importer_cli.local_stack import ROOT, SANDBOX_TOKEN, TEMPLATE  # noqa: F401 - kept importable from here
 
+__all__ = ["EXIT_ERROR", "EXIT_IMPORT_PROBLEMS", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
 
-class CliError(Exception):
-    """A problem the user can fix; printed as one line with the fix."""
+# Kept for callers of the original single-module CLI.
+_metadata = import_options.metadata
+_load_config = load_config
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _load_config(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CliError(f"--config {path}: no such file") from exc
-    except ValueError as exc:
-        raise CliError(f"--config {path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise CliError(f'--config {path}: must be a JSON object like {{"parameters": {{...}}, "existing": "skip"}}')
-    return data
-
-
-def _metadata(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, str]:
-    """Per-import settings travel as S3 object metadata, exactly as a deployed upload would carry them."""
-    meta: dict[str, str] = {}
-    import_type = args.type or config.get("import_type")
-    if import_type:
-        meta["import-type"] = import_type
-    for key, meta_key in (("existing", "existing"), ("role", "role"), ("invalid_rows", "invalid-rows")):
-        value = getattr(args, key, None) or config.get(key)
-        if value:
-            meta[meta_key] = str(value)
-    tags = list(getattr(args, "tag", None) or []) or list(config.get("tags") or [])
-    if tags:
-        meta["tags"] = ",".join(tags)
-    return meta
+EXIT_BROKEN_PIPE = 141  # as if killed by SIGPIPE, like other command-line tools
+JOB_STATUSES = (
+    "validating",
+    "queueing",
+    "importing",
+    "completed",
+    "completed_with_errors",
+    "rejected",
+    "failed",
+    "incomplete",
+)
+ENVIRONMENT_HELP = f"""environment:
+  {local_stack.STATE_DIR_ENV}  folder of stack.json and the local stack's logs (default: .local/ of the project)
+  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL ...  used by --stack/--outputs like by any AWS tool"""
 
 
-class _Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.last = ""
-
-    def show(self, job: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        status = job.get("status", "?")
-        total = int(job.get("chunks_total", 0) or 0)
-        done = int(job.get("chunks_done", 0) or 0)
-        if status == "validating":
-            line = f"validating: {int(job.get('rows_read', 0) or 0):,} rows read"
-        elif total:
-            width = 30
-            filled = int(width * done / total)
-            line = (
-                f"importing [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  "
-                f"created {job.get('created', 0)}  updated {job.get('updated', 0)}  "
-                f"skipped {job.get('skipped', 0)}  failed {job.get('failed', 0)}  invalid {job.get('invalid', 0)}"
-            )
-        else:
-            line = f"{status}"
-        if line == self.last:
-            return
-        self.last = line
-        if self.tty:
-            sys.stderr.write("\r\033[K" + line)
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-    def end(self) -> None:
-        if self.enabled and self.tty and self.last:
-            sys.stderr.write("\n")
-
-
+# ------------------------------------------------------------------------------------------- run
 def run_import(args: argparse.Namespace) -> int:
-    from intercom_sandbox import SandboxConfig, SandboxServer
-    from local_runtime import LocalRuntime
-
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"{args.file}: no such file. Give the path of a CSV file, e.g. events/people.csv")
-    config = _load_config(args.config)
-    if args.intercom_url and not args.intercom_token:
-        raise CliError("--intercom-url needs --intercom-token (the access token of that Intercom workspace)")
-    sandbox = None
-    if args.intercom_url:
-        intercom_url, token = args.intercom_url.rstrip("/"), args.intercom_token
+    config = load_config(args.config)
+    metadata = import_options.metadata(args, config)
+    stack_parameters = config.get("parameters") or {}
+    progress = Progress(enabled=not args.quiet)
+    if args.stack or args.outputs:
+        if args.intercom_url or stack_parameters or args.ephemeral:
+            raise CliError(
+                "--intercom-url, --ephemeral and --config parameters configure a local stack; "
+                "a deployed stack (--stack/--outputs) keeps its own settings"
+            )
+        target = targets.resolve(args)
+        assert target is not None
+        stderr(f"importing through {target.label} ...")
+        summary = _import_and_follow(target, path, metadata, progress, args.timeout)
     else:
-        sandbox = SandboxServer(port=0, config=SandboxConfig(token=None))
-        sandbox.start()
-        intercom_url, token = sandbox.url, args.intercom_token or SANDBOX_TOKEN
-    parameters = {"IntercomBaseUrl": intercom_url, **(config.get("parameters") or {})}
-    log_dir = Path(args.log_dir or ROOT / ".local" / "logs")
-    progress = _Progress(enabled=not args.quiet)
-    try:
-        _stderr(
-            f"starting the local stack (moto + {('Intercom at ' + intercom_url) if args.intercom_url else 'Intercom sandbox'}) ..."
-        )
-        with LocalRuntime(
-            template_path=str(TEMPLATE),
-            parameters=parameters,
-            intercom_token=token,
-            log_dir=str(log_dir),
-            # No X-Ray daemon locally; everything else runs exactly as configured by the template.
-            function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
-        ) as runtime:
-            summary = _upload_and_follow(runtime, path, _metadata(args, config), progress, args.timeout)
-            summary["intercom"] = _landed(sandbox)
-            summary["logs"] = str(log_dir)
-    finally:
-        progress.end()
-        if sandbox is not None:
-            sandbox.stop()
+        local_only = bool(args.intercom_url or stack_parameters or args.ephemeral)
+        target = None if local_only else targets.resolve(args, optional=True)
+        if target is not None:
+            stderr(f"using {target.label}; stop it with `intercom-import down` ...")
+            summary = _import_and_follow(target, path, metadata, progress, args.timeout)
+        else:
+            where = f"Intercom at {args.intercom_url}" if args.intercom_url else "Intercom sandbox"
+            stderr(f"starting the local stack (moto + {where}) ...")
+            with local_stack.local_pipeline(
+                parameters=stack_parameters,
+                intercom_url=args.intercom_url,
+                intercom_token=args.intercom_token,
+                log_dir=args.log_dir or local_stack.state_dir() / "logs",
+            ) as (runtime, sandbox):
+                ephemeral = targets.from_runtime(runtime, sandbox)
+                summary = _import_and_follow(ephemeral, path, metadata, progress, args.timeout)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        _print_human(summary)
+        _print_run_summary(summary)
     return EXIT_OK if summary["status"] == "completed" else EXIT_IMPORT_PROBLEMS
 
 
-def _upload_and_follow(runtime: Any, path: Path, metadata: dict[str, str], progress: _Progress, timeout: float) -> dict:
-    from intercom_importer.jobs import TERMINAL, job_id_for
+def _import_and_follow(
+    target: targets.Target, path: Path, metadata: dict[str, str], progress: Progress, timeout: float
+) -> dict[str, Any]:
+    from importer_cli import jobs_commands
 
-    outputs = runtime.outputs
-    bucket = outputs["ImportBucketName"]
-    table = outputs["JobsTableName"]
-    s3 = runtime.client("s3")
-    ddb = runtime.client("dynamodb")
-    sfn = runtime.client("stepfunctions")
-    key = f"incoming/{path.name}"
-    with path.open("rb") as body:
-        put = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
-    job_id = job_id_for(bucket, key, put.get("VersionId") or put.get("ETag"))
-    execution_arn = outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{job_id}"
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    execution: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = _read_job(ddb, table, job_id)
-        if job:
-            progress.show(job)
-        if job.get("status") in TERMINAL:
-            try:
-                execution = sfn.describe_execution(executionArn=execution_arn)
-            except sfn.exceptions.ExecutionDoesNotExist:
-                execution = {}
-            if execution.get("status") not in (None, "RUNNING"):
-                break
-        time.sleep(0.1)
-    else:
-        raise CliError(
-            f"the import did not finish within {timeout:.0f} s (job {job_id}, status {job.get('status', 'unknown')}); "
-            "see the function logs, or raise --timeout"
-        )
-    job = _read_job(ddb, table, job_id)
-    emails = [e for e in runtime.sent_emails() if job_id in (e.get("text") or "") or job_id in (e.get("html") or "")]
-    email = emails[-1] if emails else None
+    try:
+        uploaded = jobs_commands.upload(target, path, metadata)
+        job = jobs_commands.follow(target, uploaded.job_id, timeout=timeout, progress=progress)
+        execution_status = _execution_status(target, uploaded.job_id)
+    finally:
+        progress.end()
+    emails = None
+    if target.emails is not None:
+        emails = [
+            e
+            for e in target.emails()
+            if uploaded.job_id in (e.get("text") or "") or uploaded.job_id in (e.get("html") or "")
+        ]
     return {
-        "job_id": job_id,
+        "job_id": uploaded.job_id,
         "status": job.get("status"),
-        "source": f"s3://{bucket}/{key}",
+        "source": uploaded.source,
         "import_type": job.get("import_type"),
         "rows": job.get("rows", 0),
         "created": job.get("created", 0),
@@ -202,30 +137,41 @@ def _upload_and_follow(runtime: Any, path: Path, metadata: dict[str, str], progr
         "invalid": job.get("invalid", 0),
         "reason": job.get("reason") or None,
         "problems": job.get("problems_sample") or [],
-        "error_file": f"s3://{bucket}/{job['error_file_key']}" if job.get("error_file_key") else None,
+        "error_file": job.get("error_file"),
         "duration_seconds": job.get("duration_seconds"),
-        "execution_status": execution.get("status"),
-        "emails_sent": len(emails),
-        "email": email,
+        "execution_status": execution_status,
+        "email_status": job.get("email_status"),
+        "emails_sent": None if emails is None else len(emails),
+        "email": emails[-1] if emails else None,
+        "intercom": _landed(target.intercom_state() if target.intercom_state is not None else None),
+        "logs": target.log_dir,
     }
 
 
-def _read_job(ddb: Any, table: str, job_id: str) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
+def _execution_status(target: targets.Target, job_id: str, wait: float = 5.0) -> str | None:
+    """The state machine execution's status, once it has left RUNNING (bounded wait)."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    item = ddb.get_item(TableName=table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}}, ConsistentRead=True)
-    if "Item" not in item:
-        return {}
-    des = TypeDeserializer()
-    data = {k: des.deserialize(v) for k, v in item["Item"].items()}
-    return json.loads(json.dumps(data, default=lambda d: int(d) if d == int(d) else float(d)))
-
-
-def _landed(sandbox: Any) -> dict[str, Any] | None:
-    """What the sandbox holds now (None when importing into a real Intercom)."""
-    if sandbox is None:
+    arn = target.outputs.get("StateMachineArn")
+    if not arn:
         return None
-    state = sandbox.state()
+    execution_arn = arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+    deadline = time.monotonic() + wait
+    status = None
+    while True:
+        try:
+            status = target.client("stepfunctions").describe_execution(executionArn=execution_arn).get("status")
+        except (BotoCoreError, ClientError):
+            return status
+        if status != "RUNNING" or time.monotonic() >= deadline:
+            return status
+        time.sleep(0.1)
+
+
+def _landed(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the sandbox holds now (None when importing into a real Intercom)."""
+    if state is None:
+        return None
     contacts = [
         {k: c.get(k) for k in ("id", "role", "email", "external_id", "name")} for c in state.get("contacts", [])
     ]
@@ -233,7 +179,7 @@ def _landed(sandbox: Any) -> dict[str, Any] | None:
     return {"contacts": contacts, "companies": companies}
 
 
-def _print_human(summary: dict[str, Any]) -> None:
+def _print_run_summary(summary: dict[str, Any]) -> None:
     email = summary.get("email") or {}
     print()
     print(f"Job {summary['job_id']}: {summary['status']}")
@@ -242,7 +188,10 @@ def _print_human(summary: dict[str, Any]) -> None:
         f"skipped {summary['skipped']}  failed {summary['failed']}  invalid {summary['invalid']}"
     )
     print()
-    print("Summary email" + (f" to {', '.join(email.get('to') or [])}" if email else ": none was sent"))
+    if summary.get("emails_sent") is None:
+        print(f"Summary email: {summary.get('email_status') or 'unknown'} (the stack's SES sent it)")
+    else:
+        print("Summary email" + (f" to {', '.join(email.get('to') or [])}" if email else ": none was sent"))
     if email:
         print(f"Subject: {email.get('subject')}")
         print("-" * 72)
@@ -258,42 +207,410 @@ def _print_human(summary: dict[str, Any]) -> None:
             )
         for c in landed["companies"]:
             print(f"  company {c.get('company_id')}: {c.get('name')}")
-    print(f"\nFunction logs: {summary.get('logs')}")
+    if summary.get("logs"):
+        print(f"\nFunction logs: {summary.get('logs')}")
 
 
+# ------------------------------------------------------------------------------------------- up / down
+def stack_up(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    token = args.intercom_token or os.environ.get(local_stack.TOKEN_ENV)
+    if args.intercom_url and not token:
+        raise CliError("--intercom-url needs --intercom-token (the access token of that Intercom workspace)")
+    if args.detach:
+        forward = ["--port", str(args.port), "--sandbox-port", str(args.sandbox_port)]
+        if args.config:
+            forward += ["--config", str(Path(args.config).resolve())]
+        if args.intercom_url:
+            forward += ["--intercom-url", args.intercom_url]
+        if args.log_dir:
+            forward += ["--log-dir", str(Path(args.log_dir).resolve())]
+        if args.no_prewarm:
+            forward.append("--no-prewarm")
+        info = local_stack.detach(forward, intercom_token=token, timeout=args.timeout)
+        _print_up(info, as_json=args.json, detached=True)
+        return EXIT_OK
+    stderr("starting the local stack (moto + the stack from template.yaml + Intercom) ...")
+    local_stack.serve(
+        parameters=config.get("parameters") or {},
+        intercom_url=args.intercom_url,
+        intercom_token=token,
+        log_dir=str(Path(args.log_dir).resolve()) if args.log_dir else None,
+        port=args.port,
+        sandbox_port=args.sandbox_port,
+        prewarm=not args.no_prewarm,
+        on_ready=lambda info: _print_up(info, as_json=args.json, detached=args.background),
+    )
+    stderr("local stack stopped")
+    return EXIT_OK
+
+
+def _print_up(info: dict[str, Any], *, as_json: bool, detached: bool) -> None:
+    shown = {k: v for k, v in info.items() if k != "control_token"}
+    shown["stack_file"] = str(local_stack.stack_file())
+    if as_json:
+        print(json.dumps(shown, indent=2), flush=True)
+        return
+    rows = [
+        ("moto (AWS)", f"{info['endpoint_url']}  (region {info['region']}, any credentials)"),
+        (
+            "Intercom",
+            f"{info.get('sandbox_url') or info.get('intercom_url')}"
+            + ("  (sandbox)" if info.get("sandbox_url") else ""),
+        ),
+        *((key, value) for key, value in (info.get("outputs") or {}).items()),
+        ("function logs", info.get("log_dir")),
+        ("connection", shown["stack_file"]),
+    ]
+    if info.get("stack_log"):
+        rows.append(("process log", info["stack_log"]))
+    print(f"Local stack up in {info.get('startup_seconds')} s (pid {info['pid']})")
+    for label, value in rows:
+        print(f"  {label:<24} {value}")
+    env = " ".join(f"{k}={v}" for k, v in (info.get("aws_env") or {}).items() if k != "AWS_DEFAULT_REGION")
+    print("Use it:   intercom-import upload FILE | status JOB --watch | history | run FILE")
+    print(f"AWS CLI:  env {env} aws s3 ls")
+    print("Stop it:  intercom-import down" + ("" if detached else "  (or Ctrl-C here)"), flush=True)
+
+
+def stack_down(args: argparse.Namespace) -> int:
+    result = local_stack.down(timeout=args.timeout)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(result["message"])
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- upload / status / history
+def upload_file(args: argparse.Namespace) -> int:
+    from importer_cli import jobs_commands
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file. Give the path of a CSV file, e.g. events/people.csv")
+    jobs_commands.object_key(path, args.key_prefix)  # a bad prefix fails before the target is resolved
+    target = targets.resolve(args)
+    assert target is not None
+    uploaded = jobs_commands.upload(target, path, import_options.metadata(args), key_prefix=args.key_prefix)
+    if args.json:
+        print(json.dumps(uploaded.to_dict(), indent=2))
+    else:
+        print(uploaded.job_id)
+        stderr(
+            f"uploaded {path} to {uploaded.source} ({target.label}); "
+            f"follow it with: intercom-import status {uploaded.job_id} --watch"
+        )
+    return EXIT_OK
+
+
+def job_status(args: argparse.Namespace) -> int:
+    from importer_cli import jobs_commands
+
+    target = targets.resolve(args)
+    assert target is not None
+    if args.watch:
+        progress = Progress(enabled=not args.quiet)
+        try:
+            job = jobs_commands.follow(
+                target, args.job, timeout=args.timeout, progress=progress, interval=args.interval
+            )
+        finally:
+            progress.end()
+    else:
+        found = jobs_commands.get_job(target, args.job)
+        if found is None:
+            raise jobs_commands.not_found(target, args.job)
+        job = found
+    if args.json:
+        print(json.dumps(job, indent=2, default=str))
+    else:
+        print(job_details(job))
+    status = job.get("status")
+    if status == "completed":
+        return EXIT_OK
+    return EXIT_PENDING if status in jobs_commands.UNFINISHED else EXIT_IMPORT_PROBLEMS
+
+
+def job_history(args: argparse.Namespace) -> int:
+    from importer_cli import jobs_commands
+
+    if args.limit < 1:
+        raise CliError(f"--limit {args.limit}: give a positive number of imports to list")
+    since = jobs_commands.parse_since(args.since) if args.since else None
+    prefix = args.source
+    if prefix and prefix.startswith("s3://"):
+        prefix = prefix[len("s3://") :].partition("/")[2]  # s3://bucket/incoming/acme/ -> incoming/acme/
+    target = targets.resolve(args)
+    assert target is not None
+    rows = jobs_commands.history(target, limit=args.limit, status=args.status, since=since, source_prefix=prefix)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    if not rows:
+        print("no imports found" + (" matching the filters" if (args.status or since or prefix) else ""))
+        return EXIT_OK
+    headers = (
+        "JOB",
+        "CREATED (UTC)",
+        "SOURCE",
+        "TYPE",
+        "STATUS",
+        "ROWS",
+        "CREATED",
+        "UPDATED",
+        "SKIPPED",
+        "FAILED",
+        "INVALID",
+    )
+    body = [
+        (
+            r["job_id"],
+            short_time(r["created_at"]),
+            clip(r["key"] or "-", 40),
+            r["import_type"] or "-",
+            r["status"] or "-",
+            r["rows"],
+            r["created"],
+            r["updated"],
+            r["skipped"],
+            r["failed"],
+            r["invalid"],
+        )
+        for r in rows
+    ]
+    print(table(headers, body, numeric=range(5, 11)))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- sample
+def write_sample(args: argparse.Namespace) -> int:
+    from importer_cli.sample import sample, sample_csv
+
+    text = sample_csv(args.import_type)
+    info = sample(args.import_type)
+    to_stdout = args.output in (None, "-")
+    if not to_stdout:
+        out = Path(args.output)
+        if out.exists() and not args.force:
+            raise CliError(f"-o {out}: the file exists; pick another name or add --force to overwrite it")
+        if not out.parent.is_dir():
+            raise CliError(f"-o {out}: folder {out.parent} does not exist")
+        out.write_text(text, encoding="utf-8", newline="")
+    if args.json:
+        result = {**info, "path": None if to_stdout else str(args.output)}
+        if to_stdout:
+            result["csv"] = text
+        print(json.dumps(result, indent=2))
+    elif to_stdout:
+        sys.stdout.write(text)
+    if not args.json:
+        stderr(
+            (f"wrote {args.output}: " if not to_stdout else "")
+            + f"{len(info['standard_columns'])} standard columns, custom column {', '.join(info['custom_columns'])} "
+            "(any column that is not a standard attribute is imported as a custom data attribute); "
+            "empty cells leave values unchanged"
+        )
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- sandbox
 def run_sandbox(argv: Sequence[str]) -> int:
     from intercom_sandbox.cli import run_cli
 
-    return run_cli(list(argv))
+    return run_cli(list(argv), prog="intercom-import sandbox")
+
+
+# ------------------------------------------------------------------------------------------- parser
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps multi-line texts (exit status, environment) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line with where to look, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _command(sub: Any, name: str, help_text: str, description: str, *, target: bool = False, as_json: str = "") -> Any:
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=EXIT_CODES_HELP + ("\n\n" + ENVIRONMENT_HELP if target or name in ("up", "down") else ""),
+        formatter_class=_HelpFormatter,
+    )
+    if target:
+        targets.add_target_options(parser)
+    parser.add_argument("--json", action="store_true", help=as_json or "print the result as JSON on stdout")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="intercom-import",
-        description="Import people and companies from CSV files into Intercom (local pipeline and tools).",
+        description="Import people and companies from CSV files into Intercom: the local pipeline, a deployed "
+        "stack, and the tools around them. `intercom-import COMMAND --help` describes each command.",
+        epilog=EXIT_CODES_HELP + "\n\n" + ENVIRONMENT_HELP,
+        formatter_class=_HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser(
+
+    run = _command(
+        sub,
         "run",
-        help="run the whole pipeline locally on a CSV file",
-        description="Start moto and the Intercom sandbox, create the stack from template.yaml, upload FILE under "
-        "incoming/ and follow the job to its summary email.",
+        "import a CSV file through the whole pipeline and follow it to the summary email",
+        "Upload FILE under incoming/ exactly as a user would and follow the job (progress bar on stderr) until "
+        "the summary email is sent; then print the job, the email and what landed in the Intercom sandbox. "
+        "Uses the local stack started by `up` when one is running, else starts an ephemeral one (moto, the "
+        "Intercom sandbox, the stack from template.yaml) for this import; --stack/--outputs import through a "
+        "deployed stack instead (its SES sends the email).",
+        target=True,
+        as_json="print the job summary as one JSON object on stdout (job id, status, counts, problems, email)",
     )
     run.add_argument("file", metavar="FILE", help="the CSV file to import")
-    run.add_argument("--type", choices=("people", "companies"), help="import type (default: from the header)")
-    run.add_argument("--config", metavar="FILE", help="JSON settings: import options and template parameters")
-    run.add_argument(
+    import_options.add_import_options(run)
+    local = run.add_argument_group("ephemeral local stack")
+    local.add_argument("--config", metavar="FILE", help="JSON settings: import options and template parameters")
+    local.add_argument(
         "--intercom-url", metavar="URL", help="import into this Intercom (or stand-in) instead of the sandbox"
     )
-    run.add_argument("--intercom-token", metavar="TOKEN", help="access token for --intercom-url")
-    run.add_argument("--existing", choices=("update", "skip"), help="what happens to contacts that exist")
-    run.add_argument("--role", choices=("user", "lead"), help="role of new contacts")
-    run.add_argument("--tag", action="append", metavar="NAME", help="tag every imported contact (repeatable)")
-    run.add_argument("--invalid-rows", dest="invalid_rows", choices=("reject_file", "skip_rows"))
-    run.add_argument("--json", action="store_true", help="print the job summary as one JSON object on stdout")
+    local.add_argument("--intercom-token", metavar="TOKEN", help="access token for --intercom-url")
+    local.add_argument("--ephemeral", action="store_true", help="start a fresh local stack even when one is up (`up`)")
+    local.add_argument("--log-dir", metavar="DIR", help="where function logs go (default .local/logs)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
-    run.add_argument("--log-dir", metavar="DIR", help="where function logs go (default .local/logs)")
+    run.add_argument(
+        "--timeout", metavar="S", type=float, default=600.0, help="give up after this many seconds (default 600)"
+    )
+
+    up = _command(
+        sub,
+        "up",
+        "start a long-lived local stack (moto + template.yaml + the Intercom sandbox)",
+        "Start the local stack and keep it running until Ctrl-C, SIGTERM or `intercom-import down` (or, with "
+        "--detach, in a background process). Connection info (moto endpoint, credentials, sandbox URL, stack "
+        "outputs, pid) goes to .local/stack.json; upload, status, history and run use it. Only one local stack "
+        "runs at a time (per state folder).",
+        as_json="print the connection info (stack.json) as JSON on stdout once the stack is up",
+    )
+    up.add_argument("--port", metavar="N", type=int, default=0, help="moto's port (default: a free one)")
+    up.add_argument(
+        "--sandbox-port", metavar="N", type=int, default=0, help="the Intercom sandbox's port (default: a free one)"
+    )
+    up.add_argument("--detach", action="store_true", help="run in the background and return once it is up")
+    up.add_argument("--config", metavar="FILE", help='JSON with template parameters: {"parameters": {"ChunkRows": 50}}')
+    up.add_argument("--intercom-url", metavar="URL", help="use this Intercom (or stand-in) instead of the sandbox")
+    up.add_argument(
+        "--intercom-token", metavar="TOKEN", help=f"access token for --intercom-url (or ${local_stack.TOKEN_ENV})"
+    )
+    up.add_argument("--log-dir", metavar="DIR", help="function logs (default .local/stack-logs)")
+    up.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="start each function's environment on first use (default: one per function at start, in the background)",
+    )
+    up.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the process --detach starts
+    up.add_argument(
+        "--timeout",
+        metavar="S",
+        type=float,
+        default=120.0,
+        help="--detach: give up if not up after this many seconds (default 120)",
+    )
+
+    down = _command(
+        sub,
+        "down",
+        "stop the local stack started by `up`",
+        "Stop the local stack started by `up` (foreground or detached) and remove .local/stack.json. Doing "
+        "nothing is a success: it exits 0 when no stack is running (and removes a stale stack.json).",
+    )
+    down.add_argument(
+        "--timeout", metavar="S", type=float, default=30.0, help="wait this long for it to stop (default 30)"
+    )
+
+    upload = _command(
+        sub,
+        "upload",
+        "upload a CSV file to the import bucket like a user would; prints the job id",
+        "Upload FILE to the target's import bucket under --key-prefix (settings as S3 object metadata, "
+        "the keys `run` uses: import-type, existing, role, invalid-rows, tags) and print the job id it "
+        "starts, derived like the validator does from bucket, key and version. Follow it with "
+        "`intercom-import status JOB --watch`.",
+        target=True,
+        as_json="print {job_id, source, bucket, key, version_id, etag, metadata} on stdout",
+    )
+    upload.add_argument("file", metavar="FILE", help="the CSV file to upload")
+    import_options.add_import_options(upload)
+    upload.add_argument(
+        "--key-prefix",
+        default="incoming/",
+        metavar="PREFIX",
+        help="where in the bucket, under incoming/ (default incoming/; a partner's is incoming/<partner>/)",
+    )
+
+    status = _command(
+        sub,
+        "status",
+        "show an import's record; --watch follows it with a progress bar",
+        "Show the job record: status, source, settings, counts, duration, problems, error file and the "
+        "summary email's status. --watch shows a live progress bar on stderr until the job is finished "
+        "(its email sent), bounded by --timeout.",
+        target=True,
+        as_json="print the job record as JSON on stdout (task token left out; source and error_file as s3:// URLs)",
+    )
+    status.add_argument("job", metavar="JOB", help="the job id (printed by upload and run, listed by history)")
+    status.add_argument("--watch", action="store_true", help="follow the job until it is finished")
+    status.add_argument(
+        "--timeout", metavar="S", type=float, default=600.0, help="--watch: give up after this many seconds"
+    )
+    status.add_argument(
+        "--interval", metavar="S", type=float, help="--watch: seconds between polls (default 0.2 local, 2 AWS)"
+    )
+    status.add_argument("--quiet", action="store_true", help="--watch without the progress bar")
+
+    history = _command(
+        sub,
+        "history",
+        "list imports, newest first",
+        "List imports newest first from the jobs table's by-created index: job id, created, source key, "
+        "type, status, rows and the created/updated/skipped/failed/invalid counts.",
+        target=True,
+        as_json="print a JSON list of the rows (plus source, finished_at, duration_seconds)",
+    )
+    history.add_argument("--limit", metavar="N", type=int, default=20, help="at most this many imports (default 20)")
+    history.add_argument(
+        "--status",
+        metavar="STATUS",
+        choices=JOB_STATUSES,
+        help="only imports with this status: " + ", ".join(JOB_STATUSES),
+    )
+    history.add_argument(
+        "--since", metavar="DATE", help="only imports created since: 2026-11-01, 2026-11-01T09:30 (UTC), 12h, 7d"
+    )
+    history.add_argument(
+        "--source", metavar="PREFIX", help="only uploads whose key starts with PREFIX, e.g. incoming/acme/"
+    )
+
+    sample = _command(
+        sub,
+        "sample",
+        "write a template CSV (every standard attribute, a custom one, example rows)",
+        "Write a template CSV for a people or companies import: every standard attribute the importer knows, "
+        "one example custom attribute column, and example rows that pass validation. Empty cells leave "
+        "values unchanged; any column that is not a standard attribute becomes a custom data attribute.",
+        as_json="print the columns and rows as JSON (with the CSV text when writing to stdout)",
+    )
+    sample.add_argument("import_type", metavar="people|companies", choices=("people", "companies"))
+    sample.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    sample.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
     sandbox = sub.add_parser(
         "sandbox",
         help="serve the stateful Intercom sandbox",
@@ -304,6 +621,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {
+    "run": run_import,
+    "up": stack_up,
+    "down": stack_down,
+    "upload": upload_file,
+    "status": job_status,
+    "history": job_history,
+    "sample": write_sample,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
@@ -311,22 +639,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+    command = COMMANDS.get(args.command)
+    if command is None:
+        parser.error(f"unknown command {args.command}")
     try:
-        if args.command == "run":
-            return run_import(args)
+        return command(args)
     except CliError as exc:
-        _stderr(f"intercom-import: error: {exc}")
-        return EXIT_USAGE
+        stderr(f"intercom-import {args.command}: error: {exc}")
+        return exc.exit_code
     except KeyboardInterrupt:
-        _stderr("intercom-import: interrupted")
-        return 130
+        stderr("intercom-import: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `intercom-import history | head`: the reader left, nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug or an environment problem: one line, not a traceback
-        _stderr(f"intercom-import: failed: {type(exc).__name__}: {exc} (run with PYTHONDEVMODE=1 for details)")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, BotoCoreError | ClientError) and not os.environ.get("PYTHONDEVMODE"):
+            error = targets.aws_error(exc)
+            stderr(f"intercom-import {args.command}: error: {error}")
+            return error.exit_code
+        stderr(f"intercom-import: failed: {type(exc).__name__}: {exc} (run with PYTHONDEVMODE=1 for details)")
         if os.environ.get("PYTHONDEVMODE"):
             raise
         return EXIT_ERROR
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The intercom-import command: run (whole pipeline, --json) and sandbox."""
+"""The intercom-import command without a long-lived stack: run (ephemeral stack), sandbox, sample, --help,
+usage errors and target resolution errors. Commands against a running `up` stack: test_cli_stack.py."""
 
 from __future__ import annotations
 
@@ -12,11 +13,31 @@ from pathlib import Path
 import pytest
 import requests
 
-from importer_cli.main import main
+from importer_cli import local_stack
+from importer_cli.main import build_parser, main
+from importer_cli.sample import sample
+from intercom_importer.csv_reader import CsvStream
+from intercom_importer.mapping import COMPANY_ATTRIBUTES, PEOPLE_ATTRIBUTES, map_header
+from intercom_importer.schema import RowValidator
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ("run", "up", "down", "upload", "status", "history", "sample")
+
+
+@pytest.fixture(autouse=True)
+def no_local_stack(tmp_path, monkeypatch):
+    """A state folder of our own: a stack a developer left running (`up`) must not be used here."""
+    state = tmp_path / "state"
+    monkeypatch.setenv(local_stack.STATE_DIR_ENV, str(state))
+    return state
+
+
+def one_line(text: str) -> str:
+    text = text.strip()
+    assert text and "\n" not in text, text
+    return text
 
 
 def test_run_json_prints_one_summary_object_on_stdout(capsys, tmp_path):
@@ -82,3 +103,130 @@ def test_sandbox_command_serves_intercom_until_stopped():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_every_command_documents_options_and_exit_status(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert "--json" in out
+    assert "exit status:" in out
+    assert "4  the import has not finished yet" in out
+
+
+def test_usage_error_is_one_line_pointing_at_help(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["status"])
+    err = one_line(capsys.readouterr().err)
+    assert exited.value.code == 2
+    assert "the following arguments are required: JOB" in err
+    assert "intercom-import status --help" in err
+
+
+def test_stack_and_outputs_options_are_exclusive(capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["history", "--stack", "a", "--outputs", "b.json"])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv", [["history"], ["status", "job-0123"], ["upload", "events/people.csv"]])
+def test_commands_without_a_running_local_stack_say_how_to_start_one(argv, capsys):
+    code = main(argv)
+    err = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert "no local stack is running" in err
+    assert "intercom-import up --detach" in err
+
+
+def test_a_stale_stack_file_is_ignored_and_removed_by_down(no_local_stack, capsys):
+    no_local_stack.mkdir()
+    (no_local_stack / "stack.json").write_text(
+        json.dumps({"pid": 999999, "endpoint_url": "http://127.0.0.1:9", "control_url": "http://127.0.0.1:9"})
+    )
+    assert main(["history"]) == 2
+    assert "no local stack is running" in capsys.readouterr().err
+    assert main(["down", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["stopped"] is False
+    assert "stale" in result["message"]
+    assert not (no_local_stack / "stack.json").exists()
+
+
+def test_down_without_a_stack_is_a_success(capsys):
+    assert main(["down"]) == 0
+    assert capsys.readouterr().out.strip() == "no local stack is running"
+
+
+def test_outputs_file_that_does_not_exist_is_a_one_line_error(tmp_path, capsys):
+    code = main(["history", "--outputs", str(tmp_path / "missing.json")])
+    assert code == 2
+    assert "missing.json: no such file" in one_line(capsys.readouterr().err)
+
+
+def test_outputs_file_without_the_needed_output_names_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps([{"OutputKey": "ImportBucketName", "OutputValue": "bucket"}]))
+    code = main(["history", "--outputs", str(outputs)])
+    err = one_line(capsys.readouterr().err)
+    assert code == 2
+    assert "has no JobsTableName output" in err
+    assert "describe-stacks" in err
+
+
+def test_upload_refuses_a_key_prefix_outside_incoming(capsys):
+    code = main(["upload", str(ROOT / "events" / "people.csv"), "--key-prefix", "uploads/"])
+    assert code == 2
+    assert "only uploads under incoming/ start an import" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("import_type", ["people", "companies"])
+def test_sample_has_every_standard_attribute_and_a_custom_column(import_type, tmp_path, capsys):
+    out = tmp_path / f"{import_type}.csv"
+    assert main(["sample", import_type, "-o", str(out)]) == 0
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    standard = PEOPLE_ATTRIBUTES if import_type == "people" else COMPANY_ATTRIBUTES
+    assert header[: len(standard)] == list(standard)
+    columns = map_header(header, import_type)
+    custom = [c.target for c in columns if c.custom]
+    assert custom == sample(import_type)["custom_columns"]
+    assert f"wrote {out}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("import_type", ["people", "companies"])
+def test_sample_rows_pass_the_real_validator(import_type, tmp_path):
+    out = tmp_path / f"{import_type}.csv"
+    assert main(["sample", import_type, "-o", str(out)]) == 0
+    with out.open("rb") as body:
+        stream = CsvStream(body)
+        columns = map_header(stream.header, import_type)
+        validator = RowValidator(columns, import_type)
+        results = [validator.check(row.line, row.cells, len(stream.header)) for row in stream]
+    assert 2 <= len(results) <= 3
+    assert [problems for _, problems in results] == [[]] * len(results)
+    filled = {target for record, _ in results for target in record or {}}
+    # every standard attribute is shown with a value somewhere, except the two that need workspace ids
+    assert set(PEOPLE_ATTRIBUTES if import_type == "people" else COMPANY_ATTRIBUTES) - filled <= {"id", "owner_id"}
+
+
+def test_sample_to_stdout_is_the_csv_and_json_describes_it(capsys):
+    assert main(["sample", "companies"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("company_id,name,plan,")
+    assert main(["sample", "companies", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["csv"] == text
+    assert described["custom_columns"] == ["account_manager"]
+
+
+def test_sample_does_not_overwrite_a_file_without_force(tmp_path, capsys):
+    out = tmp_path / "people.csv"
+    out.write_text("mine")
+    assert main(["sample", "people", "-o", str(out)]) == 2
+    assert "--force" in one_line(capsys.readouterr().err)
+    assert out.read_text() == "mine"
+    assert main(["sample", "people", "-o", str(out), "--force"]) == 0
+    assert out.read_text().startswith("id,external_id,email,")

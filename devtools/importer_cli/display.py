@@ -1,0 +1,152 @@
+"""What the commands print: the progress bar (stderr), tables and job records (stdout)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+COUNT_FIELDS = ("created", "updated", "skipped", "failed", "invalid")
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def show(self, job: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.line(progress_line(job))
+
+    def line(self, line: str) -> None:
+        if not self.enabled or line == self.last:
+            return
+        self.last = line
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.enabled and self.tty and self.last:
+            sys.stderr.write("\n")
+            self.last = ""
+
+
+def progress_line(job: Mapping[str, Any]) -> str:
+    status = job.get("status", "?")
+    total = int(job.get("chunks_total", 0) or 0)
+    done = int(job.get("chunks_done", 0) or 0)
+    if status == "validating":
+        return f"validating: {int(job.get('rows_read', 0) or 0):,} rows read"
+    if total:
+        width = 30
+        filled = int(width * min(done, total) / total)
+        return (
+            f"{status} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  "
+            f"created {job.get('created', 0)}  updated {job.get('updated', 0)}  "
+            f"skipped {job.get('skipped', 0)}  failed {job.get('failed', 0)}  invalid {job.get('invalid', 0)}"
+        )
+    return str(status)
+
+
+def short_time(iso: str | None) -> str:
+    """``2026-11-28T15:47:03.123Z`` -> ``2026-11-28 15:47:03`` (UTC)."""
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19]
+
+
+def clip(text: str, width: int) -> str:
+    """Keep the end of long values (the file name is the informative part of a key)."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def fmt(row: Sequence[str]) -> str:
+        parts = [c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(row)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([fmt(headers), *(fmt(r) for r in cells)])
+
+
+def counts_line(job: Mapping[str, Any]) -> str:
+    return f"rows {job.get('rows', 0) or 0}: " + ", ".join(f"{k} {job.get(k, 0) or 0}" for k in COUNT_FIELDS)
+
+
+_EMPTY: tuple[Any, ...] = (None, "", [], {}, False)
+
+
+def _setting(key: str, value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return f"{key}={','.join(str(v) for v in value)}"
+    if isinstance(value, dict):
+        return f"{key}=(given)"
+    return f"{key}={value}"
+
+
+def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
+    """A job record for people: status, source, settings, counts, timing, problems, error file, email."""
+    lines = [f"Job {job.get('job_id')}: {job.get('status')}"]
+
+    def add(label: str, value: Any) -> None:
+        if value not in _EMPTY[:4]:
+            lines.append(f"  {label:<12} {value}")
+
+    source = job.get("source")
+    extras = [str(job[k]) for k in ("import_type", "encoding") if job.get(k)]
+    if job.get("delimiter"):
+        extras.append(f"delimiter {job['delimiter']!r}")
+    add("source", f"{source}" + (f" ({', '.join(extras)})" if extras else ""))
+    options = job.get("options") or {}
+    add("settings", " ".join(_setting(k, v) for k, v in options.items() if k != "import_type" and v not in _EMPTY))
+    add("created", short_time(job.get("created_at")))
+    add("updated", short_time(job.get("updated_at")))
+    if job.get("finished_at"):
+        add("finished", short_time(job.get("finished_at")))
+    if job.get("duration_seconds") is not None:
+        rows = int(job.get("rows", 0) or 0)
+        duration = float(job["duration_seconds"])
+        rate = f", {rows / duration * 60:,.0f} rows/min" if duration > 0 and rows else ""
+        add("duration", f"{duration:.1f} s{rate}")
+    add("counts", counts_line(job))
+    if int(job.get("chunks_total", 0) or 0):
+        add("chunks", f"{job.get('chunks_done', 0)}/{job.get('chunks_total')} done")
+    add("reason", job.get("reason") or job.get("rejection"))
+    failure = job.get("failure") or {}
+    if failure:
+        add("failure", f"{failure.get('error')}: {failure.get('message')}")
+    kinds = job.get("problem_kinds") or {}
+    if kinds:
+        top = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        add("top problems", "; ".join(f"{kind} ({n})" for kind, n in top))
+    problems = job.get("problems_sample") or []
+    for i, problem in enumerate(problems[:max_problems]):
+        where = f"line {problem.get('line')}" + (f", {problem.get('column')}" if problem.get("column") else "")
+        value = f" {problem.get('value')!r}" if problem.get("value") else ""
+        add("problems" if i == 0 else "", f"{where}:{value} {problem.get('message')}")
+    if len(problems) > max_problems:
+        add("", f"... {len(problems) - max_problems} more (see the error file)")
+    add("error file", job.get("error_file"))
+    email = job.get("email_status")
+    if email == "sent":
+        add("email", f"sent (message id {job.get('email_message_id')})")
+    elif email:
+        add("email", f"{email}: {job.get('email_error')}")
+    elif job.get("status") in ("validating", "queueing", "importing"):
+        add("email", "not yet (sent when the import finishes)")
+    else:
+        add("email", "pending")
+    return "\n".join(lines)

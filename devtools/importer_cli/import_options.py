@@ -1,0 +1,74 @@
+"""Per-import settings as command-line flags, and as the S3 object metadata an upload carries.
+
+``run`` and ``upload`` share these flags. To add a setting: add its flag in
+:func:`add_import_options` and its metadata key (as ``intercom_importer.options`` reads it) in
+:func:`metadata`; both commands pick it up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from importer_cli.errors import CliError
+
+# flag dest -> metadata key (values are passed through as given)
+SIMPLE_SETTINGS = (("existing", "existing"), ("role", "role"), ("invalid_rows", "invalid-rows"))
+
+
+def add_import_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("import settings (sent as S3 object metadata; defaults from the stack)")
+    group.add_argument("--type", choices=("people", "companies"), help="import type (default: from the header)")
+    group.add_argument("--existing", choices=("update", "skip"), help="what happens to contacts/companies that exist")
+    group.add_argument("--role", choices=("user", "lead"), help="role of new contacts")
+    group.add_argument(
+        "--tag", action="append", metavar="NAME", help="tag every created or updated contact (repeatable)"
+    )
+    group.add_argument(
+        "--invalid-rows",
+        dest="invalid_rows",
+        choices=("reject_file", "skip_rows"),
+        help="reject_file: any invalid row fails the import; skip_rows: the valid rows import",
+    )
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    """``--config FILE``: import settings and template parameters, e.g. ``{"parameters": {...}, "existing": "skip"}``."""
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CliError(f"--config {path}: no such file") from exc
+    except ValueError as exc:
+        raise CliError(f"--config {path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CliError(f'--config {path}: must be a JSON object like {{"parameters": {{...}}, "existing": "skip"}}')
+    return data
+
+
+def metadata(args: argparse.Namespace, config: dict[str, Any] | None = None) -> dict[str, str]:
+    """Per-import settings as S3 object metadata, exactly as a deployed upload would carry them.
+
+    Flags win over the ``--config`` file's values.
+    """
+    config = config or {}
+    meta: dict[str, str] = {}
+    import_type = getattr(args, "type", None) or config.get("import_type")
+    if import_type:
+        meta["import-type"] = str(import_type)
+    for key, meta_key in SIMPLE_SETTINGS:
+        value = getattr(args, key, None) or config.get(key)
+        if value:
+            meta[meta_key] = str(value)
+    tags = [str(t).strip() for t in list(getattr(args, "tag", None) or []) or list(config.get("tags") or [])]
+    for tag in tags:
+        if not tag or "," in tag:
+            raise CliError(f"--tag {tag!r}: a tag name must be non-empty and without commas (give --tag once per tag)")
+        if not tag.isascii():
+            raise CliError(f"--tag {tag!r}: S3 metadata carries ASCII only; use an ASCII tag name")
+    if tags:
+        meta["tags"] = ",".join(tags)
+    return meta
