@@ -32,6 +32,25 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
         choices=("reject_file", "skip_rows"),
         help="reject_file: any invalid row fails the import; skip_rows: the valid rows import",
     )
+    group.add_argument(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="validate and look up only, write nothing; report what would happen and the calls it would take",
+    )
+    group.add_argument("--auto-tag", dest="auto_tag", action="store_true", help="also tag with import-DATE-JOB")
+    group.add_argument(
+        "--identity-trap",
+        dest="identity_trap",
+        choices=("attach", "report"),
+        help="a row with email + new external_id whose email belongs to a contact without external_id: "
+        "attach (update that contact) or report (fail the row)",
+    )
+    group.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="JSON column mapping (see docs/manifest.schema.json, key 'mapping'); uploaded as the file's manifest",
+    )
 
 
 def load_config(path: str | None) -> dict[str, Any]:
@@ -71,4 +90,35 @@ def metadata(args: argparse.Namespace, config: dict[str, Any] | None = None) -> 
             raise CliError(f"--tag {tag!r}: S3 metadata carries ASCII only; use an ASCII tag name")
     if tags:
         meta["tags"] = ",".join(tags)
+    for key, meta_key in (("dry_run", "dry-run"), ("auto_tag", "auto-tag")):
+        if getattr(args, key, False) or config.get(key):
+            meta[meta_key] = "true"
+    trap = getattr(args, "identity_trap", None) or config.get("identity_trap")
+    if trap:
+        meta["identity-trap"] = str(trap)
     return meta
+
+
+def manifest(args: argparse.Namespace, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The sidecar manifest to upload before the file: the column mapping (``--mapping`` or the config's
+    ``mapping``), checked here with the validator's own schema so mistakes are reported before uploading."""
+    from intercom_importer.errors import FileRejectedError
+    from intercom_importer.manifest import validate_mapping
+
+    config = config or {}
+    path = getattr(args, "mapping", None)
+    if path:
+        try:
+            mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise CliError(f"--mapping {path}: no such file") from exc
+        except ValueError as exc:
+            raise CliError(f"--mapping {path}: not valid JSON ({exc})") from exc
+    else:
+        mapping = config.get("mapping")
+    if mapping is None:
+        return None
+    try:
+        return {"mapping": validate_mapping(mapping, source=f"--mapping {path or '(config)'}")}
+    except FileRejectedError as exc:
+        raise CliError(exc.message) from exc

@@ -8,6 +8,7 @@ newest first).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -63,7 +64,14 @@ def object_key(path: Path, key_prefix: str = "incoming/") -> str:
     return prefix + path.name
 
 
-def upload(target: Target, path: Path, metadata: Mapping[str, str], *, key_prefix: str = "incoming/") -> Uploaded:
+def upload(
+    target: Target,
+    path: Path,
+    metadata: Mapping[str, str],
+    *,
+    key_prefix: str = "incoming/",
+    manifest: Mapping[str, Any] | None = None,
+) -> Uploaded:
     """Upload ``path`` like a user would; the job id is derived exactly as the validator derives it."""
     from intercom_importer.jobs import job_id_for
 
@@ -73,10 +81,16 @@ def upload(target: Target, path: Path, metadata: Mapping[str, str], *, key_prefi
         raise CliError(f"{path}: the importer ignores .json uploads (they are manifests); upload a .csv file")
     bucket = target.output("ImportBucketName")
     key = object_key(path, key_prefix)
-    with path.open("rb") as body:
-        put = target.client("s3").put_object(
-            Bucket=bucket, Key=key, Body=body, Metadata=dict(metadata), ContentType="text/csv"
+    s3 = target.client("s3")
+    manifest_key = key + ".json"
+    if manifest:  # the validator reads <file>.json when the file arrives, so it goes first
+        s3.put_object(
+            Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode(), ContentType="application/json"
         )
+    else:  # a manifest left from an earlier upload of the same name would silently apply
+        s3.delete_object(Bucket=bucket, Key=manifest_key)
+    with path.open("rb") as body:
+        put = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=dict(metadata), ContentType="text/csv")
     version_id = put.get("VersionId")
     # S3 event records carry the ETag without the quotes PutObject returns.
     etag = (put.get("ETag") or "").strip('"') or None

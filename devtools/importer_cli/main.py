@@ -70,6 +70,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: no such file. Give the path of a CSV file, e.g. events/people.csv")
     config = load_config(args.config)
     metadata = import_options.metadata(args, config)
+    manifest = import_options.manifest(args, config)
     stack_parameters = config.get("parameters") or {}
     progress = Progress(enabled=not args.quiet)
     if args.stack or args.outputs:
@@ -81,13 +82,13 @@ def run_import(args: argparse.Namespace) -> int:
         target = targets.resolve(args)
         assert target is not None
         stderr(f"importing through {target.label} ...")
-        summary = _import_and_follow(target, path, metadata, progress, args.timeout)
+        summary = _import_and_follow(target, path, metadata, progress, args.timeout, manifest)
     else:
         local_only = bool(args.intercom_url or stack_parameters or args.ephemeral)
         target = None if local_only else targets.resolve(args, optional=True)
         if target is not None:
             stderr(f"using {target.label}; stop it with `intercom-import down` ...")
-            summary = _import_and_follow(target, path, metadata, progress, args.timeout)
+            summary = _import_and_follow(target, path, metadata, progress, args.timeout, manifest)
         else:
             where = f"Intercom at {args.intercom_url}" if args.intercom_url else "Intercom sandbox"
             stderr(f"starting the local stack (moto + {where}) ...")
@@ -98,7 +99,7 @@ def run_import(args: argparse.Namespace) -> int:
                 log_dir=args.log_dir or local_stack.state_dir() / "logs",
             ) as (runtime, sandbox):
                 ephemeral = targets.from_runtime(runtime, sandbox)
-                summary = _import_and_follow(ephemeral, path, metadata, progress, args.timeout)
+                summary = _import_and_follow(ephemeral, path, metadata, progress, args.timeout, manifest)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -107,12 +108,17 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import_and_follow(
-    target: targets.Target, path: Path, metadata: dict[str, str], progress: Progress, timeout: float
+    target: targets.Target,
+    path: Path,
+    metadata: dict[str, str],
+    progress: Progress,
+    timeout: float,
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from importer_cli import jobs_commands
 
     try:
-        uploaded = jobs_commands.upload(target, path, metadata)
+        uploaded = jobs_commands.upload(target, path, metadata, manifest=manifest)
         job = jobs_commands.follow(target, uploaded.job_id, timeout=timeout, progress=progress)
         execution_status = _execution_status(target, uploaded.job_id)
     finally:
@@ -129,6 +135,15 @@ def _import_and_follow(
         "status": job.get("status"),
         "source": uploaded.source,
         "import_type": job.get("import_type"),
+        "dry_run": bool(job.get("dry_run")),
+        "columns": [
+            {"column": c.get("header"), "attribute": c.get("target"), "type": c.get("type"), "custom": c.get("custom")}
+            for c in job.get("columns") or []
+        ],
+        "new_attributes": job.get("new_attributes") or [],
+        "estimated_api_calls": (job.get("api_calls", 0) or 0) + (job.get("prepare_calls", 0) or 0)
+        if job.get("dry_run")
+        else None,
         "rows": job.get("rows", 0),
         "created": job.get("created", 0),
         "updated": job.get("updated", 0),
@@ -181,8 +196,15 @@ def _landed(state: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _print_run_summary(summary: dict[str, Any]) -> None:
     email = summary.get("email") or {}
+    if summary.get("columns"):
+        print()
+        print("Columns (as matched to Intercom attributes):")
+        for column in summary["columns"]:
+            kind = f"custom {column['type']}" if column.get("custom") else column["type"]
+            print(f"  {column['column']!s:<28} -> {column['attribute']} ({kind})")
     print()
-    print(f"Job {summary['job_id']}: {summary['status']}")
+    dry = " (dry run: nothing was written)" if summary.get("dry_run") else ""
+    print(f"Job {summary['job_id']}: {summary['status']}{dry}")
     print(
         f"  rows {summary['rows']}  created {summary['created']}  updated {summary['updated']}  "
         f"skipped {summary['skipped']}  failed {summary['failed']}  invalid {summary['invalid']}"
@@ -292,7 +314,13 @@ def upload_file(args: argparse.Namespace) -> int:
     jobs_commands.object_key(path, args.key_prefix)  # a bad prefix fails before the target is resolved
     target = targets.resolve(args)
     assert target is not None
-    uploaded = jobs_commands.upload(target, path, import_options.metadata(args), key_prefix=args.key_prefix)
+    uploaded = jobs_commands.upload(
+        target,
+        path,
+        import_options.metadata(args),
+        key_prefix=args.key_prefix,
+        manifest=import_options.manifest(args),
+    )
     if args.json:
         print(json.dumps(uploaded.to_dict(), indent=2))
     else:

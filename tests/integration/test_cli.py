@@ -230,3 +230,38 @@ def test_sample_does_not_overwrite_a_file_without_force(tmp_path, capsys):
     assert out.read_text() == "mine"
     assert main(["sample", "people", "-o", str(out), "--force"]) == 0
     assert out.read_text().startswith("id,external_id,email,")
+
+
+def test_run_dry_run_with_a_mapping_reports_would_be_counts_in_json(capsys, tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"columns": {"phone": {"ignore": True}}}))
+    code = main(
+        [
+            "run",
+            str(ROOT / "events" / "people.csv"),
+            "--dry-run",
+            "--mapping",
+            str(mapping),
+            "--json",
+            "--quiet",
+            "--ephemeral",
+            "--log-dir",
+            str(tmp_path),
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["dry_run"] is True
+    assert (summary["created"], summary["updated"], summary["invalid"]) == (6, 0, 0)
+    assert summary["estimated_api_calls"] > 0
+    assert "phone" not in {c["attribute"] for c in summary["columns"]}
+    assert summary["intercom"]["contacts"] == []
+
+
+def test_run_with_an_invalid_mapping_says_what_to_fix_before_uploading(capsys, tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"columns": {"Seats": {"type": "int"}}}))
+    code = main(["run", str(ROOT / "events" / "people.csv"), "--mapping", str(mapping), "--ephemeral"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert "columns/Seats" in err and err.count("\n") == 0

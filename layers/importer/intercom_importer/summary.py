@@ -63,6 +63,8 @@ def _notes(job: Mapping[str, Any], dry_run: bool, rate_limit_per_minute: int | N
 
 
 def _duration(seconds: float) -> str:
+    if 0 < seconds < 1:
+        return "under 1 s"
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
