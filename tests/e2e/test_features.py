@@ -8,16 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import Pipeline, counts
 
 from intercom_sandbox import SandboxConfig, SandboxServer
 from local_runtime import LocalRuntime
+from pipeline_helpers import Pipeline, counts
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = (ROOT / "events" / "people.csv").read_text()
-TOKEN = "features-token"  # noqa: S105
+TOKEN = "features-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "Intercom-Version": "2.14"}
 
 
@@ -233,14 +233,18 @@ def test_dry_run_writes_nothing_and_its_counts_equal_the_real_run(pipeline, sand
 
     sandbox.reset_stats()
     real = pipeline.wait_done(pipeline.upload("incoming/f-real.csv", body, **{"invalid-rows": "skip_rows"}))
-    assert counts(dry) == counts(real) == {
-        "rows": 3,
-        "created": 1,
-        "updated": 1,
-        "skipped": 0,
-        "failed": 0,
-        "invalid": 1,
-    }
+    assert (
+        counts(dry)
+        == counts(real)
+        == {
+            "rows": 3,
+            "created": 1,
+            "updated": 1,
+            "skipped": 0,
+            "failed": 0,
+            "invalid": 1,
+        }
+    )
     # the estimate is exactly what the real run spent: 2 attribute lists, 1 attribute, 1 company,
     # 1 search, 1 create, 1 update, 2 company attachments
     assert dry["api_calls"] + dry["prepare_calls"] == sandbox.stats()["total_requests"] == 9
