@@ -1,0 +1,141 @@
+"""Faults injected through the sandbox and the pipeline: every row accounted once, no duplicate contact, one email.
+
+`Pipeline.wait_done` asserts the invariant (created + updated + skipped + failed + invalid == rows) for
+every job; each test adds what must hold in Intercom and in the email.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from intercom_sandbox import SandboxConfig, SandboxServer
+from local_runtime import LocalRuntime
+from pipeline_helpers import Pipeline, counts
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE = (ROOT / "events" / "people.csv").read_text()
+TOKEN = "faults-token"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pipeline(sandbox, tmp_path_factory):
+    runtime = LocalRuntime(
+        template_path=str(ROOT / "template.yaml"),
+        parameters={"IntercomBaseUrl": sandbox.url, "WorkerMaxConcurrency": "3"},
+        intercom_token=TOKEN,
+        function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
+        visibility_timeout_override={"ChunkQueue": 2},
+        log_dir=str(tmp_path_factory.mktemp("logs")),
+    )
+    with runtime:
+        yield Pipeline(runtime)
+
+
+@pytest.fixture(autouse=True)
+def fresh_intercom(sandbox, pipeline):
+    sandbox.reset()
+    sandbox.configure(token=TOKEN, rate_limit_per_window=None, window_seconds=10.0)
+    yield
+    sandbox.clear_faults()
+    pipeline.runtime.wait_idle(timeout=120)  # nothing of this test may still run in the next one
+
+
+def _users(n: int, prefix: str) -> str:
+    return "email,external_id,name\n" + "".join(f"{prefix}{i}@example.com,{prefix}-{i},N {i}\n" for i in range(n))
+
+
+def _no_duplicate_contacts(sandbox) -> None:
+    contacts = sandbox.state()["contacts"]
+    emails = [c["email"] for c in contacts if c.get("email")]
+    assert len(emails) == len(set(emails))
+
+
+def test_5xx_burst_is_retried_and_every_row_lands_once(pipeline, sandbox):
+    sandbox.add_fault(method="POST", path="/contacts", status=503, times=3)
+    sandbox.add_fault(method="POST", path="/contacts/search", status=502, times=2)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-5xx.csv", _users(30, "a")))
+
+    assert counts(job)["created"] == 30
+    assert len(sandbox.state()["contacts"]) == 30
+    _no_duplicate_contacts(sandbox)
+    assert len(pipeline.emails_for(job["job_id"])) == 1
+
+
+def test_write_applied_but_answer_lost_creates_no_duplicate(pipeline, sandbox):
+    # Intercom created the user, the connection died before the answer: the retry gets a 409 with the id.
+    sandbox.add_fault(method="POST", path="/contacts", kind="reset", after_commit=True, times=2)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-lost.csv", _users(10, "b")))
+
+    assert counts(job)["created"] + counts(job)["updated"] == 10
+    assert len(sandbox.state()["contacts"]) == 10
+    _no_duplicate_contacts(sandbox)
+
+
+def test_429_storm_fails_no_row(pipeline, sandbox):
+    # Intercom's 10-second windows with a small budget (100 calls, far below what 3 workers x 8 threads
+    # ask for), plus 429s the headers did not announce (another app spending the workspace budget)
+    sandbox.configure(rate_limit_per_window=100, window_seconds=10.0)
+    sandbox.add_fault(method="POST", path="/contacts", status=429, times=2)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-429.csv", _users(150, "c")), timeout=120)
+
+    # a chunk retried after its 429 budget ran out counts its earlier rows as updated (409 -> update)
+    assert counts(job)["created"] + counts(job)["updated"] == 150 and counts(job)["failed"] == 0
+    assert len(sandbox.state()["contacts"]) == 150
+    _no_duplicate_contacts(sandbox)
+    assert sandbox.stats()["by_status"].get("429", 0) >= 2  # the storm happened, and cost no row
+    _no_duplicate_contacts(sandbox)
+
+
+def test_plan_restriction_fails_the_job_with_the_reason(pipeline, sandbox):
+    sandbox.add_fault(method="POST", path="/contacts/search", status=403, times=100)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-403.csv", _users(5, "d")))
+
+    assert job["status"] == "failed"
+    assert counts(job)["failed"] == 5
+    text = pipeline.emails_for(job["job_id"])[0]["text"]
+    assert "refused" in text
+    assert sandbox.state()["contacts"] == []
+
+
+def test_same_key_uploaded_again_is_a_new_import(pipeline, sandbox):
+    first = pipeline.wait_done(pipeline.upload("incoming/x-again.csv", _users(3, "e")))
+    second = pipeline.wait_done(pipeline.upload("incoming/x-again.csv", _users(3, "e")))
+
+    assert first["job_id"] != second["job_id"]
+    assert counts(first)["created"] == 3 and counts(second)["updated"] == 3
+    assert len(pipeline.emails_for(first["job_id"])) == len(pipeline.emails_for(second["job_id"])) == 1
+
+
+def test_two_imports_at_the_same_time_do_not_mix(pipeline, sandbox):
+    ids: dict[str, str] = {}
+
+    def upload(name: str, body: str) -> None:
+        ids[name] = pipeline.upload(f"incoming/{name}.csv", body)
+
+    threads = [
+        threading.Thread(target=upload, args=("x-mix-a", _users(250, "f"))),
+        threading.Thread(target=upload, args=("x-mix-b", _users(120, "g") + "bad-email,g-x,Bad\n")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    a = pipeline.wait_done(ids["x-mix-a"], timeout=120)
+    b = pipeline.wait_done(ids["x-mix-b"], timeout=120)
+
+    assert counts(a) == {"rows": 250, "created": 250, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
+    assert b["status"] == "rejected" and counts(b)["invalid"] == 1
+    emails = {c["email"][0] for c in sandbox.state()["contacts"]}
+    assert emails == {"f"}
+    assert len(pipeline.emails_for(a["job_id"])) == len(pipeline.emails_for(b["job_id"])) == 1
