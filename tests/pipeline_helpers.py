@@ -6,24 +6,40 @@ import csv
 import io
 import json
 import time
-from decimal import Decimal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from intercom_importer.jobs import TERMINAL, job_id_for
+from intercom_importer.jobs import TERMINAL, job_id_for, plain
+from local_runtime import LocalRuntime
 
 _DES = TypeDeserializer()
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+@contextmanager
+def local_pipeline(intercom_url: str, token: str, log_dir: Path, **kwargs: Any) -> Iterator[Pipeline]:
+    """The real stack on moto pointed at an Intercom (sandbox) URL, as tests use it.
+
+    ``parameters`` are added to the template parameters; other keyword arguments go to LocalRuntime.
+    """
+    parameters = {"IntercomBaseUrl": intercom_url, **kwargs.pop("parameters", {})}
+    overrides = {"*": {"POWERTOOLS_TRACE_DISABLED": "true"}}
+    for name, values in kwargs.pop("function_env_overrides", {}).items():
+        overrides.setdefault(name, {}).update(values)
+    runtime = LocalRuntime(
+        template_path=str(ROOT / "template.yaml"),
+        parameters=parameters,
+        intercom_token=token,
+        function_env_overrides=overrides,
+        log_dir=str(log_dir),
+        **kwargs,
+    )
+    with runtime:
+        yield Pipeline(runtime)
 
 
 class Pipeline:
@@ -47,7 +63,7 @@ class Pipeline:
         item = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}}, ConsistentRead=True
         ).get("Item")
-        return _plain({k: _DES.deserialize(v) for k, v in item.items()}) if item else {}
+        return plain({k: _DES.deserialize(v) for k, v in item.items()}) if item else {}
 
     def execution(self, job_id: str) -> dict[str, Any]:
         arn = self.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{job_id}"

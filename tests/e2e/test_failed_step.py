@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from intercom_sandbox import SandboxServer
-from local_runtime import LocalRuntime
-from pipeline_helpers import Pipeline
+from pipeline_helpers import local_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -17,19 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    with SandboxServer(port=0) as sandbox:
-        runtime = LocalRuntime(
-            template_path=str(ROOT / "template.yaml"),
-            parameters={"IntercomBaseUrl": sandbox.url},
+    with (
+        SandboxServer(port=0) as sandbox,
+        local_pipeline(
+            sandbox.url,
+            "any-token",
+            tmp_path_factory.mktemp("logs"),
             # A broken deployment of the report function: its settings fail to load on every attempt.
-            function_env_overrides={
-                "*": {"POWERTOOLS_TRACE_DISABLED": "true"},
-                "ReportFunction": {"REPORT_LINK_EXPIRY_SECONDS": "not-a-number"},
-            },
-            log_dir=str(tmp_path_factory.mktemp("logs")),
-        )
-        with runtime:
-            yield Pipeline(runtime)
+            function_env_overrides={"ReportFunction": {"REPORT_LINK_EXPIRY_SECONDS": "not-a-number"}},
+        ) as pipeline,
+    ):
+        yield pipeline
 
 
 def test_failing_report_step_sends_the_fallback_email_once_and_marks_the_job_failed(pipeline):

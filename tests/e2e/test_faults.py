@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from intercom_sandbox import SandboxConfig, SandboxServer
-from local_runtime import LocalRuntime
-from pipeline_helpers import Pipeline, counts
+from pipeline_helpers import counts, local_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -30,16 +29,15 @@ def sandbox():
 
 @pytest.fixture(scope="module")
 def pipeline(sandbox, tmp_path_factory):
-    runtime = LocalRuntime(
-        template_path=str(ROOT / "template.yaml"),
-        parameters={"IntercomBaseUrl": sandbox.url, "WorkerMaxConcurrency": "3"},
-        intercom_token=TOKEN,
-        function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
-        visibility_timeout_override={"ChunkQueue": 2},
-        log_dir=str(tmp_path_factory.mktemp("logs")),
-    )
-    with runtime:
-        yield Pipeline(runtime)
+    with local_pipeline(
+        sandbox.url,
+        TOKEN,
+        tmp_path_factory.mktemp("logs"),
+        parameters={"WorkerMaxConcurrency": "3"},
+        # long enough that a chunk slowed by retries is not handed to a second worker meanwhile
+        visibility_timeout_override={"ChunkQueue": 15},
+    ) as pipeline:
+        yield pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +137,18 @@ def test_two_imports_at_the_same_time_do_not_mix(pipeline, sandbox):
     emails = {c["email"][0] for c in sandbox.state()["contacts"]}
     assert emails == {"f"}
     assert len(pipeline.emails_for(a["job_id"])) == len(pipeline.emails_for(b["job_id"])) == 1
+
+
+def test_chunk_retried_after_an_outage_counts_every_row_exactly(pipeline, sandbox):
+    # More consecutive 503s than one row's retries: some rows of the chunk finish, one gives up, the
+    # chunk is retried. The finished rows are kept, so nothing is written twice or counted as updated.
+    sandbox.add_fault(method="POST", path="/contacts", status=503, times=40)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-outage.csv", _users(40, "h")), timeout=120)
+
+    attempt = pipeline.ddb.get_item(
+        TableName=pipeline.table, Key={"pk": {"S": f"JOB#{job['job_id']}"}, "sk": {"S": "ATTEMPT#000001"}}
+    )
+    assert attempt["Item"]["error"]["S"] == "IntercomServerError"  # the first attempt did give up
+    assert counts(job) == {"rows": 40, "created": 40, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
+    assert len(sandbox.state()["contacts"]) == 40
+    _no_duplicate_contacts(sandbox)

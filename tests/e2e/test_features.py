@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from intercom_sandbox import SandboxConfig, SandboxServer
-from local_runtime import LocalRuntime
-from pipeline_helpers import Pipeline, counts
+from pipeline_helpers import counts, local_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -29,15 +28,8 @@ def sandbox():
 
 @pytest.fixture(scope="module")
 def pipeline(sandbox, tmp_path_factory):
-    runtime = LocalRuntime(
-        template_path=str(ROOT / "template.yaml"),
-        parameters={"IntercomBaseUrl": sandbox.url},
-        intercom_token=TOKEN,
-        function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
-        log_dir=str(tmp_path_factory.mktemp("logs")),
-    )
-    with runtime:
-        yield Pipeline(runtime)
+    with local_pipeline(sandbox.url, TOKEN, tmp_path_factory.mktemp("logs")) as pipeline:
+        yield pipeline
 
 
 @pytest.fixture(autouse=True)

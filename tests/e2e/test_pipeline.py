@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from intercom_sandbox import SandboxConfig, SandboxServer
-from local_runtime import LocalRuntime
-from pipeline_helpers import Pipeline, counts
+from pipeline_helpers import counts, local_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +32,14 @@ def sandbox():
 
 @pytest.fixture(scope="module")
 def pipeline(sandbox, tmp_path_factory):
-    runtime = LocalRuntime(
-        template_path=str(ROOT / "template.yaml"),
-        parameters={"IntercomBaseUrl": sandbox.url, "WorkerBatchSize": "2"},
-        intercom_token=TOKEN,
-        function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
+    with local_pipeline(
+        sandbox.url,
+        TOKEN,
+        tmp_path_factory.mktemp("logs"),
+        parameters={"WorkerBatchSize": "2"},
         visibility_timeout_override={"ChunkQueue": 2},
-        log_dir=str(tmp_path_factory.mktemp("logs")),
-    )
-    with runtime:
-        yield Pipeline(runtime)
+    ) as pipeline:
+        yield pipeline
 
 
 @pytest.fixture(autouse=True)

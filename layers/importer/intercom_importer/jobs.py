@@ -47,14 +47,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB's Decimals back to int/float, recursively."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -104,7 +104,7 @@ class JobStore:
             raise _unavailable(exc) from exc
         if item is None:
             raise JobNotFoundError(f"Import job {job_id} does not exist (it may have expired).")
-        return _plain(item)
+        return plain(item)
 
     def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> dict[str, Any]:
         """Set fields on the record (and ``updated_at``); returns the record after the update."""
@@ -132,7 +132,7 @@ class JobStore:
                     f"Import job {job_id} does not exist or is not {expect_status or 'present'}."
                 ) from exc
             raise _unavailable(exc) from exc
-        return _plain(result["Attributes"])
+        return plain(result["Attributes"])
 
     def claim(self, job_id: str, lease_seconds: int) -> bool:
         """Take over a job stuck in validation (its previous invocation died): ``True`` if the lease was free."""
@@ -255,7 +255,7 @@ class JobStore:
             item = self._table.get_item(Key={"pk": _pk(job_id), "sk": f"ATTEMPT#{index:06d}"}).get("Item")
         except ClientError as exc:
             raise _unavailable(exc) from exc
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def chunks(self, job_id: str) -> Iterator[dict[str, Any]]:
         """Every recorded chunk of the job, in order."""
@@ -270,7 +270,7 @@ class JobStore:
             except ClientError as exc:
                 raise _unavailable(exc) from exc
             for item in page.get("Items", []):
-                yield _plain(item)
+                yield plain(item)
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -292,7 +292,7 @@ class JobStore:
             )
         except ClientError as exc:
             raise _unavailable(exc) from exc
-        return [_plain(i) for i in page.get("Items", [])]
+        return [plain(i) for i in page.get("Items", [])]
 
 
 def is_complete(job: Mapping[str, Any]) -> bool:

@@ -28,7 +28,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from intercom_importer.errors import (
@@ -74,6 +74,26 @@ class RowResult:
     column: str = ""
     calls: int = 0  # calls the row needs (counted in dry runs)
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RowResult:
+        return cls(**dict(data))
+
+
+class ChunkInterrupted(Exception):
+    """A retryable error stopped the chunk; ``done`` holds the rows that finished before it.
+
+    The worker keeps them, so the retry neither writes those rows again nor counts a user it created
+    as "updated" because of the 409 its second create would get.
+    """
+
+    def __init__(self, done: dict[int, RowResult], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.done = done
+        self.cause = cause
+
 
 @dataclass
 class ChunkContext:
@@ -86,6 +106,38 @@ class ChunkContext:
     allow_resubscribe: bool = False
     day_first: bool = True
     companies: Mapping[str, str] = field(default_factory=dict)  # company_id -> Intercom id
+    done: Mapping[int, RowResult] = field(default_factory=dict)  # rows finished by an earlier attempt
+
+
+def _run_rows(
+    rows: Sequence[Mapping[str, Any]], one: Callable[[Mapping[str, Any]], RowResult], ctx: ChunkContext, threads: int
+) -> list[RowResult]:
+    """Run ``one`` for every row not done by an earlier attempt, several at a time, in row order.
+
+    A retryable error does not lose the rows that finished: they travel in ``ChunkInterrupted``.
+    A ``JobAbort`` (bad token, plan restriction) propagates as it is.
+    """
+    results: dict[int, RowResult] = {}
+    pending = []
+    for row in rows:
+        line = int(row["line"])
+        if line in ctx.done:
+            results[line] = ctx.done[line]
+        else:
+            pending.append(row)
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
+        futures = {pool.submit(one, row): int(row["line"]) for row in pending}
+        for future, line in futures.items():
+            try:
+                results[line] = future.result()
+            except JobAbort:
+                raise
+            except Exception as exc:
+                failure = failure or exc
+    if failure is not None:
+        raise ChunkInterrupted(results, failure) from failure
+    return [results[int(row["line"])] for row in rows]
 
 
 class CompanyCache:
@@ -159,9 +211,13 @@ def import_people(
     def one(row: Mapping[str, Any]) -> RowResult:
         return _person(client, row, ctx, by_external, by_email, scope)
 
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
-        results = list(pool.map(one, rows))
-    _tag(client, ctx, results)
+    results = _run_rows(rows, one, ctx, threads)
+    try:
+        _tag(client, ctx, results)
+    except JobAbort:
+        raise
+    except Exception as exc:  # keep the rows: only the tagging is retried
+        raise ChunkInterrupted({r.line: r for r in results}, exc) from exc
     return results
 
 
@@ -360,8 +416,7 @@ def import_companies(
         created = float(company.get("created_at") or 0) >= started_at - 1
         return RowResult(line, CREATED if created else UPDATED, str(company["id"]))
 
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
-        return list(pool.map(one, rows))
+    return _run_rows(rows, one, ctx, threads)
 
 
 def _as_text(value: Any) -> str:

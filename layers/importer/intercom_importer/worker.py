@@ -27,7 +27,7 @@ from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
 from intercom_importer.ratelimit import RateLimiter
 from intercom_importer.settings import Settings
-from intercom_importer.upsert import FAILED, ChunkContext, JobAbort, RowResult, import_rows
+from intercom_importer.upsert import FAILED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, import_rows
 from intercom_importer.validation import CHUNK_FORMAT
 
 
@@ -47,6 +47,26 @@ def _companies(s3: Any, bucket: str, key: str) -> dict[str, str]:
     if not key:
         return {}
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def progress_key(job_id: str, index: int) -> str:
+    return f"work/{job_id}/progress/{index:06d}.json"
+
+
+def load_progress(s3: Any, bucket: str, job_id: str, index: int) -> dict[int, RowResult]:
+    """Rows of this chunk that an earlier, interrupted attempt finished."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=progress_key(job_id, index))["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return {}
+        raise
+    return {int(r["line"]): RowResult.from_dict(r) for r in json.loads(body)["rows"]}
+
+
+def save_progress(s3: Any, bucket: str, job_id: str, index: int, done: Mapping[int, RowResult]) -> None:
+    body = json.dumps({"job_id": job_id, "chunk": index, "rows": [r.to_dict() for r in done.values()]})
+    s3.put_object(Bucket=bucket, Key=progress_key(job_id, index), Body=body.encode(), ContentType="application/json")
 
 
 def result_key(job_id: str, index: int) -> str:
@@ -132,6 +152,7 @@ def process_chunk(
             allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
             day_first=bool(mapping.get("day_first", True)),
             companies=_companies(s3, settings.import_bucket, job.get("companies_key") or ""),
+            done=load_progress(s3, settings.import_bucket, job_id, index),
         )
         try:
             client = client_factory()
@@ -149,6 +170,10 @@ def process_chunk(
                 api_calls = (1 if job["import_type"] == PEOPLE else 0) + sum(r.calls for r in results)
             else:
                 api_calls = client.stats.calls - before
+        except ChunkInterrupted as exc:
+            # keep what finished, so the retry neither repeats nor miscounts those rows
+            save_progress(s3, settings.import_bucket, job_id, index, {**ctx.done, **exc.done})
+            raise exc.cause from exc
         except JobAbort as exc:
             abort = {
                 "error": type(exc.cause).__name__,
@@ -195,7 +220,9 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
     )
     chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
     rows = chunk["rows"]
-    results = [RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
+    done = load_progress(s3, settings.import_bucket, job_id, index)  # rows an attempt did finish count as they ended
+    results = [done.get(int(r["line"])) or RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
+    counts = Counter(r.outcome for r in results)
     stored = result_key(job_id, index)
     s3.put_object(
         Bucket=settings.import_bucket,
@@ -203,7 +230,7 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
         Body=json.dumps({"job_id": job_id, "chunk": index, "failures": _failures(rows, results)}).encode(),
         ContentType="application/json",
     )
-    if not store.record_chunk(job_id, index, {FAILED: len(rows)}, result_key=stored, source="dead-letter"):
+    if not store.record_chunk(job_id, index, counts, result_key=stored, source="dead-letter"):
         return "duplicate"
     logger.warning("dead chunk recorded as failed", rows=len(rows))
     resume_if_complete(store, sfn, job_id)
