@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 FILE ?= events/people.csv
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-unit lint format build deploy clean
+.PHONY: help venv run test test-unit lint scan format build deploy clean
 
 help:
 	@echo "make run     - run the whole pipeline locally on $(FILE) (moto + Intercom sandbox)"
 	@echo "make test    - run every test (unit, contract, static, integration, end-to-end)"
 	@echo "make lint    - ruff, cfn-lint"
+	@echo "make scan    - security scans: checkov (template), bandit (code); see docs/security.md"
 	@echo "make build   - sam build (needs the AWS SAM CLI and python3.13)"
 	@echo "make deploy  - sam deploy --guided"
 
@@ -38,6 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
 
+# The same checks `make test` runs (tests/static), on their own; every suppression is explained in docs/security.md.
+scan: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/static/test_security_scans.py tests/static/test_template_security.py $(PYTEST_ARGS)
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
@@ -50,3 +55,14 @@ deploy: build
 
 clean:
 	rm -rf $(VENV) .aws-sam .local .pytest_cache .ruff_cache .mypy_cache
+
+# Benchmark (bench/run.py; results and the command go to docs/benchmarks.md). ~20 min by default:
+# `make bench BENCH_ARGS="--sizes 10000 --naive-rows 2000"` for a shorter run, --help for every knob.
+.PHONY: bench bench-smoke
+BENCH_ARGS ?=
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/run.py --smoke

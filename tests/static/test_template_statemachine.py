@@ -50,7 +50,11 @@ def asl() -> dict:
 
 def test_cfn_lint_reports_no_errors_or_warnings():
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False
+        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -27,6 +27,12 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 csv.field_size_limit(MAX_CELL_BYTES)
 
+# A header cell that is an email address or a URL is data, not a column name (no attribute is named so).
+_DATA_LIKE = (
+    (re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), "an email address"),
+    (re.compile(r"^https?://\S+$", re.IGNORECASE), "a URL"),
+)
+
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx/.xlsm workbook or another Office file)"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls (or other Office 97-2003) file"),
@@ -154,8 +160,9 @@ class CsvStream:
         else:
             codec, label = _sniff_encoding(head, complete)
         if b"\x00" in head and not codec.startswith("utf-16"):
+            line = head[: head.index(b"\x00")].count(b"\n") + 1
             raise FileRejectedError(
-                "The file contains NUL bytes, so it is not a plain-text CSV (it may be a binary or a "
+                f"Line {line}: the file contains NUL bytes, so it is not a plain-text CSV (it may be a binary or a "
                 "corrupted export). Re-export it from the source as CSV UTF-8."
             )
         self._text = io.TextIOWrapper(self._buffered, encoding=codec, errors="strict", newline="")
@@ -181,6 +188,14 @@ class CsvStream:
             raise FileRejectedError("The file has no header row.")
         self.header_line = header_row.line
         self.header = [cell.strip().lstrip("\ufeff") for cell in header_row.cells]
+        for cell in self.header:
+            for pattern, what in _DATA_LIKE:
+                if pattern.match(cell):
+                    raise FileRejectedError(
+                        f"Line {self.header_line} looks like data, not a header row: {cell!r} is {what}. The first "
+                        "line must name the columns, for example: email,name,external_id. Add that line above "
+                        "the data and upload the file again."
+                    )
         self._pending: Row | None = self._next_row()
         if self._pending is None:
             raise FileRejectedError(
