@@ -209,10 +209,19 @@ def test_nul_byte_after_the_first_block_is_rejected_with_its_line():
     assert "NUL" in message
 
 
-def test_invalid_utf8_after_a_valid_first_block_is_rejected_with_its_line():
+def test_windows_1252_accent_after_an_ascii_first_block_is_decoded_as_windows_1252():
     rows_before = people_rows(5000)  # lines 2..5001, > 64 KiB of ASCII
     assert len(rows_before) > BLOCK
-    data = b"email,name\n" + rows_before + b"bad@example.com,Jos\xe9\n" + people_rows(100)
+    data = b"email,name\n" + rows_before + b"jose@example.com,Jos\xe9 M\xfcller\n" + people_rows(100)
+
+    rows = list(stream(data))
+
+    assert rows[5000].cells == ["jose@example.com", "José Müller"]
+
+
+def test_bytes_neither_utf8_nor_windows_1252_after_the_first_block_are_rejected_with_their_line():
+    rows_before = people_rows(5000)
+    data = b"email,name\n" + rows_before + b"bad@example.com,A\x81B\n" + people_rows(100)
 
     message = rejection(data)
 
@@ -220,9 +229,9 @@ def test_invalid_utf8_after_a_valid_first_block_is_rejected_with_its_line():
     assert "UTF-8" in message
 
 
-def test_invalid_utf8_inside_a_multiline_cell_points_at_its_physical_line():
+def test_undecodable_byte_inside_a_multiline_cell_points_at_its_physical_line():
     rows_before = people_rows(5000)
-    data = b"email,note\n" + rows_before + b'bad@example.com,"ok\nstill ok\nJos\xe9"\n'
+    data = b"email,note\n" + rows_before + b'bad@example.com,"ok\nstill ok\nA\x81"\n'
 
     assert rejection(data).startswith("Line 5004:")
 

@@ -94,6 +94,22 @@ def _describe_binary(head: bytes) -> str | None:
     return None
 
 
+FALLBACK = "importer-cp1252-fallback"
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Decode bytes UTF-8 refuses as Windows-1252 (undefined Windows-1252 bytes still fail)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    try:
+        return exc.object[exc.start : exc.end].decode("cp1252"), exc.end
+    except UnicodeDecodeError:
+        raise exc from None  # the original error knows where in the block it is (for the line number)
+
+
+codecs.register_error(FALLBACK, _cp1252_fallback)
+
+
 def _sniff_encoding(head: bytes, complete: bool) -> tuple[str, str]:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", "UTF-8 with BOM"
@@ -101,6 +117,10 @@ def _sniff_encoding(head: bytes, complete: bool) -> tuple[str, str]:
         return "utf-16", "UTF-16 (Excel 'Unicode text')"
     if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0] != 0:
         return "utf-16-le", "UTF-16 LE without BOM"
+    if head.isascii() and not complete:
+        # Nothing tells UTF-8 from Windows-1252 yet: read UTF-8, and take a later byte UTF-8 refuses as
+        # Windows-1252 (an Excel export whose first accent comes late), never as mojibake.
+        return "utf-8", "UTF-8 (or Windows-1252)"
     try:
         head.decode("utf-8")
         return "utf-8", "UTF-8"
@@ -165,7 +185,8 @@ class CsvStream:
                 f"Line {line}: the file contains NUL bytes, so it is not a plain-text CSV (it may be a binary or a "
                 "corrupted export). Re-export it from the source as CSV UTF-8."
             )
-        self._text = io.TextIOWrapper(self._buffered, encoding=codec, errors="strict", newline="")
+        errors = FALLBACK if label == "UTF-8 (or Windows-1252)" else "strict"
+        self._text = io.TextIOWrapper(self._buffered, encoding=codec, errors=errors, newline="")
         first = self._read_first_line()
         skipped = 0
         delimiter = None
