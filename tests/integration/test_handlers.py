@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from intercom_importer.jobs import job_id_for
 from intercom_sandbox import SandboxConfig, SandboxServer
 from pipeline_helpers import counts, local_pipeline
 
@@ -131,3 +132,26 @@ def test_validator_decodes_url_encoded_keys(pipeline):
     job = pipeline.wait_done(job_id)
     assert job["key"] == "incoming/march été+plus.csv"
     assert job["status"] == "completed"
+
+
+def test_validator_failure_after_retries_still_ends_in_one_email(pipeline, load_event):
+    # Lambda's on-failure destination record for an upload the validator never finished (it timed out).
+    pipeline.s3.put_object(Bucket=pipeline.bucket, Key="staging/huge.csv", Body=b"email\na@example.com\n")
+    head = pipeline.s3.head_object(Bucket=pipeline.bucket, Key="staging/huge.csv")
+    event = load_event("validate_failed_destination.json")
+    destination = json.loads(event["Records"][0]["body"])
+    record = destination["requestPayload"]["Records"][0]["s3"]
+    record["bucket"]["name"] = pipeline.bucket
+    record["object"].update(key="staging/huge.csv", versionId=head["VersionId"])
+    event["Records"][0]["body"] = json.dumps(destination)
+
+    for _ in range(2):  # the same failure delivered twice: one job, one email
+        payload, error = pipeline.runtime.invoke("ValidateFailedFunction", event)
+        assert error is None and payload == {"batchItemFailures": []}
+
+    job_id = job_id_for(pipeline.bucket, "staging/huge.csv", head["VersionId"])
+    job = pipeline.wait_done(job_id)
+    assert job["status"] == "failed"
+    emails = pipeline.emails_for(job_id)
+    assert len(emails) == 1
+    assert "Task timed out" in emails[0]["text"] and "Nothing was written" in emails[0]["text"]

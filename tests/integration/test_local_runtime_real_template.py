@@ -120,7 +120,7 @@ def test_token_secret_holds_the_given_token(runtime: LocalRuntime) -> None:
 def test_worker_and_dead_letter_pollers_use_the_template_settings(runtime: LocalRuntime) -> None:
     pollers = {p.mapping.function_logical_id: p for p in runtime.pollers}
 
-    assert set(pollers) == {"WorkerFunction", "DeadLetterFunction"}
+    assert set(pollers) == {"WorkerFunction", "DeadLetterFunction", "ValidateFailedFunction"}
     worker, dead_letter = pollers["WorkerFunction"], pollers["DeadLetterFunction"]
     assert (worker.mapping.batch_size, worker.concurrency) == (2, 3)
     assert worker.mapping.report_batch_item_failures

@@ -18,10 +18,11 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
@@ -460,3 +461,44 @@ def _start_execution(sfn: Any, settings: Settings, job_id: str, outcome: str) ->
         if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
             raise
         logger.info("execution already started", job_id=job_id)
+
+
+def handle_validator_failure(
+    destination_record: Mapping[str, Any], *, settings: Settings, store: jobs.JobStore, clients: Clients
+) -> list[dict[str, Any]]:
+    """An upload the validator never finished (crash, timeout, out of memory, after Lambda's retries).
+
+    Lambda's on-failure destination hands over the original S3 event and the error. Every job in it that
+    is not terminal is marked failed (rows that were read count as failed) and its state machine is
+    started with status ``failed``, so the user still gets exactly one email saying what happened.
+    """
+    event = destination_record.get("requestPayload") or {}
+    response = destination_record.get("responsePayload") or {}
+    error = str(response.get("errorType") or "ValidatorFailed")
+    detail = str(response.get("errorMessage") or "the validator stopped without an answer")[:300]
+    outcomes = []
+    for record in event.get("Records") or []:
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name", "")
+        obj = s3.get("object") or {}
+        key = unquote_plus(obj.get("key", ""))
+        if not key or key.endswith("/") or key.lower().endswith(".json"):
+            continue
+        job_id = jobs.job_id_for(bucket, key, obj.get("versionId") or obj.get("eTag"))
+        message = (
+            f"The file could not be validated: the validator failed after retries ({error}: {detail}). "
+            "Nothing was written to Intercom. If the file is very large or unusual, check it with "
+            "`intercom-import validate`, then upload it again."
+        )
+        fields = {"status": jobs.FAILED, "failure": {"error": error, "message": message}}
+        if store.create(job_id, {**fields, "bucket": bucket, "key": key, "version_id": obj.get("versionId") or ""}):
+            pass
+        else:
+            job = store.get(job_id)
+            if job.get("status") in jobs.TERMINAL or job.get("status") == jobs.IMPORTING:
+                outcomes.append({"job_id": job_id, "outcome": "already-handled"})
+                continue  # the validator got as far as starting the import; its execution follows it
+            store.update(job_id, {**fields, "failed": int(job.get("valid", 0) or 0)})
+        _start_execution(clients.sfn, settings, job_id, "failed")
+        outcomes.append({"job_id": job_id, "outcome": "failed"})
+    return outcomes

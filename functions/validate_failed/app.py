@@ -1,0 +1,33 @@
+"""Uploads the validator failed on after Lambda's retries -> job marked failed, one email still sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from intercom_importer import aws, jobs
+from intercom_importer.observability import logger, metrics, tracer
+from intercom_importer.settings import get_settings
+from intercom_importer.validation import Clients, handle_validator_failure
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    settings = get_settings()
+    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    clients = Clients(s3=None, sqs=None, sfn=aws.client("stepfunctions"), intercom=lambda: None)
+    outcomes = handle_validator_failure(json.loads(record.body), settings=settings, store=store, clients=clients)
+    logger.warning("validator failure handled", outcomes=outcomes)
+    return outcomes
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
