@@ -15,6 +15,10 @@
   recorded so :meth:`LocalRuntime.sent_emails` can return both the text and the HTML body.
 - ``Queue.lambda_event_source_mappings``: moto invokes SQS mappings inside SendMessage (one message per
   call, no partial failures); the runtime detaches them and polls the queues itself.
+- ``DynamoDBBackend.put_item/update_item/delete_item/transact_write_items``: moto checks a condition
+  and applies the write in separate steps, so concurrent requests (the server is threaded) can both
+  pass a condition or lose an ``ADD``. DynamoDB applies each of them atomically; one lock around the
+  writes restores that (:func:`make_dynamodb_writes_atomic`, also usable without a runtime).
 
 If a moto upgrade changes any of these, :func:`check` raises :class:`MotoIncompatibleError` naming
 what moved (``tests/integration/test_local_runtime_moto_hooks.py`` keeps that visible in CI).
@@ -105,6 +109,11 @@ def check() -> None:
         problems.append("LambdaFunction.docker_client is no longer a property")
     if "lambda_event_source_mappings" not in inspect.getsource(Queue.__init__):
         problems.append("sqs Queue.lambda_event_source_mappings no longer exists")
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in DYNAMODB_WRITES:
+        if not callable(getattr(DynamoDBBackend, name, None)):
+            problems.append(f"DynamoDBBackend.{name} no longer exists")
     if problems:
         raise MotoIncompatibleError("moto internals changed: " + "; ".join(problems))
 
@@ -122,12 +131,37 @@ class _HandledTypesFilter(logging.Filter):
         )
 
 
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_write_lock = threading.RLock()
+
+
+def make_dynamodb_writes_atomic() -> None:
+    """Serialise moto's DynamoDB writes in this process (idempotent), so a conditional write or an
+    ``ADD`` under concurrent requests behaves like DynamoDB's: atomic per request."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    with _dynamodb_write_lock:
+        for name in DYNAMODB_WRITES:
+            key = f"DynamoDBBackend.{name}"
+            if key in _originals:
+                continue
+            original = getattr(DynamoDBBackend, name)
+
+            def atomic(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                with _dynamodb_write_lock:
+                    return _original(*args, **kwargs)
+
+            _originals[key] = original
+            setattr(DynamoDBBackend, name, atomic)
+
+
 def install() -> None:
     """Patches moto once per process (idempotent). Patched code falls back to moto's when no runtime is active."""
     with _lock:
-        if _originals:
+        if "LambdaFunction._invoke_lambda" in _originals:
             return
         check()
+        make_dynamodb_writes_atomic()
         logging.getLogger("moto").addFilter(_HandledTypesFilter())
         import moto.s3.notifications as s3_notifications
         from moto.awslambda.models import LambdaFunction
