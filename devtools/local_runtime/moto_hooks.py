@@ -132,6 +132,9 @@ class _HandledTypesFilter(logging.Filter):
 
 
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+# Reads take the same lock, or they can see an item half-way through a write (moto applies an update
+# attribute by attribute: a new item exists before its ADDed counter does).
+DYNAMODB_READS = ("get_item", "query", "scan", "batch_get_item", "transact_get_items")
 _dynamodb_write_lock = threading.RLock()
 
 
@@ -141,7 +144,9 @@ def make_dynamodb_writes_atomic() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     with _dynamodb_write_lock:
-        for name in DYNAMODB_WRITES:
+        for name in DYNAMODB_WRITES + DYNAMODB_READS:
+            if not callable(getattr(DynamoDBBackend, name, None)):
+                continue
             key = f"DynamoDBBackend.{name}"
             if key in _originals:
                 continue
