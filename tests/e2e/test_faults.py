@@ -141,10 +141,10 @@ def test_two_imports_at_the_same_time_do_not_mix(pipeline, sandbox):
 
 
 def test_chunk_retried_after_an_outage_counts_every_row_exactly(pipeline, sandbox):
-    # More consecutive 503s than one row's retries: some rows of the chunk finish, one gives up, the
-    # chunk is retried. The finished rows are kept, so nothing is written twice or counted as updated.
-    sandbox.add_fault(method="POST", path="/contacts", status=503, times=40)
-    job = pipeline.wait_done(pipeline.upload("incoming/x-outage.csv", _users(40, "h")), timeout=120)
+    # Every create of the first attempt fails past its retries (40 rows x 4 attempts), so the chunk gives
+    # up and SQS delivers it again; the retry writes every row once and counts it once.
+    sandbox.add_fault(method="POST", path="/contacts", status=503, times=160)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-outage.csv", _users(40, "h")), timeout=180)
 
     attempt = pipeline.ddb.get_item(
         TableName=pipeline.table, Key={"pk": {"S": f"JOB#{job['job_id']}"}, "sk": {"S": "ATTEMPT#000001"}}

@@ -1,0 +1,40 @@
+"""Rows a chunk finished before a retryable error are kept, and not run again on the retry."""
+
+from __future__ import annotations
+
+import pytest
+
+from intercom_importer.errors import IntercomServerError
+from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, RowResult, _run_rows
+
+pytestmark = pytest.mark.unit
+
+ROWS = [{"line": line, "record": {}} for line in range(2, 12)]
+
+
+def test_rows_finished_before_an_outage_travel_with_the_interruption():
+    def one(row):
+        if row["line"] == 7:
+            raise IntercomServerError("503 after retries", status=503)
+        return RowResult(row["line"], CREATED, f"c{row['line']}")
+
+    with pytest.raises(ChunkInterrupted) as exc:
+        _run_rows(ROWS, one, ChunkContext(existing="update", role="user"), threads=4)
+
+    assert sorted(exc.value.done) == [2, 3, 4, 5, 6, 8, 9, 10, 11]
+    assert isinstance(exc.value.cause, IntercomServerError)
+
+
+def test_a_retry_runs_only_the_rows_not_done_and_keeps_the_earlier_results_in_order():
+    done = {line: RowResult(line, CREATED, f"c{line}") for line in range(2, 11) if line != 7}
+    ran = []
+
+    def one(row):
+        ran.append(row["line"])
+        return RowResult(row["line"], CREATED, "new")
+
+    results = _run_rows(ROWS, one, ChunkContext(existing="update", role="user", done=done), threads=4)
+
+    assert sorted(ran) == [7, 11]
+    assert [r.line for r in results] == list(range(2, 12))
+    assert results[0].contact_id == "c2" and results[5].contact_id == "new"
