@@ -14,13 +14,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from importer_cli.display import Progress
 from importer_cli.errors import EXIT_PENDING, CliError
 from importer_cli.targets import Target
+from intercom_importer.jobs import plain
 
 HISTORY_INDEX = "by-created"
 MANIFEST_SUFFIXES = (".json",)  # the validator ignores these uploads (sidecar manifests)
@@ -98,19 +98,6 @@ def upload(
 
 
 # ------------------------------------------------------------------------------------------- status
-def plain(value: Any) -> Any:
-    """DynamoDB values as JSON-friendly Python (Decimals to int/float, sets to sorted lists)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, set):
-        return sorted(plain(v) for v in value)
-    return value
-
-
 def present(job: Mapping[str, Any]) -> dict[str, Any]:
     """The record as ``status`` shows it: without the state machine's task token, with S3 URLs added."""
     record = {k: v for k, v in plain(dict(job)).items() if k != "task_token"}

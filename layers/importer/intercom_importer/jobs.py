@@ -48,13 +48,15 @@ def now_iso() -> str:
 
 
 def plain(value: Any) -> Any:
-    """DynamoDB's Decimals back to int/float, recursively."""
+    """DynamoDB values as JSON-friendly Python (Decimals to int/float, sets to sorted lists)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(plain(v) for v in value)
     return value
 
 

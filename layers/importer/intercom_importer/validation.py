@@ -491,9 +491,7 @@ def handle_validator_failure(
             "`intercom-import validate`, then upload it again."
         )
         fields = {"status": jobs.FAILED, "failure": {"error": error, "message": message}}
-        if store.create(job_id, {**fields, "bucket": bucket, "key": key, "version_id": obj.get("versionId") or ""}):
-            pass
-        else:
+        if not store.create(job_id, {**fields, "bucket": bucket, "key": key, "version_id": obj.get("versionId") or ""}):
             job = store.get(job_id)
             if job.get("status") in jobs.TERMINAL or job.get("status") == jobs.IMPORTING:
                 outcomes.append({"job_id": job_id, "outcome": "already-handled"})
