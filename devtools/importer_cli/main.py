@@ -43,8 +43,6 @@ from importer_cli.local_stack import ROOT, SANDBOX_TOKEN, TEMPLATE  # noqa: F401
 
 __all__ = ["EXIT_ERROR", "EXIT_IMPORT_PROBLEMS", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
 
-# Kept for callers of the original single-module CLI.
-_load_config = load_config
 
 EXIT_BROKEN_PIPE = 141  # as if killed by SIGPIPE, like other command-line tools
 JOB_STATUSES = (
