@@ -456,14 +456,32 @@ class LocalRuntime:
         with self._lock:
             self._running += 1
         started = time.time()
+        outcome: InvocationOutcome | None = None
         try:
             outcome = pool.invoke(event, request_id=request_id)
         finally:
             ended = time.time()
+            # The record lands before the invocation stops counting as running, so idle() never
+            # reports quiet while an invocation is still missing from invocations().
             with self._lock:
+                if outcome is not None:
+                    self._records.append(self._record(logical_id, pool, event, source, outcome, started, ended, attempt))
                 self._running -= 1
+        return outcome
+
+    @staticmethod
+    def _record(
+        logical_id: str,
+        pool: Any,
+        event: Any,
+        source: str,
+        outcome: InvocationOutcome,
+        started: float,
+        ended: float,
+        attempt: int,
+    ) -> InvocationRecord:
         error = outcome.error or {}
-        record = InvocationRecord(
+        return InvocationRecord(
             function=logical_id,
             function_name=pool.config.name,
             source=source,
@@ -476,9 +494,6 @@ class LocalRuntime:
             error_type=error.get("errorType") if outcome.errored else None,
             error_message=error.get("errorMessage") if outcome.errored else None,
         )
-        with self._lock:
-            self._records.append(record)
-        return outcome
 
     def invoke(self, function: str, event: Any = None) -> tuple[Any, dict[str, Any] | None]:
         """Synchronous invocation through the function's environments: ``(payload, None)`` or
