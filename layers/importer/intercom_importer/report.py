@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from intercom_importer import jobs
-from intercom_importer.observability import logger
+from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.settings import Settings
 from intercom_importer.summary import render_email
 
@@ -190,6 +190,7 @@ def build_report(
         rate_limit_per_minute=settings.intercom_rate_limit_per_minute,
     )
     logger.info("report built", status=status, error_file=bool(error_key))
+    record_job_finished(job, status)
     return {"job_id": job_id, "status": status, "email": email}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import aws, jobs
+from intercom_importer import aws, jobs, observability
 from intercom_importer.errors import ChunkFormatError, SettingsError
 from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
 from intercom_importer.intercom import IntercomClient, build_client, resolve_base_url
@@ -154,9 +154,9 @@ def process_chunk(
             companies=_companies(s3, settings.import_bucket, job.get("companies_key") or ""),
             done=load_progress(s3, settings.import_bucket, job_id, index),
         )
+        client = client_factory()
+        before = client.stats
         try:
-            client = client_factory()
-            before = client.stats.calls
             results = import_rows(
                 client,
                 job["import_type"],
@@ -169,7 +169,7 @@ def process_chunk(
             if options.dry_run:  # what the real import would spend: the search plus each row's writes
                 api_calls = (1 if job["import_type"] == PEOPLE else 0) + sum(r.calls for r in results)
             else:
-                api_calls = client.stats.calls - before
+                api_calls = client.stats.calls - before.calls
         except ChunkInterrupted as exc:
             # keep what finished, so the retry neither repeats nor miscounts those rows
             save_progress(s3, settings.import_bucket, job_id, index, {**ctx.done, **exc.done})
@@ -184,6 +184,8 @@ def process_chunk(
             logger.warning("import aborted by Intercom", error=abort["error"])
             results = [RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
             outcome = "aborted"
+        finally:
+            observability.record_api_usage(job_id, before, client.stats)
     counts = Counter(r.outcome for r in results)
     failures = _failures(rows, results)
     stored = None
@@ -200,7 +202,9 @@ def process_chunk(
     ):
         logger.info("chunk was recorded concurrently; this result is dropped")
         return "duplicate"
-    logger.info("chunk recorded", seconds=round(time.monotonic() - started, 3), outcomes=dict(counts))
+    seconds = time.monotonic() - started
+    logger.info("chunk recorded", seconds=round(seconds, 3), outcomes=dict(counts))
+    observability.record_chunk(job_id, counts, seconds=seconds, dry_run=options.dry_run)
     resume_if_complete(store, sfn, job_id)
     return outcome
 
@@ -233,6 +237,7 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
     if not store.record_chunk(job_id, index, counts, result_key=stored, source="dead-letter"):
         return "duplicate"
     logger.warning("dead chunk recorded as failed", rows=len(rows))
+    observability.record_dead_chunk(job_id, counts)
     resume_if_complete(store, sfn, job_id)
     return "recorded"
 
