@@ -3,6 +3,11 @@
 Nothing here holds more than one buffered block (64 KiB) and one row in memory, whatever the file size.
 Line numbers are physical lines of the original file (1 = the first line), so a quoted cell that spans
 lines still points the user at the line where its row starts.
+
+Lines are split in the byte stream (UTF-16: in code units) before they are decoded, so the stream knows
+the exact byte position of every row boundary. ``CsvStream.checkpoint()`` captures it with the dialect
+and header, and ``CsvStream.resume()`` continues from there in another process: a plain file from a
+ranged read starting at that byte, a gzip file by decompressing again and skipping the bytes before it.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import gzip
 import io
 import re
 import zlib
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Protocol
+from dataclasses import asdict, dataclass
+from typing import IO, Any, Protocol
 
 from intercom_importer.errors import FileRejectedError
 
@@ -24,6 +30,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_CELL_BYTES = 1024 * 1024  # a runaway quote is reported, not read into memory to the end of the file
 DELIMITERS = (",", ";", "\t", "|")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BYTE_LINE = re.compile(rb"[^\r\n]*(?:\r\n?|\n)")
+_TEXT_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)")
 
 csv.field_size_limit(MAX_CELL_BYTES)
 
@@ -60,6 +68,125 @@ class Dialect:
     encoding_label: str  # what to tell the user ("UTF-8 with BOM", ...)
     delimiter: str
     skipped_lines: int  # lines before the header (an Excel "sep=" line)
+
+
+@dataclass(frozen=True)
+class StreamCheckpoint:
+    """Where a stream stopped, at a row boundary: everything needed to continue reading from there."""
+
+    codec: str  # the codec lines are decoded with (BOM resolved: "utf-8", "utf-16-le", "cp1252"...)
+    errors: str  # "strict" or the UTF-8-then-Windows-1252 fallback
+    encoding: str
+    encoding_label: str
+    delimiter: str
+    skipped_lines: int
+    header: list[str]
+    header_line: int
+    offset: int  # bytes of the (decompressed) file before the next row
+    line: int  # physical lines before the next row
+    compressed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamCheckpoint:
+        return cls(**{**data, "header": list(data["header"])})
+
+
+class _Lines:
+    """Physical lines of a byte stream, decoded, with the exact byte position after each one.
+
+    ``io.TextIOWrapper`` decodes whole blocks ahead, so it cannot tell where a line ends in the bytes. Here
+    each block is split at LF, CRLF or CR (as with ``newline=""``) before decoding: in UTF-8 and the
+    single-byte codecs those bytes never occur inside a character. An all-ASCII block (the common case) is
+    decoded at once; other lines one by one, when they are read, so a decoding error names its own line.
+    UTF-16 is decoded block by block and split in text, where each code unit is two bytes.
+    """
+
+    def __init__(self, source: Any, codec: str, errors: str, offset: int = 0) -> None:
+        self._source = source
+        self._eof = False
+        self._error: UnicodeDecodeError | None = None
+        self._queue: deque[Any] = deque()
+        self.offset = offset
+        head = source.peek(4)[:4] if offset == 0 and hasattr(source, "peek") else b""
+        name = codecs.lookup(codec).name
+        if name == "utf-8-sig":
+            codec = "utf-8"
+            if head.startswith(codecs.BOM_UTF8):
+                self.skip(len(codecs.BOM_UTF8))
+        elif name == "utf-16":
+            codec = "utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) else "utf-16-le"
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                self.skip(2)
+        self.codec = codec
+        self.errors = errors
+        self._wide = codecs.lookup(codec).name.startswith("utf-16")
+        self._rest: Any = "" if self._wide else b""
+        self._decoder = codecs.getincrementaldecoder(codec)(errors) if self._wide else None
+        self.iter_lines = self._lines()
+
+    def skip(self, count: int) -> None:
+        """Discard the next ``count`` bytes (the BOM; the part of a gzip file before a checkpoint)."""
+        while count > 0:
+            data = self._source.read(min(BLOCK, count))
+            if not data:
+                break
+            count -= len(data)
+            self.offset += len(data)
+
+    def _fill(self) -> None:
+        data = self._source.read(BLOCK)
+        self._eof = not data
+        if self._decoder is None:
+            text, lf, cr = self._rest + data, b"\n", b"\r"
+        else:
+            try:
+                text = self._rest + self._decoder.decode(data, final=self._eof)
+            except UnicodeDecodeError as exc:  # raised once the lines before the bad bytes are read
+                self._error, self._eof, self._rest = exc, True, ""
+                return
+            lf, cr = "\n", "\r"
+        last = max(text.rfind(lf), text.rfind(cr))
+        if self._eof:
+            cut = len(text)
+        elif last == len(text) - 1 and text[last:] == cr:  # a CR LF may straddle two blocks
+            cut = max(text.rfind(lf, 0, last), text.rfind(cr, 0, last)) + 1
+        else:
+            cut = last + 1
+        region, self._rest = text[:cut], text[cut:]
+        if self._decoder is None and region.isascii():
+            region = region.decode("ascii")
+        lines = (_BYTE_LINE if isinstance(region, bytes) else _TEXT_LINE).findall(region)
+        self._queue.extend(lines)
+        if self._eof:
+            tail = region[sum(map(len, lines)) :]
+            if tail:
+                self._queue.append(tail)
+
+    def readline(self) -> str:
+        """The next line with its line break ("" at the end)."""
+        return next(self.iter_lines, "")
+
+    def _lines(self) -> Iterator[str]:
+        queue, codec, errors, wide = self._queue, self.codec, self.errors, self._wide
+        while True:
+            while queue:
+                line = queue.popleft()
+                if wide:
+                    self.offset += len(line.encode(codec))
+                elif isinstance(line, bytes):
+                    self.offset += len(line)
+                    line = line.decode(codec, errors)
+                else:
+                    self.offset += len(line)
+                yield line
+            if self._eof:
+                if self._error is not None:
+                    raise self._error
+                return
+            self._fill()
 
 
 class _RawAdapter(io.RawIOBase):
@@ -186,7 +313,7 @@ class CsvStream:
                 "corrupted export). Re-export it from the source as CSV UTF-8."
             )
         errors = FALLBACK if label == "UTF-8 (or Windows-1252)" else "strict"
-        self._text = io.TextIOWrapper(self._buffered, encoding=codec, errors=errors, newline="")
+        self._text = _Lines(self._buffered, codec, errors)
         first = self._read_first_line()
         skipped = 0
         delimiter = None
@@ -224,10 +351,71 @@ class CsvStream:
                 "contact or company under the header and upload it again."
             )
 
+    @classmethod
+    def resume(cls, source: Readable | IO[bytes], checkpoint: StreamCheckpoint) -> CsvStream:
+        """The stream continued at ``checkpoint`` (dialect and header as they were found at the start).
+
+        For a plain file ``source`` must start at byte ``checkpoint.offset`` (a ranged GET: nothing before it
+        is read again). A gzip file cannot be entered in the middle: ``source`` is the whole object,
+        decompressed again from its start, and the bytes before the offset are skipped without being parsed.
+        """
+        self = cls.__new__(cls)
+        self._raw = _RawAdapter(source)
+        self._buffered = io.BufferedReader(self._raw, buffer_size=BLOCK)
+        self.compressed = checkpoint.compressed
+        base = checkpoint.offset
+        if self.compressed:
+            self._buffered = io.BufferedReader(
+                _RawAdapter(gzip.GzipFile(fileobj=self._buffered, mode="rb")), buffer_size=BLOCK
+            )
+            base = 0
+        self.dialect = Dialect(
+            checkpoint.encoding, checkpoint.encoding_label, checkpoint.delimiter, checkpoint.skipped_lines
+        )
+        self._text = _Lines(self._buffered, checkpoint.codec, checkpoint.errors, offset=base)
+        if self.compressed:
+            try:
+                self._text.skip(checkpoint.offset)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise FileRejectedError(
+                    f"The compressed file is damaged or cut short ({exc}). Compress the CSV again and upload it, "
+                    "or upload the plain .csv file."
+                ) from exc
+        self._line = checkpoint.line
+        self.header = list(checkpoint.header)
+        self.header_line = checkpoint.header_line
+        self._reader = csv.reader(self._lines(None), delimiter=checkpoint.delimiter, strict=True)
+        self._pending = self._next_row()  # None when the checkpoint was taken after the last row
+        return self
+
+    def checkpoint(self) -> StreamCheckpoint:
+        """Where the stream stands after the last row it yielded (take it between rows, never mid-row)."""
+        if self._pending is not None:
+            raise RuntimeError("checkpoint() before the first row was taken")
+        return StreamCheckpoint(
+            codec=self._text.codec,
+            errors=self._text.errors,
+            encoding=self.dialect.encoding,
+            encoding_label=self.dialect.encoding_label,
+            delimiter=self.dialect.delimiter,
+            skipped_lines=self.dialect.skipped_lines,
+            header=list(self.header),
+            header_line=self.header_line,
+            offset=self._text.offset,
+            line=self._line + self._reader.line_num,
+            compressed=self.compressed,
+        )
+
+    @property
+    def position(self) -> int:
+        """Exact bytes of the (decompressed) file consumed up to the end of the last row read."""
+        return self._text.offset
+
     @property
     def bytes_read(self) -> int:
-        """Bytes consumed from the source so far (for progress)."""
-        return self._raw.bytes_read
+        """Bytes of the uploaded object consumed so far (for progress): exact at the end of the last row read
+        for a plain file; for gzip, the compressed bytes read so far (rows have no compressed position)."""
+        return self._raw.bytes_read if self.compressed else self._text.offset
 
     def _read_first_line(self) -> str:
         try:
@@ -250,12 +438,15 @@ class CsvStream:
             "'CSV UTF-8' in your spreadsheet program and upload it again."
         )
 
-    def _lines(self, first: str) -> Iterator[str]:
-        yield first
-        number = self._line + 1  # physical number of the last line yielded
+    def _lines(self, first: str | None) -> Iterator[str]:
+        number = self._line  # physical number of the last line yielded
+        if first is not None:
+            yield first
+            number += 1
+        source = self._text.iter_lines
         while True:
             try:
-                line = self._text.readline()
+                line = next(source, "")
             except UnicodeDecodeError as exc:
                 raise self._decode_error(exc, number + 1) from exc
             except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz

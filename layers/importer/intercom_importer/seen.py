@@ -5,23 +5,30 @@ appeared, so a 10-million-row file does not hold 10 million strings in memory (S
 bounded; the rest stays on disk). Keys are
 checked a block of rows at a time (one ``executemany`` and one join per block), which keeps the cost
 to a few microseconds per key.
+
+The database file is consistent between blocks (no transaction open), so a validator checkpoint can
+upload it as it is (``path``) and the next invocation can continue with it (``restore_from``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 
 class SeenKeys:
-    def __init__(self, cache_kib: int = 16384) -> None:
+    def __init__(self, cache_kib: int = 16384, *, restore_from: Callable[[str], None] | None = None) -> None:
+        """``restore_from(path)``, when given, writes an earlier ``path`` file (a checkpoint's) to ``path``."""
         self._dir = tempfile.TemporaryDirectory(prefix="seen-")
-        self._db = sqlite3.connect(f"{self._dir.name}/seen.db", isolation_level=None)
+        self.path = f"{self._dir.name}/seen.db"
+        if restore_from is not None:
+            restore_from(self.path)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{cache_kib}", "temp_store=MEMORY"):
             self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute("CREATE TABLE seen (k TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seen (k TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID")
         self._db.execute("CREATE TEMP TABLE batch (k TEXT NOT NULL, line INTEGER NOT NULL)")
 
     def check_block(self, entries: Sequence[tuple[int, str]]) -> list[tuple[int, str, int]]:

@@ -1,0 +1,131 @@
+"""CsvStream checkpoints: exact byte offsets at row boundaries, and resuming from one in a new stream."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+
+import pytest
+
+from intercom_importer.csv_reader import BLOCK, CsvStream, Row, StreamCheckpoint
+
+pytestmark = pytest.mark.unit
+
+
+def people(count: int, *, newline: str = "\n", accent: str = "é") -> str:
+    lines = ["email,name,note"] + [
+        f'user{i}@example.com,Zo{accent} {i},"{"multi" + newline + "line" if i % 7 == 3 else "plain"}"'
+        for i in range(count)
+    ]
+    return newline.join(lines) + newline
+
+
+def read_split(data: bytes, after: list[int]) -> list[Row]:
+    """Read ``data`` stopping after the given numbers of rows, each time resuming in a fresh stream."""
+    stream = CsvStream(io.BytesIO(data))
+    rows: list[Row] = []
+    stops = iter(after)
+    stop = next(stops, None)
+    while True:
+        for row in stream:
+            rows.append(row)
+            if len(rows) == stop:
+                break
+        else:
+            return rows
+        state = StreamCheckpoint.from_dict(stream.checkpoint().to_dict())  # what travels in the checkpoint
+        source = io.BytesIO(data if state.compressed else data[state.offset :])
+        stream = CsvStream.resume(source, state)
+        stop = next(stops, None)
+
+
+ENCODINGS = {
+    "utf-8": lambda text: text.encode("utf-8"),
+    "utf-8-bom": lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+    "utf-16-bom": lambda text: text.encode("utf-16"),
+    "utf-16-be-bom": lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+    "utf-16-le-no-bom": lambda text: text.encode("utf-16-le"),
+    "cp1252": lambda text: text.encode("cp1252"),
+    "gzip": lambda text: gzip.compress(text.encode("utf-8")),
+    "gzip-utf-16": lambda text: gzip.compress(text.encode("utf-16")),
+}
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_resuming_at_checkpoints_yields_the_same_rows_as_one_pass(encoding: str, newline: str):
+    data = ENCODINGS[encoding](people(3000, newline=newline))
+    whole = list(CsvStream(io.BytesIO(data)))
+
+    assert read_split(data, [1]) == whole
+    assert read_split(data, [1000, 1001]) == whole
+    assert read_split(data, [7, 500, 1234, 2999]) == whole
+
+
+def test_checkpoint_offset_is_the_exact_byte_position_of_the_next_row():
+    text = people(50)
+    data = text.encode("utf-8")
+    stream = CsvStream(io.BytesIO(data))
+    for row in stream:
+        state = stream.checkpoint()
+        following = data[state.offset :].decode("utf-8")
+        assert following == "" or following.startswith(f"user{int(row.cells[0][4:].split('@')[0]) + 1}@")
+
+
+def test_windows_1252_fallback_after_an_ascii_first_block_resumes_at_the_exact_byte():
+    ascii_rows = "".join(f"user{i}@example.com,Name {i},x\n" for i in range(5000))
+    assert len(ascii_rows) > BLOCK
+    data = ("email,name,note\n" + ascii_rows).encode() + b"jose@example.com,Jos\xe9 M\xfcller,x\n" * 3
+    data += "zoe@example.com,Zoë,x\n".encode()  # real UTF-8 later in the same file
+
+    whole = list(CsvStream(io.BytesIO(data)))
+
+    assert whole[5000].cells[1] == "José Müller" and whole[-1].cells[1] == "Zoë"
+    assert read_split(data, [5000, 5001, 5002]) == whole
+
+
+def test_resumed_rows_keep_their_physical_line_numbers_after_a_sep_line_and_blank_lines():
+    data = b"sep=;\r\nemail;name\r\n\r\na@example.com;A\r\n\r\n\r\nb@example.com;B\r\nc@example.com;C\r\n"
+
+    rows = read_split(data, [1, 2])
+
+    assert [(r.line, r.cells[0]) for r in rows] == [(4, "a@example.com"), (7, "b@example.com"), (8, "c@example.com")]
+
+
+def test_checkpoint_at_the_last_row_resumes_to_nothing():
+    data = people(10).encode()
+
+    assert read_split(data, [10]) == list(CsvStream(io.BytesIO(data)))
+
+
+def test_plain_resume_reads_only_from_the_offset():
+    data = people(20000).encode()
+    stream = CsvStream(io.BytesIO(data))
+    for index, _row in enumerate(stream):
+        if index == 9999:
+            break
+    state = stream.checkpoint()
+    rest = io.BytesIO(data[state.offset :])
+
+    resumed = CsvStream.resume(rest, state)
+    first = next(iter(resumed))
+
+    assert first.cells[0] == "user10000@example.com"
+    assert resumed.bytes_read == state.offset + len(first_line(data, state.offset))
+
+
+def first_line(data: bytes, offset: int) -> bytes:
+    """The physical lines of the row starting at ``offset`` (one row here: row 10000 is single-line)."""
+    return data[offset : data.index(b"\n", offset) + 1]
+
+
+def test_bytes_read_is_exact_at_every_row_boundary_of_a_plain_file():
+    data = people(3000, newline="\r\n").encode()
+    stream = CsvStream(io.BytesIO(data))
+    ends = []
+    for _row in stream:
+        ends.append(stream.bytes_read)
+
+    assert ends[-1] == len(data)
+    assert all(data[end - 2 : end] == b"\r\n" for end in ends)
