@@ -59,6 +59,10 @@ class Pipeline:
         put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
         return job_id_for(self.bucket, key, put.get("VersionId") or put.get("ETag"))
 
+    def job_id_of(self, key: str, head: dict[str, Any]) -> str:
+        """The job id of an object uploaded some other way (presigned URL), from its HeadObject answer."""
+        return job_id_for(self.bucket, key, head.get("VersionId") or (head.get("ETag") or "").strip('"'))
+
     def job(self, job_id: str) -> dict[str, Any]:
         item = self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}}, ConsistentRead=True

@@ -3,13 +3,15 @@
     intercom-import run FILE [--type people|companies] [settings] [--json]   whole pipeline, follow to the email
     intercom-import up [--port N] [--detach]                                 keep a local stack running
     intercom-import down                                                     stop it
-    intercom-import upload FILE [settings] [--key-prefix incoming/]          upload like a user; prints the job id
+    intercom-import upload FILE [settings] [--partner P | --key-prefix ...]  upload like a user; prints the job id
     intercom-import status JOB [--watch]                                     the job record (live progress)
     intercom-import history [--limit N] [--status S] [--since D] [--source P] imports, newest first
     intercom-import sample people|companies [-o FILE]                        a template CSV
+    intercom-import partner add NAME --config FILE | list | show NAME | remove NAME   partners' settings
+    intercom-import presign PARTNER FILE [--expires S]                       a presigned upload URL for a partner
     intercom-import sandbox [--port N] ...                                   serve the Intercom sandbox
 
-``upload``, ``status``, ``history`` and ``run`` talk to the local stack started by ``up`` by default, or
+``upload``, ``status``, ``history``, ``partner``, ``presign`` and ``run`` talk to the local stack started by ``up`` by default, or
 to a deployed stack with ``--stack NAME`` / ``--outputs FILE`` (see ``targets.py``). ``run`` without a
 local stack up starts an ephemeral one (moto + the Intercom sandbox + template.yaml) for the one import.
 Progress and notes go to stderr; results to stdout (``--json``: one JSON document).
@@ -308,14 +310,23 @@ def upload_file(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"{args.file}: no such file. Give the path of a CSV file, e.g. events/people.csv")
-    jobs_commands.object_key(path, args.key_prefix)  # a bad prefix fails before the target is resolved
+    key_prefix = args.key_prefix
+    if args.partner:
+        from importer_cli import partner_commands
+
+        if args.key_prefix != "incoming/":
+            raise CliError("--partner and --key-prefix both say where the file goes: give only one")
+        key_prefix = f"incoming/{args.partner}/"
+    jobs_commands.object_key(path, key_prefix)  # a bad prefix fails before the target is resolved
     target = targets.resolve(args)
     assert target is not None
+    if args.partner:
+        partner_commands.require(target, args.partner)  # a typo must not become an upload with the defaults
     uploaded = jobs_commands.upload(
         target,
         path,
         import_options.metadata(args),
-        key_prefix=args.key_prefix,
+        key_prefix=key_prefix,
         manifest=import_options.manifest(args),
     )
     if args.json:
@@ -436,6 +447,114 @@ def write_sample(args: argparse.Namespace) -> int:
             "(any column that is not a standard attribute is imported as a custom data attribute); "
             "empty cells leave values unchanged"
         )
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- partner / presign
+def partner_command(args: argparse.Namespace) -> int:
+    from importer_cli import partner_commands
+
+    if args.action != "list" and not args.name:
+        raise CliError(
+            f"partner {args.action} needs the partner's NAME, e.g. `intercom-import partner {args.action} acme`"
+        )
+    if args.action == "add" and not args.config:
+        raise CliError("partner add needs --config FILE: the partner's settings as JSON (docs/partner.schema.json)")
+    if args.action != "add" and (args.config or args.replace):
+        raise CliError(f"--config and --replace belong to `partner add`, not `partner {args.action}`")
+    target = targets.resolve(args)
+    assert target is not None
+    if args.action == "add":
+        result = partner_commands.add(target, args.name, args.config, replace=args.replace)
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+            return EXIT_OK
+        verb = "replaced" if result["replaced"] else "added"
+        print(f"Partner {args.name} {verb}: settings stored at {result['settings_key']}")
+        _print_onboarding(result)
+        return EXIT_OK
+    if args.action == "show":
+        result = partner_commands.show(target, args.name)
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+            return EXIT_OK
+        print(f"Partner {args.name}  ({result['settings_key']})")
+        print(json.dumps(result["settings"], indent=2, sort_keys=True))
+        last = result.get("last_upload_at")
+        print(
+            f"Uploads: {result['uploads']}"
+            + (f", last {short_time(_iso(last))} (job {result.get('last_job_id')})" if last else ", none yet")
+        )
+        _print_onboarding(result)
+        return EXIT_OK
+    if args.action == "remove":
+        result = partner_commands.remove(target, args.name)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"Partner {args.name} removed: uploads under incoming/{args.name}/ now use the stack's defaults")
+        return EXIT_OK
+    rows = partner_commands.list_all(target)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    if not rows:
+        print("no partners yet: add one with `intercom-import partner add NAME --config FILE`")
+        return EXIT_OK
+    body = [
+        (
+            r["partner"],
+            r["import_type"] or ("-" if r["valid"] else "INVALID"),
+            {True: "yes", False: "paused", None: "-"}[r["enabled"]],
+            r["expectation"] or "-",
+            {True: "OVERDUE", False: "on time", None: "-"}[r["overdue"]],
+            short_time(_iso(r["last_upload_at"])) if r["last_upload_at"] else "never",
+            r["uploads"],
+            clip(", ".join(r["recipients"]) or "-", 40),
+        )
+        for r in rows
+    ]
+    headers = ("PARTNER", "TYPE", "ENABLED", "EXPECTED", "SCHEDULE", "LAST UPLOAD (UTC)", "UPLOADS", "RECIPIENTS")
+    print(table(headers, body, numeric=[6]))
+    for r in rows:
+        if r["error"]:
+            stderr(f"partner {r['partner']}: {r['error']}")
+    return EXIT_OK
+
+
+def _iso(epoch: float | int | str) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch)))
+
+
+def _print_onboarding(result: dict[str, Any]) -> None:
+    print("What the partner needs:")
+    print(f"  bucket      {result['bucket']}")
+    print(f"  prefix      {result['prefix']}   (every file uploaded here is imported with these settings)")
+    print(f"  upload      {result['upload_example']}")
+    print(f"  or          {result['cli_example']}")
+    print(f"  presigned   {result['presign_example']}   (a URL to PUT the file with plain HTTP, no AWS account)")
+    print(f"  emails to   {', '.join(result['recipients']) or '(the stack recipients)'}")
+    if result.get("expectation"):
+        print(f"  expected    {result['expectation']}; the OverduePartners alarm fires when it is late")
+
+
+def presign_upload(args: argparse.Namespace) -> int:
+    from importer_cli import partner_commands
+
+    if args.mapping:
+        raise CliError(
+            "presign cannot carry a --mapping (a URL uploads one object); put the mapping in the partner's settings"
+        )
+    target = targets.resolve(args)
+    assert target is not None
+    result = partner_commands.presign(
+        target, args.partner, args.file, expires=args.expires, metadata=import_options.metadata(args)
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    print(result["url"])
+    stderr(f"PUT the file to this URL before {result['expires_at']} (key {result['key']}), e.g.:\n  {result['curl']}")
     return EXIT_OK
 
 
@@ -574,6 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("file", metavar="FILE", help="the CSV file to upload")
     import_options.add_import_options(upload)
     upload.add_argument(
+        "--partner",
+        metavar="NAME",
+        help="upload under the partner's prefix incoming/NAME/ (its settings apply; see `partner show NAME`)",
+    )
+    upload.add_argument(
         "--key-prefix",
         default="incoming/",
         metavar="PREFIX",
@@ -636,6 +760,43 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     sample.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
+    partner = _command(
+        sub,
+        "partner",
+        "add, list, show or remove partners (a prefix incoming/NAME/ with its own settings)",
+        "A partner is an upload prefix incoming/NAME/ with its own settings: import type, mapping, "
+        "existing/role/tags/invalid_rows, recipients of the summary email, which settings a file's manifest "
+        "may override, and an optional schedule expectation. Settings are one JSON document per partner in the "
+        "import bucket (config/partners/NAME.json), validated by docs/partner.schema.json here and again when an "
+        "upload uses them. `add` validates and stores them and prints what the partner needs.",
+        target=True,
+        as_json="print the result as JSON on stdout",
+    )
+    partner.add_argument("action", choices=("add", "list", "show", "remove"), help="what to do")
+    partner.add_argument("name", metavar="NAME", nargs="?", help="the partner (add, show, remove)")
+    partner.add_argument(
+        "--config", metavar="FILE", help="add: the partner's settings (JSON, docs/partner.schema.json)"
+    )
+    partner.add_argument("--replace", action="store_true", help="add: overwrite the settings of an existing partner")
+
+    presign = _command(
+        sub,
+        "presign",
+        "print a presigned URL a partner can PUT a file to (no AWS credentials needed)",
+        "Print a presigned S3 PUT URL for incoming/PARTNER/<FILE's name>, valid for --expires seconds (at most 7 "
+        "days), and a curl command that uses it. Settings given as flags are signed into the URL as object "
+        "metadata, so the upload must send the same x-amz-meta-* headers (the curl command does); a partner's "
+        "settings decide which of them an upload may change.",
+        target=True,
+        as_json="print {partner, key, url, method, headers, expires_in, expires_at, curl}",
+    )
+    presign.add_argument("partner", metavar="PARTNER", help="a partner added with `partner add`")
+    presign.add_argument("file", metavar="FILE", help="the name the uploaded file will have (e.g. people.csv)")
+    presign.add_argument(
+        "--expires", metavar="S", type=int, default=3600, help="seconds the URL stays valid (default 3600)"
+    )
+    import_options.add_import_options(presign)
+
     sandbox = sub.add_parser(
         "sandbox",
         help="serve the stateful Intercom sandbox",
@@ -654,6 +815,8 @@ COMMANDS = {
     "status": job_status,
     "history": job_history,
     "sample": write_sample,
+    "partner": partner_command,
+    "presign": presign_upload,
 }
 
 

@@ -46,6 +46,10 @@ class FileRejectedError(PermanentError):
     """The whole file cannot be imported (encoding, header, or invalid rows under ``reject_file``)."""
 
 
+class PartnerConfigError(PermanentError):
+    """A partner's settings document is missing, not JSON, or does not match the partner schema."""
+
+
 class ChunkFormatError(PermanentError):
     """A chunk message on the queue is not one this version of the importer wrote."""
 

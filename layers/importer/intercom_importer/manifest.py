@@ -99,7 +99,8 @@ _FIXES = {
 }
 
 
-def _explain(error: Any) -> str:
+def explain_error(error: Any) -> str:
+    """One schema error as '<path>: <what is wrong>: <how to fix it>'."""
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
@@ -108,6 +109,11 @@ def _explain(error: Any) -> str:
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
         return f"{where}: {json.dumps(error.instance)} is not allowed: " + _FIXES["enum"].format(allowed=allowed)
+    if error.validator == "pattern":
+        wanted = error.schema.get("description", f"text matching {error.validator_value}")
+        return f"{where}: {json.dumps(error.instance)} is not {wanted}: correct it"
+    if error.validator == "required":
+        return f"{where}: {error.message}: add it"
     fix = _FIXES.get(str(error.validator), "")
     return f"{where}: {error.message}" + (": " + fix.format(allowed=error.validator_value) if fix else "")
 
@@ -121,7 +127,7 @@ def parse_manifest(text: str | bytes, *, source: str = "the manifest") -> dict[s
     errors = list(_VALIDATOR.iter_errors(data))
     if errors:
         # oneOf errors are clearer through their best matching branch
-        messages = [_explain(best_match([e]) if e.validator != "oneOf" else e) for e in errors]
+        messages = [explain_error(best_match([e]) if e.validator != "oneOf" else e) for e in errors]
         raise FileRejectedError(f"{source} is invalid: " + "; ".join(sorted(set(messages))) + ".")
     return data
 

@@ -2,7 +2,8 @@
 
 Sources, later ones winning: the stack parameters (``Settings``), S3 object metadata of the upload
 (``aws s3 cp --metadata import-type=companies,existing=skip``), and the sidecar manifest
-``<file>.json`` (see ``manifest.py``), which alone can carry a column mapping.
+``<file>.json`` (see ``manifest.py``), which alone can carry a column mapping. Uploads under a
+registered partner's prefix start from the partner's settings instead (see ``partners.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.mapping import IMPORT_TYPES
+from intercom_importer.partners import Partner
 from intercom_importer.settings import EXISTING_POLICIES, INVALID_ROW_POLICIES, ROLES, Settings
 
 IDENTITY_TRAP_POLICIES = ("attach", "report")
@@ -57,31 +59,76 @@ class ImportOptions:
 
     @classmethod
     def from_sources(
-        cls, metadata: Mapping[str, str], manifest: Mapping[str, Any] | None, settings: Settings
+        cls,
+        metadata: Mapping[str, str],
+        manifest: Mapping[str, Any] | None,
+        settings: Settings,
+        partner: Partner | None = None,
     ) -> ImportOptions:
-        meta = {k.lower().replace("_", "-"): v.strip() for k, v in metadata.items()}
-        problems: list[str] = []
-
-        def pick(key: str, allowed: tuple[str, ...], default: str | None) -> str | None:
-            value = meta.get(key, "").lower() or default
-            if value is not None and value not in allowed:
-                problems.append(f"metadata {key}={value!r} must be one of {', '.join(allowed)}")
-            return value
-
+        """The stack's defaults, then the partner's settings, then what the upload itself asks for
+        (metadata, then the sidecar manifest) — for a partner, only its ``overridable`` fields."""
         values: dict[str, Any] = {
-            "import_type": pick("import-type", IMPORT_TYPES, None),
-            "existing": pick("existing", EXISTING_POLICIES, settings.default_existing) or settings.default_existing,
-            "role": pick("role", ROLES, settings.default_role) or settings.default_role,
-            "invalid_rows": pick("invalid-rows", INVALID_ROW_POLICIES, settings.default_invalid_rows)
-            or settings.default_invalid_rows,
-            "tags": tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip()),
-            "auto_tag": meta.get("auto-tag", "").lower() in _TRUE,
-            "dry_run": meta.get("dry-run", "").lower() in _TRUE,
-            "identity_trap": pick("identity-trap", IDENTITY_TRAP_POLICIES, "attach") or "attach",
+            "import_type": None,
+            "existing": settings.default_existing,
+            "role": settings.default_role,
+            "invalid_rows": settings.default_invalid_rows,
+            "tags": (),
+            "auto_tag": False,
+            "dry_run": False,
+            "identity_trap": "attach",
             "mapping": None,
         }
-        if problems:
-            raise FileRejectedError("The upload's settings are invalid: " + "; ".join(problems) + ".")
-        for key, value in (manifest or {}).items():
-            values[key] = tuple(value) if key == "tags" else value
+        asked = {**_from_metadata(metadata), **(manifest or {})}
+        if partner is not None:
+            if not partner.enabled:
+                raise FileRejectedError(
+                    f"Partner {partner.name} is paused (enabled=false in its settings), so its uploads are not "
+                    f"imported. Enable it with `intercom-import partner add {partner.name} --config FILE --replace` "
+                    "and upload the file again."
+                )
+            refused = sorted(set(asked) - set(partner.overridable))
+            if refused:
+                allowed = ", ".join(partner.overridable) or "none"
+                raise FileRejectedError(
+                    f"The upload sets {', '.join(refused)}, which partner {partner.name}'s settings do not let an "
+                    f"upload change (overridable: {allowed}). Remove {'them' if len(refused) > 1 else 'it'} from "
+                    "the file's manifest or metadata, or add it to the partner's overridable list."
+                )
+            values.update(partner.settings)
+        values.update(asked)
+        values["tags"] = tuple(values.get("tags") or ())
         return cls(**values)
+
+
+_METADATA_CHOICES = {
+    "import-type": ("import_type", IMPORT_TYPES),
+    "existing": ("existing", EXISTING_POLICIES),
+    "role": ("role", ROLES),
+    "invalid-rows": ("invalid_rows", INVALID_ROW_POLICIES),
+    "identity-trap": ("identity_trap", IDENTITY_TRAP_POLICIES),
+}
+_METADATA_FLAGS = {"auto-tag": "auto_tag", "dry-run": "dry_run"}
+
+
+def _from_metadata(metadata: Mapping[str, str]) -> dict[str, Any]:
+    """The settings an upload's S3 metadata gives (only those present), named like manifest keys."""
+    meta = {k.lower().replace("_", "-"): v.strip() for k, v in metadata.items()}
+    problems: list[str] = []
+    given: dict[str, Any] = {}
+    for key, (name, allowed) in _METADATA_CHOICES.items():
+        value = meta.get(key, "").lower()
+        if not value:
+            continue
+        if value not in allowed:
+            problems.append(f"metadata {key}={value!r} must be one of {', '.join(allowed)}")
+        given[name] = value
+    for key, name in _METADATA_FLAGS.items():
+        value = meta.get(key, "").lower()
+        if value:
+            given[name] = value in _TRUE
+    tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
+    if tags:
+        given["tags"] = tags
+    if problems:
+        raise FileRejectedError("The upload's settings are invalid: " + "; ".join(problems) + ".")
+    return given

@@ -1,0 +1,29 @@
+"""Scheduled: partners whose expected upload has not arrived (the OverduePartners alarm's metric)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from intercom_importer import aws, jobs, partners
+from intercom_importer.observability import logger, metrics, tracer
+from intercom_importer.settings import get_settings
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    report = partners.check_schedules(aws.client("s3"), settings.import_bucket, store, time.time())
+    for late in report.overdue:
+        logger.warning("partner upload overdue", partner=late.partner, last_upload_at=late.last_upload_at)
+    for name in report.invalid:
+        logger.error("partner settings invalid", partner=name)
+    metrics.add_metric(name="OverduePartners", unit=MetricUnit.Count, value=len(report.overdue))
+    metrics.add_metric(name="InvalidPartnerSettings", unit=MetricUnit.Count, value=len(report.invalid))
+    return report.to_dict()
