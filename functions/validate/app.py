@@ -1,17 +1,21 @@
-"""S3 upload under incoming/ -> validated job (chunks written, state machine started)."""
+"""S3 upload under incoming/ -> validated job (chunks written, state machine started).
+
+The same function receives its own continuation events (``{"continue": {"job_id", "seq"}}``, invoked
+asynchronously by a validation that saved a checkpoint because its invocation's time was running out).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_importer import aws, jobs
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
-from intercom_importer.validation import Clients, Upload, handle_upload
+from intercom_importer.validation import Clients, Upload, handle_continue, handle_upload
 from intercom_importer.worker import client_from_settings
 
 MANIFEST_SUFFIXES = (".json",)
@@ -20,8 +24,7 @@ MANIFEST_SUFFIXES = (".json",)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_source(data_class=S3Event)
-def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
     clients = Clients(
@@ -29,9 +32,20 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         sqs=aws.client("sqs"),
         sfn=aws.client("stepfunctions"),
         intercom=lambda: client_from_settings(settings),
+        lambda_=aws.client("lambda"),
     )
+    if "continue" in event:
+        result = handle_continue(
+            event["continue"],
+            settings=settings,
+            store=store,
+            clients=clients,
+            remaining_ms=context.get_remaining_time_in_millis,
+            function_arn=context.invoked_function_arn,
+        )
+        return {"jobs": [result]}
     results = []
-    for record in event.records:
+    for record in S3Event(event).records:
         key = unquote_plus(record.s3.get_object.key)
         if key.endswith("/") or key.lower().endswith(MANIFEST_SUFFIXES):
             logger.info("not an import file; ignored", key=key)
@@ -50,6 +64,7 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
                 store=store,
                 clients=clients,
                 remaining_ms=context.get_remaining_time_in_millis,
+                function_arn=context.invoked_function_arn,
             )
         )
     return {"jobs": results}

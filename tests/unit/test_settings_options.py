@@ -37,6 +37,7 @@ COMPLETE_ENV = {
     "JOB_TIMEOUT_SECONDS": "86400",
     "JOB_RETENTION_DAYS": "90",
     "REPORT_LINK_EXPIRY_SECONDS": "604800",
+    "VALIDATE_TIME_BUDGET_SECONDS": "840",
 }
 
 
@@ -87,6 +88,17 @@ def test_complete_environment_loads_typed_settings():
     assert settings.worker_threads == 8
     assert settings.notify_recipients == ("ops@example.com", "sales@example.com")
     assert settings.report_link_expiry_seconds == 604800
+    assert settings.validate_time_budget_seconds == 840.0
+
+
+def test_validate_time_budget_takes_decimal_seconds_within_lambdas_limit():
+    assert Settings.from_env(env_with(VALIDATE_TIME_BUDGET_SECONDS="0.5")).validate_time_budget_seconds == 0.5
+    assert "VALIDATE_TIME_BUDGET_SECONDS=901 is outside 0.1..900" in settings_error(
+        env_with(VALIDATE_TIME_BUDGET_SECONDS="901")
+    )
+    assert "VALIDATE_TIME_BUDGET_SECONDS='soon' is not a number" in settings_error(
+        env_with(VALIDATE_TIME_BUDGET_SECONDS="soon")
+    )
 
 
 def test_empty_base_url_means_the_region_default():

@@ -143,13 +143,63 @@ class JobStore:
             self._table.update_item(
                 Key={"pk": _pk(job_id), "sk": "META"},
                 UpdateExpression="SET lease_until = :until, updated_at = :now_iso",
-                ConditionExpression="#status = :validating AND lease_until < :now",
+                # a validation that saved a checkpoint goes on in its own continuation invocations
+                ConditionExpression="#status = :validating AND lease_until < :now AND attribute_not_exists(checkpoint_seq)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":until": now + lease_seconds,
                     ":now": now,
                     ":validating": VALIDATING,
                     ":now_iso": now_iso(),
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        return True
+
+    def save_checkpoint(self, job_id: str, seq: int, fields: Mapping[str, Any]) -> bool:
+        """Record validation checkpoint ``seq`` (and progress fields). Only the invocation that continued from
+        checkpoint ``seq - 1`` (0: the upload's) may: ``False`` when another one took the job over."""
+        values = {**fields, "checkpoint_seq": seq, "updated_at": now_iso()}
+        names = {f"#f{i}": k for i, k in enumerate(values)}
+        names["#status"] = "status"
+        attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
+        attr_values.update({":validating": VALIDATING, ":owner": seq - 1})
+        try:
+            self._table.update_item(
+                Key={"pk": _pk(job_id), "sk": "META"},
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
+                ConditionExpression="#status = :validating AND claimed_seq = :owner",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attr_values,
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        return True
+
+    def claim_checkpoint(self, job_id: str, seq: int, lease_seconds: int) -> bool:
+        """Take checkpoint ``seq`` to continue the validation from: ``False`` for a repeated or stale
+        continuation event (the checkpoint is already taken by a live invocation, or superseded)."""
+        now = int(time.time())
+        try:
+            self._table.update_item(
+                Key={"pk": _pk(job_id), "sk": "META"},
+                UpdateExpression="SET claimed_seq = :seq, lease_until = :until, updated_at = :now_iso "
+                "ADD validate_invocations :one",
+                ConditionExpression="#status = :validating AND checkpoint_seq = :seq "
+                "AND (claimed_seq < :seq OR lease_until < :now)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":seq": seq,
+                    ":until": now + lease_seconds,
+                    ":now": now,
+                    ":validating": VALIDATING,
+                    ":now_iso": now_iso(),
+                    ":one": 1,
                 },
             )
         except ClientError as exc:

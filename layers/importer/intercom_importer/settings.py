@@ -32,6 +32,9 @@ SENDER_EMAIL = "SENDER_EMAIL"
 JOB_TIMEOUT_SECONDS = "JOB_TIMEOUT_SECONDS"
 JOB_RETENTION_DAYS = "JOB_RETENTION_DAYS"
 REPORT_LINK_EXPIRY_SECONDS = "REPORT_LINK_EXPIRY_SECONDS"
+# The longest a validator invocation reads before it saves a checkpoint and continues in a new invocation
+# (never more than the invocation's remaining time minus a safety margin). Decimal seconds.
+VALIDATE_TIME_BUDGET_SECONDS = "VALIDATE_TIME_BUDGET_SECONDS"
 
 ALL_VARIABLES = (
     JOBS_TABLE,
@@ -52,6 +55,7 @@ ALL_VARIABLES = (
     JOB_TIMEOUT_SECONDS,
     JOB_RETENTION_DAYS,
     REPORT_LINK_EXPIRY_SECONDS,
+    VALIDATE_TIME_BUDGET_SECONDS,
 )
 
 EXISTING_POLICIES = ("update", "skip")
@@ -80,6 +84,7 @@ class Settings:
     job_timeout_seconds: int
     job_retention_days: int
     report_link_expiry_seconds: int
+    validate_time_budget_seconds: float = 840.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +109,17 @@ class Settings:
                 return low
             if not low <= value <= high:
                 problems.append(f"{name}={value} is outside {low}..{high}")
+            return value
+
+        def seconds(name: str, low: float, high: float) -> float:
+            raw = text(name)
+            try:
+                value = float(raw) if raw else high
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a number")
+                return high
+            if not low <= value <= high:
+                problems.append(f"{name}={value:g} is outside {low:g}..{high:g}")
             return value
 
         def choice(name: str, options: tuple[str, ...]) -> str:
@@ -132,6 +148,7 @@ class Settings:
             job_timeout_seconds=integer(JOB_TIMEOUT_SECONDS, 60, 31_536_000),
             job_retention_days=integer(JOB_RETENTION_DAYS, 1, 3650),
             report_link_expiry_seconds=integer(REPORT_LINK_EXPIRY_SECONDS, 60, 604_800),
+            validate_time_budget_seconds=seconds(VALIDATE_TIME_BUDGET_SECONDS, 0.1, 900),
         )
         if not recipients and NOTIFY_RECIPIENTS in env:
             problems.append(f"{NOTIFY_RECIPIENTS} lists no address")

@@ -10,17 +10,26 @@ Design (see README, "Why the validator starts the state machine"):
    row means no chunk is ever sent, so nothing is written to Intercom.
 4. The state machine is started for every job (accepted, rejected or failed), so every upload ends
    in exactly one summary email.
+5. A file too big for one invocation (Lambda stops at 15 minutes) is read in several: when the time
+   budget runs out, at a block boundary, the validator saves a checkpoint under ``work/<job>/checkpoints/``
+   (the byte offset of the next row, every counter, the duplicate-detection database, the invalid rows so
+   far) and invokes itself asynchronously with ``{"continue": {"job_id", "seq"}}``. The next invocation
+   claims that checkpoint with a conditional write (a repeated event is a no-op), reads on from the
+   offset with a ranged GET, and so on; only the last one queues chunks and starts the state machine.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -28,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import jobs
 from intercom_importer.attributes import AttributePlan, finalise, model_of, plan_attributes
-from intercom_importer.csv_reader import CsvStream
+from intercom_importer.csv_reader import CsvStream, StreamCheckpoint
 from intercom_importer.errors import FileRejectedError, ImporterError, IntercomAuthError, IntercomValidationError
 from intercom_importer.manifest import parse_manifest
 from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, map_header, normalise
@@ -43,6 +52,11 @@ SAMPLE_PROBLEMS = 25
 PROGRESS_EVERY_SECONDS = 2.0
 SQS_BATCH = 10
 BLOCK_ROWS = 1000  # rows validated together (one duplicate lookup per block)
+CHUNK_PUTS_IN_FLIGHT = 8  # chunk objects written concurrently (and at most this many held in memory)
+CHECKPOINT_FORMAT = 1
+# Kept free at the end of an invocation to write a checkpoint (the duplicate-detection database is the
+# biggest part: S3 takes it at ~100 MB/s from Lambda) and invoke the continuation.
+CHECKPOINT_MARGIN_SECONDS = 60.0
 _PEOPLE_IDS = {"email", "e_mail", "email_address", "external_id", "user_id", "userid", "id", "intercom_id"}
 
 
@@ -61,6 +75,54 @@ class Clients:
     sqs: Any
     sfn: Any
     intercom: Callable[[], Any]  # builds the Intercom client on first need (custom attributes, companies)
+    lambda_: Any = None  # invokes the validator's continuation (None: a file is always read in one go)
+
+
+class Deadline:
+    """When an invocation stops reading and hands the rest of the file to a new one (monotonic clock)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._at = time.monotonic() + seconds
+
+    @classmethod
+    def for_invocation(cls, remaining_ms: Callable[[], int], budget_seconds: float) -> Deadline:
+        """The settings' budget, never closer than the safety margin to the invocation's own timeout."""
+        return cls(min(budget_seconds, remaining_ms() / 1000 - CHECKPOINT_MARGIN_SECONDS))
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self._at
+
+
+NO_DEADLINE = Deadline(math.inf)
+
+
+@dataclass
+class _Run:
+    """What reading the rest of a file needs from its start (saved in every checkpoint)."""
+
+    job_id: str
+    upload: Upload
+    import_type: str
+    options: ImportOptions
+    columns: list[Column]
+    create: list[str]  # custom attributes to create once the file is validated
+    day_first: bool
+    seq: int = 0  # the checkpoint this invocation started from (0: the start of the file)
+    function_arn: str = ""  # this function, to invoke the continuation ("": no continuation)
+
+
+@dataclass
+class _State:
+    """Everything counted so far (saved in every checkpoint)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    sniffers: dict[str, TypeSniffer] = field(default_factory=dict)
+    companies: dict[str, str] = field(default_factory=dict)
+    chunks: int = 0
+    pending: list[dict[str, Any]] = field(default_factory=list)  # valid rows not yet in a chunk
+    invalid_parts: list[str] = field(default_factory=list)  # invalid rows of earlier invocations
 
 
 def chunk_key(job_id: str, index: int) -> str:
@@ -69,6 +131,18 @@ def chunk_key(job_id: str, index: int) -> str:
 
 def invalid_key(job_id: str) -> str:
     return f"work/{job_id}/invalid.jsonl"
+
+
+def checkpoint_key(job_id: str, seq: int) -> str:
+    return f"work/{job_id}/checkpoints/{seq:04d}.json"
+
+
+def _seen_key(job_id: str, seq: int) -> str:
+    return f"work/{job_id}/checkpoints/{seq:04d}-seen.db"
+
+
+def _invalid_part_key(job_id: str, seq: int) -> str:
+    return f"work/{job_id}/checkpoints/{seq:04d}-invalid.jsonl"
 
 
 def guess_import_type(header: list[str]) -> str:
@@ -85,8 +159,14 @@ def handle_upload(
     store: jobs.JobStore,
     clients: Clients,
     remaining_ms: Callable[[], int],
+    function_arn: str = "",
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
-    """Validate one uploaded object and start its job. Returns a short summary for the log."""
+    """Validate one uploaded object and start its job. Returns a short summary for the log.
+
+    With ``function_arn`` (and ``clients.lambda_``) a file that needs more time than ``deadline`` (by
+    default the settings' budget within ``remaining_ms``) continues in a new invocation of that function.
+    """
     job_id = jobs.job_id_for(upload.bucket, upload.key, upload.version_id or upload.etag)
     lease = max(60, remaining_ms() // 1000 + 30)
     fields = {
@@ -97,13 +177,88 @@ def handle_upload(
         "etag": upload.etag or "",
         "size": upload.size or 0,
         "lease_until": int(time.time()) + lease,
+        "claimed_seq": 0,
+        "validate_invocations": 1,
     }
     if not store.create(job_id, fields) and not store.claim(job_id, lease):
         logger.info("duplicate upload event ignored", job_id=job_id)
         return {"job_id": job_id, "duplicate": True}
     logger.append_keys(job_id=job_id)
+    if deadline is None:
+        deadline = _deadline(settings, clients, remaining_ms, function_arn)
+    outcome = _guarded(
+        job_id,
+        store,
+        lambda: _validate(
+            job_id,
+            upload,
+            settings=settings,
+            store=store,
+            clients=clients,
+            deadline=deadline,
+            function_arn=function_arn,
+        ),
+    )
+    return _conclude(job_id, outcome, settings=settings, store=store, clients=clients)
+
+
+def handle_continue(
+    request: Mapping[str, Any],
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+    remaining_ms: Callable[[], int],
+    function_arn: str = "",
+    deadline: Deadline | None = None,
+) -> dict[str, Any]:
+    """Continue validating a file from checkpoint ``request["seq"]`` (the validator's own async event).
+
+    The checkpoint is claimed with a conditional write: a repeated or stale event is a no-op. An event
+    retried after its invocation died (its lease expired) takes over from the same checkpoint; whatever
+    the dead invocation wrote after it is written again identically (chunk and checkpoint keys are numbered).
+    """
+    job_id = str(request["job_id"])
+    seq = int(request["seq"])
+    lease = max(60, remaining_ms() // 1000 + 30)
+    if not store.claim_checkpoint(job_id, seq, lease):
+        logger.info("continuation already taken or stale; ignored", job_id=job_id, seq=seq)
+        return {"job_id": job_id, "seq": seq, "duplicate": True}
+    logger.append_keys(job_id=job_id)
+    if deadline is None:
+        deadline = _deadline(settings, clients, remaining_ms, function_arn)
+    outcome = _guarded(
+        job_id,
+        store,
+        lambda: _continue(
+            job_id, seq, settings=settings, store=store, clients=clients, deadline=deadline, function_arn=function_arn
+        ),
+    )
+    return {**_conclude(job_id, outcome, settings=settings, store=store, clients=clients), "seq": seq}
+
+
+def _deadline(settings: Settings, clients: Clients, remaining_ms: Callable[[], int], function_arn: str) -> Deadline:
+    if not function_arn or clients.lambda_ is None:
+        return NO_DEADLINE
+    return Deadline.for_invocation(remaining_ms, settings.validate_time_budget_seconds)
+
+
+def _conclude(
+    job_id: str, outcome: str, *, settings: Settings, store: jobs.JobStore, clients: Clients
+) -> dict[str, Any]:
+    """Start the job's state machine once the file is read (not when another invocation continues)."""
+    if outcome == "continued":
+        return {"job_id": job_id, "outcome": outcome}
+    _start_execution(clients.sfn, settings, job_id, outcome)
+    if outcome == "accepted":
+        _queue_chunks(clients.sqs, settings, job_id, store.get(job_id)["chunks_total"])
+    return {"job_id": job_id, "outcome": outcome}
+
+
+def _guarded(job_id: str, store: jobs.JobStore, validate: Callable[[], str]) -> str:
+    """Run the validation; any failure is recorded on the job (which still ends in one email)."""
     try:
-        outcome = _validate(job_id, upload, settings=settings, store=store, clients=clients)
+        outcome = validate()
     except FileRejectedError as exc:
         logger.info("file rejected", reason=exc.message)
         store.update(job_id, {"status": jobs.REJECTED, "rejection": exc.message})
@@ -133,10 +288,7 @@ def handle_upload(
             },
         )
         outcome = "failed"
-    _start_execution(clients.sfn, settings, job_id, outcome)
-    if outcome == "accepted":
-        _queue_chunks(clients.sqs, settings, job_id, store.get(job_id)["chunks_total"])
-    return {"job_id": job_id, "outcome": outcome}
+    return outcome
 
 
 def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -150,7 +302,16 @@ def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return parse_manifest(body, source=f"The manifest {key}.json")
 
 
-def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
+def _validate(
+    job_id: str,
+    upload: Upload,
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+    deadline: Deadline = NO_DEADLINE,
+    function_arn: str = "",
+) -> str:
     try:
         obj = clients.s3.get_object(
             Bucket=upload.bucket,
@@ -195,55 +356,177 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
             "attribute_notes": plan.notes,
         },
     )
-    validator = RowValidator(columns, import_type, day_first=day_first)
-    sniffers = {c.target: TypeSniffer(day_first) for c in columns if c.type == INFER}
-    writer = _ChunkWriter(clients.s3, settings.import_bucket, job_id, settings.chunk_rows)
-    counts = Counter[str]()
-    kinds = Counter[str]()
-    sample: list[dict[str, Any]] = []
-    reject_all = options.invalid_rows == "reject_file"
+    run = _Run(
+        job_id=job_id,
+        upload=upload,
+        import_type=import_type,
+        options=options,
+        columns=list(columns),
+        create=[c.target for c in plan.create],
+        day_first=day_first,
+        function_arn=function_arn,
+    )
+    state = _State(sniffers={c.target: TypeSniffer(day_first) for c in columns if c.type == INFER})
+    return _read_rows(run, state, stream, None, settings=settings, store=store, clients=clients, deadline=deadline)
+
+
+def _continue(
+    job_id: str,
+    seq: int,
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+    deadline: Deadline,
+    function_arn: str,
+) -> str:
+    """Resume from checkpoint ``seq``: the plain file from its byte offset (a ranged GET), a gzip file
+    decompressed again from its start with the bytes before the offset skipped unparsed."""
+    s3, bucket = clients.s3, settings.import_bucket
+    saved = json.loads(s3.get_object(Bucket=bucket, Key=checkpoint_key(job_id, seq))["Body"].read())
+    upload = Upload(**saved["upload"])
+    position = StreamCheckpoint.from_dict(saved["stream"])
+    ranged = {} if position.compressed else {"Range": f"bytes={position.offset}-"}
+    try:
+        body: Any = s3.get_object(
+            Bucket=upload.bucket,
+            Key=upload.key,
+            **({"VersionId": upload.version_id} if upload.version_id else {}),
+            **ranged,
+        )["Body"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "InvalidRange":  # the checkpoint was taken after the very last row
+            body = io.BytesIO(b"")
+        elif code in ("NoSuchKey", "NoSuchVersion", "404"):
+            raise FileRejectedError(
+                f"The uploaded file {upload.key} was removed from the bucket while it was being validated."
+            ) from exc
+        else:
+            raise
+    stream = CsvStream.resume(body, position)
+    day_first = bool(saved["day_first"])
+    run = _Run(
+        job_id=job_id,
+        upload=upload,
+        import_type=saved["import_type"],
+        options=ImportOptions.from_dict(saved["options"]),
+        columns=[Column.from_dict(c) for c in saved["columns"]],
+        create=list(saved["create"]),
+        day_first=day_first,
+        seq=seq,
+        function_arn=function_arn,
+    )
+    sniffers = {}
+    for target, sniffed in saved["sniffers"].items():
+        sniffer = TypeSniffer(day_first)
+        sniffer.candidates = set(sniffed["candidates"])
+        sniffer.seen = int(sniffed["seen"])
+        sniffers[target] = sniffer
+    state = _State(
+        counts=Counter(saved["counts"]),
+        kinds=Counter(saved["kinds"]),
+        sample=list(saved["sample"]),
+        sniffers=sniffers,
+        companies=dict(saved["companies"]),
+        chunks=int(saved["chunks"]),
+        pending=list(saved["pending"]),
+        invalid_parts=list(saved["invalid_parts"]),
+    )
+    seen_key = saved.get("seen_key")
+    restore = (lambda path: s3.download_file(bucket, seen_key, path)) if seen_key else None
+    logger.info("continuing from a checkpoint", seq=seq, rows=state.counts["rows"], offset=position.offset)
+    return _read_rows(run, state, stream, restore, settings=settings, store=store, clients=clients, deadline=deadline)
+
+
+def _read_rows(
+    run: _Run,
+    state: _State,
+    stream: CsvStream,
+    restore_seen: Callable[[str], None] | None,
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+    deadline: Deadline,
+) -> str:
+    """Validate rows until the file ends (then finish the job) or the deadline passes (then checkpoint)."""
+    job_id, import_type, columns = run.job_id, run.import_type, run.columns
+    validator = RowValidator(columns, import_type, day_first=run.day_first)
+    sniffers, companies = state.sniffers, state.companies
+    writer = _ChunkWriter(
+        clients.s3, settings.import_bucket, job_id, settings.chunk_rows, count=state.chunks, pending=state.pending
+    )
+    counts, kinds, sample = state.counts, state.kinds, state.sample
+    reject_all = run.options.invalid_rows == "reject_file"
     last_progress = time.monotonic()
     identity = _identity_columns(columns, import_type)
-    companies: dict[str, str] = {}
     width = len(stream.header)
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, SeenKeys() as seen:
-        for block in _blocks(stream, BLOCK_ROWS):
-            checked = [(row, *validator.check(row.line, row.cells, width)) for row in block]
-            duplicates = _duplicates(seen, checked, identity)
-            for row, record, problems in checked:
-                counts["rows"] += 1
-                problems = problems or duplicates.get(row.line, [])
-                if problems:
-                    counts["invalid"] += 1
-                    _spool_invalid(spool, row.line, row.cells, problems)
-                    for problem in problems:
-                        kinds[_kind(problem)] += 1
-                        if len(sample) < SAMPLE_PROBLEMS:
-                            sample.append(problem.to_dict())
-                    continue
-                counts["valid"] += 1
-                for target, sniffer in sniffers.items():
-                    if record.get(target) is not None:
-                        sniffer.add(record[target])
-                if import_type == PEOPLE and record.get("company_id"):
-                    companies.setdefault(str(record["company_id"]), str(record.get("company_name") or ""))
-                if not (reject_all and counts["invalid"]):
-                    writer.add(row.line, row.cells, record)
-            if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
-                store.update(job_id, {"rows_read": counts["rows"], "bytes_read": stream.bytes_read})
-                last_progress = time.monotonic()
-        invalid_file = None
-        if counts["invalid"]:
-            spool.seek(0)
-            invalid_file = invalid_key(job_id)
-            clients.s3.put_object(
-                Bucket=settings.import_bucket,
-                Key=invalid_file,
-                Body=spool.read().encode("utf-8"),
-                ContentType="application/x-ndjson",
-            )
-    columns = finalise(columns, {target: sniffer.result() for target, sniffer in sniffers.items()})
-    created_names = {c.target for c in plan.create}
+    try:
+        with tempfile.TemporaryFile("w+b") as spool, SeenKeys(restore_from=restore_seen) as seen:
+            finished = True
+            for block in _blocks(stream, BLOCK_ROWS):
+                checked = [(row, *validator.check(row.line, row.cells, width)) for row in block]
+                duplicates = _duplicates(seen, checked, identity)
+                for row, record, problems in checked:
+                    counts["rows"] += 1
+                    problems = problems or duplicates.get(row.line, [])
+                    if problems:
+                        counts["invalid"] += 1
+                        _spool_invalid(spool, row.line, row.cells, problems)
+                        for problem in problems:
+                            kinds[_kind(problem)] += 1
+                            if len(sample) < SAMPLE_PROBLEMS:
+                                sample.append(problem.to_dict())
+                        continue
+                    counts["valid"] += 1
+                    for target, sniffer in sniffers.items():
+                        if record.get(target) is not None:
+                            sniffer.add(record[target])
+                    if import_type == PEOPLE and record.get("company_id"):
+                        companies.setdefault(str(record["company_id"]), str(record.get("company_name") or ""))
+                    if not (reject_all and counts["invalid"]):
+                        writer.add(row.line, row.cells, record)
+                if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
+                    store.update(job_id, {"rows_read": counts["rows"], "bytes_read": stream.bytes_read})
+                    last_progress = time.monotonic()
+                if len(block) == BLOCK_ROWS and deadline.expired():  # a short block is the end of the file
+                    finished = False
+                    break
+            if not finished:
+                _save_checkpoint(
+                    run, state, stream, writer, spool, seen if identity else None, settings, store, clients
+                )
+                return "continued"
+            invalid_file = None
+            if counts["invalid"]:
+                invalid_file = _write_invalid(clients.s3, settings.import_bucket, job_id, state.invalid_parts, spool)
+        return _finish(run, state, stream, writer, invalid_file, settings=settings, store=store, clients=clients)
+    finally:
+        writer.close()
+
+
+def _finish(
+    run: _Run,
+    state: _State,
+    stream: CsvStream,
+    writer: _ChunkWriter,
+    invalid_file: str | None,
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+) -> str:
+    """The whole file is read: reject it, or write the last chunk and prepare Intercom."""
+    job_id, import_type, options = run.job_id, run.import_type, run.options
+    counts, kinds, sample, companies = state.counts, state.kinds, state.sample, state.companies
+    reject_all = options.invalid_rows == "reject_file"
+    if run.seq:  # the last checkpoint's copy of the duplicate-detection database is not needed any more
+        clients.s3.delete_objects(
+            Bucket=settings.import_bucket, Delete={"Objects": [{"Key": _seen_key(job_id, run.seq)}], "Quiet": True}
+        )
+    columns = finalise(run.columns, {target: sniffer.result() for target, sniffer in state.sniffers.items()})
+    created_names = set(run.create)
     new_attributes = [
         {"name": c.target, "data_type": c.intercom_type(), "options": list(c.options) if c.options else None}
         for c in columns
@@ -278,7 +561,7 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
         return "rejected"
     chunks_total = writer.flush()
     store.update(job_id, fields)  # the counts are known even if preparing Intercom fails below
-    prepare_calls = 2 if plan.create or any(c.custom for c in columns) else 0
+    prepare_calls = 2 if run.create or any(c.custom for c in columns) else 0
     if not options.dry_run and chunks_total:
         client = clients.intercom()
         before = client.stats.calls
@@ -292,6 +575,94 @@ def _validate(job_id: str, upload: Upload, *, settings: Settings, store: jobs.Jo
     store.update(job_id, fields)
     logger.info("file accepted", rows=counts["rows"], invalid=counts["invalid"], chunks=chunks_total)
     return "accepted"
+
+
+def _write_invalid(s3: Any, bucket: str, job_id: str, parts: list[str], spool: Any) -> str:
+    """The invalid rows of the whole file as one object: earlier invocations' parts, then this one's."""
+    key = invalid_key(job_id)
+    with tempfile.TemporaryFile("w+b") as whole:
+        source = spool
+        if parts:
+            for part in parts:
+                shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=part)["Body"], whole, 1 << 20)
+            spool.seek(0)
+            shutil.copyfileobj(spool, whole, 1 << 20)
+            source = whole
+        source.seek(0)
+        s3.put_object(Bucket=bucket, Key=key, Body=source, ContentType="application/x-ndjson")
+    if parts:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in parts], "Quiet": True})
+    return key
+
+
+def _save_checkpoint(
+    run: _Run,
+    state: _State,
+    stream: CsvStream,
+    writer: _ChunkWriter,
+    spool: Any,
+    seen: SeenKeys | None,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+) -> None:
+    """Make everything read so far durable, record the checkpoint on the job, and invoke the continuation."""
+    s3, bucket, job_id = clients.s3, settings.import_bucket, run.job_id
+    seq = run.seq + 1
+    state.chunks, state.pending = writer.checkpoint()  # the chunk PUTs in flight are done
+    if spool.tell():
+        part = _invalid_part_key(job_id, seq)
+        spool.seek(0)
+        s3.put_object(Bucket=bucket, Key=part, Body=spool, ContentType="application/x-ndjson")
+        state.invalid_parts.append(part)
+    seen_key = None
+    if seen is not None:
+        seen_key = _seen_key(job_id, seq)
+        s3.upload_file(seen.path, bucket, seen_key)
+    position = stream.checkpoint()
+    saved = {
+        "v": CHECKPOINT_FORMAT,
+        "job_id": job_id,
+        "seq": seq,
+        "upload": vars(run.upload),
+        "stream": position.to_dict(),
+        "import_type": run.import_type,
+        "options": run.options.to_dict(),
+        "columns": [c.to_dict() for c in run.columns],
+        "create": run.create,
+        "day_first": run.day_first,
+        "counts": dict(state.counts),
+        "kinds": dict(state.kinds),
+        "sample": state.sample,
+        "sniffers": {t: {"candidates": sorted(s.candidates), "seen": s.seen} for t, s in state.sniffers.items()},
+        "companies": state.companies,
+        "chunks": state.chunks,
+        "pending": state.pending,
+        "invalid_parts": state.invalid_parts,
+        "seen_key": seen_key,
+    }
+    key = checkpoint_key(job_id, seq)
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(saved, separators=(",", ":")).encode(), ContentType="application/json"
+    )
+    progress = {"checkpoint_key": key, "rows_read": state.counts["rows"], "bytes_read": stream.bytes_read}
+    if not store.save_checkpoint(job_id, seq, progress):
+        logger.warning("another invocation took this validation over; stopping", seq=seq)
+        return
+    if run.seq:  # the previous checkpoint can no longer be claimed: its database copy is not needed
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": _seen_key(job_id, run.seq)}], "Quiet": True})
+    clients.lambda_.invoke(
+        FunctionName=run.function_arn,
+        InvocationType="Event",
+        Payload=json.dumps({"continue": {"job_id": job_id, "seq": seq, "checkpoint_key": key}}).encode(),
+    )
+    logger.info(
+        "checkpoint saved; the file continues in a new invocation",
+        seq=seq,
+        rows=state.counts["rows"],
+        offset=position.offset,
+        chunks=state.chunks,
+    )
 
 
 def auto_tag_name(job_id: str) -> str:
@@ -390,19 +761,38 @@ def _kind(problem: Problem) -> str:
 
 
 def _spool_invalid(spool: Any, line: int, cells: list[str], problems: list[Problem]) -> None:
-    spool.write(json.dumps({"line": line, "cells": cells, "problems": [p.to_dict() for p in problems]}) + "\n")
+    record = {"line": line, "cells": cells, "problems": [p.to_dict() for p in problems]}
+    spool.write((json.dumps(record) + "\n").encode("utf-8"))
 
 
 class _ChunkWriter:
-    """Accumulates valid rows and writes each full chunk to S3."""
+    """Accumulates valid rows and writes each full chunk to S3, several PUTs at a time.
 
-    def __init__(self, s3: Any, bucket: str, job_id: str, rows_per_chunk: int) -> None:
+    Chunk numbers follow the file order (given when a chunk is full). Up to ``in_flight`` PUTs overlap, so S3's
+    latency does not bound the validator; a full window waits for its oldest PUT, so at most ``in_flight``
+    chunk bodies are held. A failed PUT is raised by the next ``add``/``checkpoint``/``flush``.
+    """
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        job_id: str,
+        rows_per_chunk: int,
+        *,
+        count: int = 0,
+        pending: list[dict[str, Any]] | None = None,
+        in_flight: int = CHUNK_PUTS_IN_FLIGHT,
+    ) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._job_id = job_id
         self._size = rows_per_chunk
-        self._rows: list[dict[str, Any]] = []
-        self.count = 0
+        self._rows: list[dict[str, Any]] = list(pending or [])
+        self._limit = max(1, in_flight)
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: deque[Future[None]] = deque()
+        self.count = count
 
     def add(self, line: int, cells: list[str], record: dict[str, Any]) -> None:
         self._rows.append({"line": line, "cells": cells, "record": record})
@@ -415,26 +805,47 @@ class _ChunkWriter:
             {"v": CHUNK_FORMAT, "job_id": self._job_id, "chunk": self.count, "rows": self._rows},
             separators=(",", ":"),
         ).encode("utf-8")
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=chunk_key(self._job_id, self.count),
-            Body=body,
-            ContentType="application/json",
-        )
         self._rows = []
+        while self._in_flight and (len(self._in_flight) >= self._limit or self._in_flight[0].done()):
+            self._in_flight.popleft().result()  # raises the PUT's error
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="chunk-put")
+        self._in_flight.append(self._pool.submit(self._put, self.count, body))
+
+    def _put(self, index: int, body: bytes) -> None:
+        self._s3.put_object(
+            Bucket=self._bucket, Key=chunk_key(self._job_id, index), Body=body, ContentType="application/json"
+        )
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._in_flight.popleft().result()
+
+    def checkpoint(self) -> tuple[int, list[dict[str, Any]]]:
+        """Chunks written so far (all of them durable on return) and the rows of the next, unfinished one."""
+        self._drain()
+        return self.count, list(self._rows)
 
     def flush(self) -> int:
         if self._rows:
             self._write()
+        self._drain()
         return self.count
 
     def discard(self) -> None:
         """Delete the chunks written so far (the file was rejected)."""
+        wait(list(self._in_flight))
+        self._in_flight.clear()
         keys = [{"Key": chunk_key(self._job_id, i)} for i in range(1, self.count + 1)]
         for start in range(0, len(keys), 1000):
             self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
         self._rows = []
         self.count = 0
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def chunk_message(job_id: str, index: int) -> str:
@@ -443,14 +854,20 @@ def chunk_message(job_id: str, index: int) -> str:
 
 def _queue_chunks(sqs: Any, settings: Settings, job_id: str, chunks_total: int) -> None:
     for start in range(1, chunks_total + 1, SQS_BATCH):
+        # MessageGroupId: an SQS fair queue (standard queue) interleaves the chunks of concurrent jobs, so a
+        # big import does not hold a small one behind its backlog; ignored where fair queues do not apply.
         entries = [
-            {"Id": str(i), "MessageBody": chunk_message(job_id, i)}
+            {"Id": str(i), "MessageBody": chunk_message(job_id, i), "MessageGroupId": job_id}
             for i in range(start, min(start + SQS_BATCH, chunks_total + 1))
         ]
         response = sqs.send_message_batch(QueueUrl=settings.chunk_queue_url, Entries=entries)
         failed = response.get("Failed") or []
         for entry in failed:  # one retry per refused entry, then surface the problem
-            sqs.send_message(QueueUrl=settings.chunk_queue_url, MessageBody=chunk_message(job_id, int(entry["Id"])))
+            sqs.send_message(
+                QueueUrl=settings.chunk_queue_url,
+                MessageBody=chunk_message(job_id, int(entry["Id"])),
+                MessageGroupId=job_id,
+            )
 
 
 def _start_execution(sfn: Any, settings: Settings, job_id: str, outcome: str) -> None:
@@ -477,6 +894,19 @@ def handle_validator_failure(
     error = str(response.get("errorType") or "ValidatorFailed")
     detail = str(response.get("errorMessage") or "the validator stopped without an answer")[:300]
     outcomes = []
+    continued = event.get("continue") if isinstance(event, Mapping) else None
+    if isinstance(continued, Mapping) and continued.get("job_id"):  # a continuation of a big file died
+        job_id = str(continued["job_id"])
+        job = store.get(job_id)
+        if job.get("status") != jobs.VALIDATING or int(job.get("checkpoint_seq", 0)) > int(continued.get("seq", 0)):
+            return [{"job_id": job_id, "outcome": "already-handled"}]  # finished, or a later invocation goes on
+        message = (
+            f"The file could not be validated: the validator failed after retries ({error}: {detail}) while "
+            "continuing from a checkpoint. Nothing was written to Intercom. Upload the file again."
+        )
+        store.update(job_id, {"status": jobs.FAILED, "failure": {"error": error, "message": message}})
+        _start_execution(clients.sfn, settings, job_id, "failed")
+        return [{"job_id": job_id, "outcome": "failed"}]
     for record in event.get("Records") or []:
         s3 = record.get("s3") or {}
         bucket = (s3.get("bucket") or {}).get("name", "")

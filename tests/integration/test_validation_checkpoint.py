@@ -1,0 +1,455 @@
+"""A file validated across several invocations (checkpoint, then continue) ends exactly as one pass.
+
+The domain code runs against a moto server (S3, DynamoDB, SQS, Step Functions) and the Intercom sandbox
+over HTTP. The invocation's deadline is a block count here (each invocation checks it once per block of
+rows), so where a file is cut is exact and no test depends on the machine's speed; Lambda's
+asynchronous self-invoke is a recorder whose events the test delivers (the local runtime test in
+tests/e2e/test_continuation.py runs the real one).
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
+
+from intercom_importer import jobs, validation
+from intercom_importer.intercom import IntercomClient
+from intercom_importer.settings import Settings
+from intercom_importer.validation import NO_DEADLINE, Clients, Upload, _ChunkWriter, handle_continue, handle_upload
+from intercom_sandbox import SandboxServer
+from local_runtime import moto_hooks
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:intercom-import-validate-test"
+ROWS = 5200  # 5 full blocks of 1,000 rows and a short one
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    moto_hooks.make_dynamodb_writes_atomic()
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        werkzeug.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def intercom() -> Iterator[SandboxServer]:
+    with SandboxServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+class Recorder:
+    """Lambda's Invoke API as the validator uses it (asynchronous self-invoke): keeps the events."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
+        assert FunctionName == FUNCTION_ARN and InvocationType == "Event"
+        self.events.append(json.loads(Payload))
+        return {"StatusCode": 202}
+
+
+class Blocks:
+    """A deadline that passes after ``n`` blocks of rows (None: never)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.left = n
+
+    def expired(self) -> bool:
+        if self.left is None:
+            return False
+        self.left -= 1
+        return self.left <= 0
+
+
+class Env:
+    def __init__(self, moto_url: str, intercom_url: str) -> None:
+        session = _session()
+        self.s3 = session.client("s3", endpoint_url=moto_url)
+        self.sqs = session.client("sqs", endpoint_url=moto_url)
+        self.sfn = session.client("stepfunctions", endpoint_url=moto_url)
+        ddb = session.resource("dynamodb", endpoint_url=moto_url)
+        name = uuid.uuid4().hex[:10]
+        self.bucket = f"icimport-{name}"
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]["JobsTable"][
+            "Properties"
+        ]
+        table = ddb.create_table(
+            TableName=f"jobs-{name}",
+            BillingMode=properties["BillingMode"],
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
+        )
+        self.queue_url = self.sqs.create_queue(QueueName=f"chunks-{name}")["QueueUrl"]
+        machine = self.sfn.create_state_machine(
+            name=f"import-{name}",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+        self.settings = Settings(
+            jobs_table=table.name,
+            import_bucket=self.bucket,
+            chunk_queue_url=self.queue_url,
+            state_machine_arn=machine,
+            intercom_token_secret="unused",
+            intercom_region="US",
+            intercom_base_url=intercom_url,
+            intercom_rate_limit_per_minute=10_000,
+            chunk_rows=70,  # chunks straddle the blocks of 1,000 rows, so checkpoints fall inside a chunk
+            worker_threads=4,
+            default_existing="update",
+            default_role="user",
+            default_invalid_rows="skip_rows",
+            notify_recipients=("ops@example.com",),
+            sender_email="importer@example.com",
+            job_timeout_seconds=3600,
+            job_retention_days=1,
+            report_link_expiry_seconds=3600,
+        )
+        self.store = jobs.JobStore(table)
+        self.lambda_ = Recorder()
+        self.clients = Clients(
+            s3=self.s3,
+            sqs=self.sqs,
+            sfn=self.sfn,
+            intercom=lambda: IntercomClient("any-token", intercom_url),
+            lambda_=self.lambda_,
+        )
+        self.invocations = 0
+
+    def upload(self, key: str, data: bytes, **metadata: str) -> Upload:
+        put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
+        return Upload(self.bucket, key, put.get("VersionId"), put["ETag"].strip('"'), len(data))
+
+    def validate(self, upload: Upload, splits: list[int]) -> str:
+        """Validate ``upload``, the first invocation stopping after splits[0] blocks, the next after splits[1]..."""
+        budgets = iter(splits)
+        result = handle_upload(
+            upload,
+            settings=self.settings,
+            store=self.store,
+            clients=self.clients,
+            remaining_ms=lambda: 900_000,
+            function_arn=FUNCTION_ARN,
+            deadline=Blocks(next(budgets, None)),
+        )
+        self.invocations = 1
+        while self.lambda_.events:
+            event = self.lambda_.events.pop(0)
+            self.continue_(event, Blocks(next(budgets, None)))
+        return str(result["job_id"])
+
+    def continue_(self, event: dict[str, Any], deadline: Any) -> dict[str, Any]:
+        self.invocations += 1
+        return handle_continue(
+            event["continue"],
+            settings=self.settings,
+            store=self.store,
+            clients=self.clients,
+            remaining_ms=lambda: 900_000,
+            function_arn=FUNCTION_ARN,
+            deadline=deadline,
+        )
+
+    def outcome(self, job_id: str) -> dict[str, Any]:
+        """What a job produced, without its id: the record's counts, the chunks' rows, the invalid rows."""
+        job = self.store.get(job_id)
+        chunks = []
+        for index in range(1, int(job.get("chunks_total", 0)) + 1):
+            body = json.loads(
+                self.s3.get_object(Bucket=self.bucket, Key=validation.chunk_key(job_id, index))["Body"].read()
+            )
+            assert body["chunk"] == index
+            chunks.append(body["rows"])
+        invalid = b""
+        if job.get("invalid_key"):
+            invalid = self.s3.get_object(Bucket=self.bucket, Key=job["invalid_key"])["Body"].read()
+        fields = (
+            "status", "rows", "valid", "invalid", "skipped", "rows_read", "bytes_read", "problem_kinds",
+            "problems_sample", "columns", "new_attributes", "companies_total", "chunks_total", "prepare_calls",
+        )  # fmt: skip
+        return {"record": {f: job.get(f) for f in fields}, "chunks": chunks, "invalid": invalid.decode()}
+
+    def work_keys(self, job_id: str) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"work/{job_id}/checkpoints/")
+        return [o["Key"] for o in listing.get("Contents", [])]
+
+
+@pytest.fixture
+def env(moto_url: str, intercom: SandboxServer) -> Env:
+    return Env(moto_url, intercom.url)
+
+
+def people_csv(rows: int = ROWS, *, delimiter: str = ",") -> str:
+    """People with custom columns whose inferred type is decided late, bad rows and duplicates spread over
+    the file, one duplicate of a row in the first block that appears in the fourth."""
+    lines = [
+        delimiter.join(["email", "name", "external_id", "seats", "score", "renewal", "company_id", "company_name"])
+    ]
+    for i in range(rows):
+        email = f"user{i}@example.com"
+        if i % 97 == 5:
+            email = f"not-an-email-{i}"
+        if i == 3500:
+            email = "user10@example.com"  # duplicates line 12, three blocks earlier
+        if i == 4100:
+            email = "user4099@example.com"  # duplicates the row just before
+        score = "2.5" if i == 4800 else str(i % 9)  # integer until the last block: float
+        renewal = "2026-01-31" if i % 11 else ""
+        company = f"co-{i % 40}" if i % 3 else ""
+        lines.append(
+            delimiter.join(
+                [email, f"User {i} Müller", f"ext-{i}", str(i % 50), score, renewal, company, f"Company {company}"]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+SPLITS = {"one checkpoint": [1], "two checkpoints": [1, 2], "a checkpoint per block": [1, 1, 1, 1, 1]}
+
+
+@pytest.mark.parametrize("splits", list(SPLITS.values()), ids=list(SPLITS))
+def test_file_validated_across_invocations_equals_one_pass(env: Env, splits: list[int]):
+    data = people_csv().encode()
+    whole = env.outcome(env.validate(env.upload("incoming/whole.csv", data, **{"dry-run": "true"}), [99]))
+
+    job_id = env.validate(env.upload("incoming/split.csv", data, **{"dry-run": "true"}), splits)
+    split = env.outcome(job_id)
+
+    assert env.invocations == len(splits) + 1
+    assert split == whole
+    assert whole["record"]["status"] == jobs.IMPORTING and whole["record"]["rows"] == ROWS
+    job = env.store.get(job_id)
+    assert job["validate_invocations"] == len(splits) + 1 and job["checkpoint_seq"] == len(splits)
+
+
+def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(env: Env):
+    job_id = env.validate(env.upload("incoming/dup.csv", people_csv().encode(), **{"dry-run": "true"}), [1, 1, 1])
+
+    invalid = [json.loads(line) for line in env.outcome(job_id)["invalid"].splitlines()]
+    duplicates = {
+        r["line"]: r["problems"][0]["message"] for r in invalid if "duplicates" in r["problems"][0]["message"]
+    }
+
+    assert duplicates[3502].startswith("duplicates line 12 (same email)")
+    assert duplicates[4102].startswith("duplicates line 4101 (same email)")
+
+
+def test_inferred_type_decided_after_a_checkpoint_is_kept(env: Env):
+    job_id = env.validate(env.upload("incoming/types.csv", people_csv().encode(), **{"dry-run": "true"}), [1, 1, 1, 1])
+
+    types = {a["name"]: a["data_type"] for a in env.store.get(job_id)["new_attributes"]}
+
+    assert types == {"seats": "integer", "score": "float", "renewal": "date"}
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.replace(",", "\t").encode("utf-16"),
+        lambda text: gzip.compress(text.encode()),
+        lambda text: gzip.compress(codecs.BOM_UTF8 + text.replace("\n", "\r\n").encode()),
+    ],
+    ids=["utf-16", "gzip", "gzip-utf-8-bom-crlf"],
+)
+def test_encoded_or_compressed_file_resumes_like_one_pass(env: Env, encode: Any):
+    data = encode(people_csv())
+    whole = env.outcome(env.validate(env.upload("incoming/whole.csv", data, **{"dry-run": "true"}), [99]))
+
+    split = env.outcome(env.validate(env.upload("incoming/split.csv", data, **{"dry-run": "true"}), [2, 1, 1]))
+
+    assert split == whole and whole["record"]["rows"] == ROWS
+
+
+def test_repeated_continuation_event_is_a_no_op(env: Env):
+    upload = env.upload("incoming/repeat.csv", people_csv().encode(), **{"dry-run": "true"})
+    job_id = handle_upload(
+        upload,
+        settings=env.settings,
+        store=env.store,
+        clients=env.clients,
+        remaining_ms=lambda: 900_000,
+        function_arn=FUNCTION_ARN,
+        deadline=Blocks(2),
+    )["job_id"]
+    (event,) = env.lambda_.events
+    env.lambda_.events.clear()
+
+    first = env.continue_(event, Blocks(1))  # continues, then checkpoints again
+    again = env.continue_(event, NO_DEADLINE)  # the same event delivered twice: checkpoint 1 is taken
+    (following,) = env.lambda_.events
+    last = env.continue_(following, NO_DEADLINE)
+    late = env.continue_(following, NO_DEADLINE)  # after the job was accepted
+
+    assert first["outcome"] == "continued" and last["outcome"] == "accepted"
+    assert again["duplicate"] and late["duplicate"]
+    job = env.store.get(job_id)
+    assert job["validate_invocations"] == 3 and job["rows"] == ROWS
+    assert len(env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]) == 1
+
+
+def test_upload_event_repeated_after_a_checkpoint_does_not_restart_the_file(env: Env):
+    upload = env.upload("incoming/again.csv", people_csv().encode(), **{"dry-run": "true"})
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    env.store.update(job_id, {"lease_until": 0})  # even with its lease expired
+
+    repeated = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=NO_DEADLINE, **kwargs)
+
+    assert repeated == {"job_id": job_id, "duplicate": True}
+    assert env.store.get(job_id)["checkpoint_seq"] == 1
+
+
+def test_checkpoint_records_progress_and_the_last_invocation_cleans_up(env: Env):
+    upload = env.upload("incoming/progress.csv", people_csv().encode(), **{"dry-run": "true"})
+    job_id = handle_upload(
+        upload,
+        settings=env.settings,
+        store=env.store,
+        clients=env.clients,
+        remaining_ms=lambda: 900_000,
+        function_arn=FUNCTION_ARN,
+        deadline=Blocks(3),
+    )["job_id"]
+    job = env.store.get(job_id)
+    assert job["status"] == jobs.VALIDATING and job["rows_read"] == 3000 and 0 < job["bytes_read"] < upload.size
+    assert sorted(env.work_keys(job_id)) == [
+        f"work/{job_id}/checkpoints/{n}" for n in ("0001-invalid.jsonl", "0001-seen.db", "0001.json")
+    ]
+
+    env.continue_(env.lambda_.events.pop(), NO_DEADLINE)
+
+    assert env.work_keys(job_id) == [f"work/{job_id}/checkpoints/0001.json"]  # the small state file expires with work/
+    assert env.store.get(job_id)["bytes_read"] == upload.size
+
+
+def test_rejected_file_split_by_checkpoints_deletes_every_chunk(env: Env):
+    data = people_csv().encode()
+    job_id = env.validate(env.upload("incoming/reject.csv", data, **{"invalid-rows": "reject_file"}), [1, 1])
+
+    job = env.store.get(job_id)
+    listing = env.s3.list_objects_v2(Bucket=env.bucket, Prefix=f"work/{job_id}/chunks/")
+
+    assert job["status"] == jobs.REJECTED and job["invalid"] > 0 and job["skipped"] == job["valid"]
+    assert listing.get("KeyCount", 0) == 0
+
+
+def test_chunk_messages_carry_the_job_as_message_group(env: Env):
+    job_id = env.validate(env.upload("incoming/group.csv", people_csv(300).encode(), **{"dry-run": "true"}), [])
+
+    received = env.sqs.receive_message(
+        QueueUrl=env.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    )["Messages"]
+
+    assert received and {m["Attributes"]["MessageGroupId"] for m in received} == {job_id}
+
+
+# ------------------------------------------------------------------------------ chunk writer
+class CountingS3:
+    """The moto S3 client, with PUTs slowed a little and counted while in flight; one key can fail."""
+
+    def __init__(self, s3: Any, fail_key: str | None = None) -> None:
+        self._s3 = s3
+        self.fail_key = fail_key
+        self.in_flight = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def put_object(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(0.02)  # S3 latency: lets PUTs overlap
+            if kwargs["Key"] == self.fail_key:
+                raise ClientError(
+                    {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}}, "PutObject"
+                )
+            return self._s3.put_object(**kwargs)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+def write_rows(writer: _ChunkWriter, rows: int) -> None:
+    for line in range(2, rows + 2):
+        writer.add(line, [f"u{line}@example.com"], {"email": f"u{line}@example.com"})
+
+
+def test_chunk_writer_writes_every_chunk_in_order_with_bounded_puts_in_flight(env: Env):
+    s3 = CountingS3(env.s3)
+    writer = _ChunkWriter(s3, env.bucket, "job-writer", 10, in_flight=4)
+
+    write_rows(writer, 395)
+    total = writer.flush()
+    writer.close()
+
+    assert total == 40
+    assert 1 < s3.peak <= 4
+    first_lines = []
+    for index in range(1, total + 1):
+        body = json.loads(
+            env.s3.get_object(Bucket=env.bucket, Key=validation.chunk_key("job-writer", index))["Body"].read()
+        )
+        first_lines.append(body["rows"][0]["line"])
+    assert first_lines == list(range(2, 397, 10))
+
+
+def test_chunk_writer_raises_a_failed_put(env: Env):
+    s3 = CountingS3(env.s3, fail_key=validation.chunk_key("job-failing", 7))
+    writer = _ChunkWriter(s3, env.bucket, "job-failing", 10, in_flight=4)
+
+    with pytest.raises(ClientError, match="SlowDown"):
+        write_rows(writer, 200)
+        writer.flush()
+    writer.close()
