@@ -12,7 +12,9 @@
   asynchronous (PutObject returns at once, the handler runs in the background with retries) and the
   record carries ``versionId``, ``sequencer``, ``userIdentity``... like AWS's.
 - ``SESV2Response.send_email``: moto keeps only the HTML part of a two-part email; the request is
-  recorded so :meth:`LocalRuntime.sent_emails` can return both the text and the HTML body.
+  recorded so :meth:`LocalRuntime.sent_emails` can return both the text and the HTML body (and the
+  configuration set). moto ignores ``ConfigurationSetName``; like SES, a send naming a configuration set
+  that does not exist is refused (``NotFoundException``), checked in ``SESBackend.config_sets``.
 - ``Queue.lambda_event_source_mappings``: moto invokes SQS mappings inside SendMessage (one message per
   call, no partial failures); the runtime detaches them and polls the queues itself.
 - ``DynamoDBBackend.put_item/update_item/delete_item/transact_write_items``: moto checks a condition
@@ -109,6 +111,10 @@ def check() -> None:
         problems.append("LambdaFunction.docker_client is no longer a property")
     if "lambda_event_source_mappings" not in inspect.getsource(Queue.__init__):
         problems.append("sqs Queue.lambda_event_source_mappings no longer exists")
+    from moto.ses.models import SESBackend
+
+    if "self.config_sets" not in inspect.getsource(SESBackend.__init__):
+        problems.append("SESBackend.config_sets no longer exists")
     from moto.dynamodb.models import DynamoDBBackend
 
     for name in DYNAMODB_WRITES:
@@ -120,7 +126,7 @@ def check() -> None:
 
 # Resource types moto's CloudFormation skips and the runtime applies itself (stack.py): its warnings
 # about them are noise.
-HANDLED_RESOURCE_TYPES = ("AWS::SES::EmailIdentity", "AWS::S3::BucketPolicy")
+HANDLED_RESOURCE_TYPES = ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet", "AWS::S3::BucketPolicy")
 
 
 class _HandledTypesFilter(logging.Filter):
@@ -294,6 +300,15 @@ def _s3_invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_n
 
 # ------------------------------------------------------------------------------------- SES
 def _sesv2_send_email(self: Any) -> Any:
+    from moto.ses.exceptions import NotFoundException
+    from moto.ses.models import ses_backends
+
+    try:
+        configuration_set = json.loads(self.body).get("ConfigurationSetName")
+    except (ValueError, AttributeError):
+        configuration_set = None
+    if configuration_set and configuration_set not in ses_backends[self.current_account][self.region].config_sets:
+        raise NotFoundException(f"Configuration set <{configuration_set}> does not exist.")
     result = _originals["SESV2Response.send_email"](self)
     runtime = _active
     if runtime is not None:

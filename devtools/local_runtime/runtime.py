@@ -695,6 +695,7 @@ def _email_dict(message: Any, request: dict[str, Any] | None) -> dict[str, Any]:
         "subject": getattr(message, "subject", None),
         "text": None,
         "html": None,
+        "configuration_set": (request or {}).get("ConfigurationSetName"),
     }
     simple = ((request or {}).get("Content") or {}).get("Simple")
     if simple:

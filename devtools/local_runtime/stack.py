@@ -92,6 +92,7 @@ class Deployment:
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     notifications: dict[str, dict[str, Any]] = field(default_factory=dict)  # bucket -> API config
     email_identities: list[str] = field(default_factory=list)
+    configuration_sets: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------ deferred values
@@ -493,7 +494,7 @@ def _deploy(
     unknown = set(parameters) - declared
     if unknown:
         raise DeploymentError(f"parameters not declared by {template_path.name}: {sorted(unknown)}")
-    cfn = translate_cached(sam, parameters, region, cache_dir)
+    cfn = inline_configuration_set_refs(translate_cached(sam, parameters, region, cache_dir))
 
     # What moto's CloudFormation skips, captured with deferred values before the stack exists.
     deferred = DeferredValues()
@@ -510,6 +511,8 @@ def _deploy(
             spec = {key: props[key] for key in TABLE_PROPERTIES_MOTO_SKIPS if key in props}
         elif rtype == "AWS::SES::EmailIdentity":
             spec = {"Identity": props["EmailIdentity"]}
+        elif rtype == "AWS::SES::ConfigurationSet":
+            spec = {key: props[key] for key in CONFIGURATION_SET_PROPERTIES if key in props}
         elif rtype == "AWS::StepFunctions::StateMachine":
             spec = {
                 "Name": props.get("StateMachineName"),
@@ -559,11 +562,55 @@ def _deploy(
             _configure_table(clients("dynamodb"), resources[logical_id]["physical_id"], resolved)
         elif rtype == "AWS::SES::EmailIdentity":
             _create_identity(clients, resolved["Identity"], deployment)
+        elif rtype == "AWS::SES::ConfigurationSet":
+            _create_configuration_set(clients, resolved, deployment)
         elif rtype == "AWS::StepFunctions::StateMachine":
             _create_state_machine(clients, logical_id, resolved, definitions, resources, deployment)
     for identity in verified_identities:
         _create_identity(clients, identity, deployment)
     return deployment
+
+
+# AWS::SES::ConfigurationSet properties with the same name and shape in SESv2 CreateConfigurationSet.
+CONFIGURATION_SET_PROPERTIES = ("Name", "DeliveryOptions", "ReputationOptions", "SendingOptions", "SuppressionOptions")
+
+
+def inline_configuration_set_refs(cfn: dict[str, Any]) -> dict[str, Any]:
+    """moto's CloudFormation does not create ``AWS::SES::ConfigurationSet`` (it is created by a fix-up) and
+    resolves nothing that refers to it, silently dropping such outputs. CloudFormation's ``Ref`` of a
+    configuration set is its ``Name``, so each ``Ref`` (and ``${Set}`` in a ``Fn::Sub``) becomes that name's
+    expression before the stack is created. Returns a copy; a set without ``Name`` is refused."""
+    names: dict[str, Any] = {}
+    for logical_id, resource in cfn.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::SES::ConfigurationSet":
+            name = resource.get("Properties", {}).get("Name")
+            if name is None:
+                raise DeploymentError(f"{logical_id}: the local runtime needs the configuration set's Name")
+            names[logical_id] = name
+    if not names:
+        return cfn
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and node["Ref"] in names:
+                return copy.deepcopy(names[node["Ref"]])
+            if set(node) == {"Fn::Sub"}:
+                body, variables = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
+                used = {n: copy.deepcopy(v) for n, v in names.items() if "${" + n + "}" in body and n not in variables}
+                if used:
+                    return {"Fn::Sub": [body, {**{k: inline(v) for k, v in variables.items()}, **used}]}
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    return inline(cfn)
+
+
+def _create_configuration_set(clients: Any, spec: Mapping[str, Any], deployment: Deployment) -> None:
+    options = {key: spec[key] for key in CONFIGURATION_SET_PROPERTIES[1:] if key in spec}
+    clients("sesv2").create_configuration_set(ConfigurationSetName=spec["Name"], **options)
+    deployment.configuration_sets.append(spec["Name"])
 
 
 def _create_identity(clients: Any, identity: str, deployment: Deployment) -> None:

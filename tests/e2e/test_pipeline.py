@@ -211,3 +211,52 @@ def test_chunk_that_keeps_failing_ends_in_dlq_counted_as_failed(pipeline, sandbo
     assert {r["error_line"] for r in rows} == {"2", "3", "4", "5", "6", "7"}
     assert "failed" in rows[0]["error"]
     assert len(pipeline.emails_for(job["job_id"])) == 1
+
+
+def _emf(pipeline, function: str, job_id: str) -> list[dict]:
+    """The EMF documents a function printed for this job (its log is the execution environments' stdout)."""
+    text, decoder, documents = pipeline.runtime.read_log(function), json.JSONDecoder(), []
+    for match in re.finditer(r'\{"_aws":', text):
+        try:
+            document, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if job_id in document.get("job_ids", []):
+            assert document["job_ids"] == [job_id], "sequential imports must not share a metrics document"
+            documents.append(document)
+    return documents
+
+
+def _sums(documents: list[dict]) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    for document in documents:
+        for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = document[definition["Name"]]
+            sums[definition["Name"]] = sums.get(definition["Name"], 0) + sum(
+                value if isinstance(value, list) else [value]
+            )
+    return sums
+
+
+def test_import_emits_row_metrics_equal_to_its_counts_and_mails_through_the_configuration_set(pipeline, sandbox):
+    pipeline.wait_done(pipeline.upload("incoming/metrics-first.csv", PEOPLE))
+    job = pipeline.wait_done(pipeline.upload("incoming/metrics-second.csv", PEOPLE.replace("Ada", "Ada B.")))
+    job_id = job["job_id"]
+
+    # the worker prints its metrics when its invocation returns, which may be just after the job ended
+    worker = pipeline.runtime.wait_until(lambda: _emf(pipeline, "WorkerFunction", job_id), timeout=15)
+    report = pipeline.runtime.wait_until(lambda: _emf(pipeline, "ReportFunction", job_id), timeout=15)
+    rows = _sums(worker)
+    assert {k: rows[f"Rows{k.capitalize()}"] for k in ("created", "updated", "skipped", "failed")} == {
+        k: counts(job)[k] for k in ("created", "updated", "skipped", "failed")
+    }
+    assert rows["RowsUpdated"] == 5
+    assert rows["IntercomApiCalls"] >= 1 + 6  # the chunk's search and one write per row
+    final = _sums(report)
+    assert final["JobsCompleted"] == 1 and final["JobsFailed"] == 0
+    assert final["RowsInvalid"] == 0
+    assert final["ImportDuration"] == pytest.approx(float(job["duration_seconds"]))
+    directive = report[0]["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "IntercomImporter" and directive["Dimensions"] == [["service"]]
+    [email] = pipeline.emails_for(job_id)
+    assert email["configuration_set"] == pipeline.outputs["EmailConfigurationSetName"]

@@ -132,3 +132,40 @@ def test_sender_identity_exists(runtime: LocalRuntime) -> None:
     identities = runtime.client("sesv2").list_email_identities()["EmailIdentities"]
 
     assert [identity["IdentityName"] for identity in identities] == ["imports@example.com"]
+
+
+def test_configuration_set_is_created_and_named_in_both_send_states(runtime: LocalRuntime) -> None:
+    name = runtime.outputs["EmailConfigurationSetName"]  # moto's CloudFormation alone would drop this output
+    described = runtime.client("stepfunctions").describe_state_machine(
+        stateMachineArn=runtime.outputs["StateMachineArn"]
+    )
+    states = json.loads(described["definition"])["States"]
+
+    assert name == "intercom-import-local"
+    delivery = runtime.client("sesv2").get_configuration_set(ConfigurationSetName=name)["DeliveryOptions"]
+    assert delivery["TlsPolicy"] == "REQUIRE"
+    assert states["SendSummaryEmail"]["Parameters"]["ConfigurationSetName"] == name
+    assert states["SendFallbackEmail"]["Parameters"]["ConfigurationSetName"] == name
+
+
+def test_sending_with_an_unknown_configuration_set_is_refused_like_ses(runtime: LocalRuntime) -> None:
+    sesv2 = runtime.client("sesv2")
+    content = {"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}}
+    send = {"FromEmailAddress": "imports@example.com", "Destination": {"ToAddresses": ["ops@example.com"]}}
+
+    with pytest.raises(sesv2.exceptions.NotFoundException):
+        sesv2.send_email(**send, Content=content, ConfigurationSetName="no-such-set")
+    sent = sesv2.send_email(**send, Content=content, ConfigurationSetName=runtime.outputs["EmailConfigurationSetName"])
+
+    [email] = [e for e in runtime.sent_emails() if e["message_id"] == sent["MessageId"]]
+    assert email["configuration_set"] == "intercom-import-local"
+
+
+def test_monitoring_resources_deploy_where_moto_supports_them(runtime: LocalRuntime) -> None:
+    dashboard = runtime.client("cloudwatch").get_dashboard(DashboardName=runtime.outputs["DashboardName"])
+    topic = runtime.client("sns").get_topic_attributes(TopicArn=runtime.outputs["AlarmTopicArn"])
+
+    body = json.loads(dashboard["DashboardBody"])
+    assert "${" not in dashboard["DashboardBody"]
+    assert any(w["type"] == "alarm" for w in body["widgets"])
+    assert topic["Attributes"]["TopicArn"].endswith(":intercom-import-local-alarms")
