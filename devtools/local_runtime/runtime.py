@@ -110,6 +110,7 @@ class LocalRuntime:
         log_dir: str | os.PathLike[str] | None = None,
         intercom_token: str | None = "local-intercom-token",  # noqa: S107 - a stand-in, never a real token
         visibility_timeout_override: Mapping[str, int] | None = None,
+        timeout_override: Mapping[str, int] | None = None,
         async_retry_delays: Sequence[float] = (1.0, 2.0),
         sqs_poll_wait_seconds: int = 1,
         default_sqs_concurrency: int = 5,
@@ -128,6 +129,9 @@ class LocalRuntime:
         self.log_dir = Path(log_dir) if log_dir else self.workdir / "logs"
         self.intercom_token = intercom_token
         self.visibility_timeout_override = dict(visibility_timeout_override or {})
+        # function logical id -> seconds: a shorter Timeout than the template's, so tests can time a
+        # function out in the middle of its work without waiting minutes
+        self.timeout_override = dict(timeout_override or {})
         self.async_retry_delays = tuple(async_retry_delays)
         self.sqs_poll_wait_seconds = sqs_poll_wait_seconds
         self.default_sqs_concurrency = default_sqs_concurrency
@@ -254,7 +258,7 @@ class LocalRuntime:
                 arn=config["FunctionArn"],
                 handler=config["Handler"],
                 runtime=config.get("Runtime", "python3.13"),
-                timeout=int(config.get("Timeout", 3)),
+                timeout=int(self.timeout_override.get(logical_id, config.get("Timeout", 3))),
                 memory_size=int(config.get("MemorySize", 128)),
                 code_dir=source.code_dir,
                 layer_dirs=source.layer_dirs,

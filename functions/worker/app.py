@@ -28,6 +28,17 @@ def _client() -> Any:
     return client_from_settings(get_settings())
 
 
+def _redelivered_since(record: SQSRecord) -> float | None:
+    """When SQS first delivered this message (epoch seconds), if this is a later delivery."""
+    attributes = record.raw_event.get("attributes") or {}
+    try:
+        if int(attributes.get("ApproximateReceiveCount", "1")) > 1:
+            return int(attributes["ApproximateFirstReceiveTimestamp"]) / 1000
+    except (KeyError, ValueError):
+        logger.warning("message without SQS receive attributes", message_id=record.message_id)
+    return None
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     settings = get_settings()
@@ -39,6 +50,7 @@ def record_handler(record: SQSRecord) -> str:
             s3=aws.client("s3"),
             sfn=aws.client("stepfunctions"),
             client_factory=_client,
+            redelivered_since=_redelivered_since(record),
         )
     except ChunkFormatError:
         # Not a message this importer wrote: no retry can succeed, so it is logged and dropped.

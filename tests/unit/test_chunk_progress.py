@@ -38,3 +38,22 @@ def test_a_retry_runs_only_the_rows_not_done_and_keeps_the_earlier_results_in_or
     assert sorted(ran) == [7, 11]
     assert [r.line for r in results] == list(range(2, 12))
     assert results[0].contact_id == "c2" and results[5].contact_id == "new"
+
+
+def test_a_redelivered_chunk_counts_contacts_created_since_its_first_delivery_as_its_own_creates():
+    from intercom_importer.upsert import _created_by_earlier_attempt
+
+    retry = ChunkContext(existing="skip", role="user", redelivered_since=1_000.7)
+
+    assert _created_by_earlier_attempt({"created_at": 1_000}, retry)  # same second (created_at is truncated)
+    assert _created_by_earlier_attempt({"created_at": 1_005}, retry)
+    assert not _created_by_earlier_attempt({"created_at": 999}, retry)
+    assert not _created_by_earlier_attempt({}, retry)
+
+
+def test_a_first_delivery_or_a_dry_run_never_claims_an_existing_contact_as_created():
+    from intercom_importer.upsert import _created_by_earlier_attempt
+
+    assert not _created_by_earlier_attempt({"created_at": 2_000}, ChunkContext(existing="update", role="user"))
+    dry = ChunkContext(existing="update", role="user", dry_run=True, redelivered_since=1_000.0)
+    assert not _created_by_earlier_attempt({"created_at": 2_000}, dry)

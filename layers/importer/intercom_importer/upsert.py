@@ -107,6 +107,10 @@ class ChunkContext:
     day_first: bool = True
     companies: Mapping[str, str] = field(default_factory=dict)  # company_id -> Intercom id
     done: Mapping[int, RowResult] = field(default_factory=dict)  # rows finished by an earlier attempt
+    # Set on a redelivered chunk: when its first delivery was received (epoch seconds). A contact the
+    # row identifies that Intercom created after it was made by that earlier attempt, which died (killed,
+    # timed out) before it could record the row: the row finishes as the create it was.
+    redelivered_since: float | None = None
 
 
 def _run_rows(
@@ -322,6 +326,10 @@ def _update_existing(
     scope: str,
 ) -> RowResult:
     contact_id = str(existing["id"])
+    if _created_by_earlier_attempt(existing, ctx):
+        # finish the row as the first attempt would have: the same values, then its company and tags
+        client.update_contact(contact_id, _safe_update(body, existing, ctx))
+        return _company(client, RowResult(line, CREATED, contact_id), record, ctx, scope)
     if ctx.existing == "skip":
         return RowResult(line, SKIPPED, contact_id)
     if ctx.dry_run:
@@ -331,6 +339,19 @@ def _update_existing(
         update["role"] = "user"
     client.update_contact(contact_id, update)
     return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
+
+
+def _created_by_earlier_attempt(existing: Mapping[str, Any], ctx: ChunkContext) -> bool:
+    """True when a redelivered chunk finds the contact its row describes created after the chunk's first
+    delivery: no other row of this import has the identifier (duplicates are refused at validation), so
+    the earlier attempt of this row created it. (Another system creating the same person in those minutes
+    would be counted as this import's create; the contact is still updated once, never duplicated.)
+    Intercom's ``created_at`` is in whole seconds, so the comparison is with the second of the first
+    delivery: a contact made earlier in that same second by someone else is the one case it misreads."""
+    if ctx.redelivered_since is None or ctx.dry_run:
+        return False
+    created_at = existing.get("created_at")
+    return isinstance(created_at, int | float) and created_at >= math.floor(ctx.redelivered_since)
 
 
 def _safe_update(body: Mapping[str, Any], existing: Mapping[str, Any] | None, ctx: ChunkContext) -> dict[str, Any]:

@@ -115,10 +115,13 @@ def process_chunk(
     s3: Any,
     sfn: Any,
     client_factory: Any,
+    redelivered_since: float | None = None,
 ) -> str:
     """Import one chunk; returns what happened ("recorded", "duplicate", "aborted").
 
     ``client_factory()`` returns the Intercom client (called only when Intercom is needed).
+    ``redelivered_since``: for a message SQS delivers again, when its first delivery was received
+    (epoch seconds); see ``ChunkContext.redelivered_since``.
     Retryable errors propagate so SQS delivers the chunk again.
     """
     job_id, index, key = parse_message(body)
@@ -153,6 +156,7 @@ def process_chunk(
             day_first=bool(mapping.get("day_first", True)),
             companies=_companies(s3, settings.import_bucket, job.get("companies_key") or ""),
             done=load_progress(s3, settings.import_bucket, job_id, index),
+            redelivered_since=redelivered_since,
         )
         client = client_factory()
         before = client.stats

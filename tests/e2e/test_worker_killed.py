@@ -1,0 +1,94 @@
+"""A worker killed in the middle of a chunk (its Lambda timeout hit while a call hangs): some rows are in
+Intercom, nothing was recorded or saved. SQS delivers the chunk again; the retry creates no duplicate,
+and the rows the dead attempt created still count as created, not updated."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from intercom_sandbox import SandboxConfig, SandboxServer
+from pipeline_helpers import counts, local_pipeline
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "killed-token"
+WORKER_TIMEOUT = 6  # seconds; the template's is 120
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pipeline(sandbox, tmp_path_factory):
+    with local_pipeline(
+        sandbox.url,
+        TOKEN,
+        tmp_path_factory.mktemp("logs"),
+        parameters={"WorkerThreads": "2", "WorkerMaxConcurrency": "2"},
+        timeout_override={"WorkerFunction": WORKER_TIMEOUT},
+        # redelivered a few seconds after the kill; still longer than a healthy chunk takes here
+        visibility_timeout_override={"ChunkQueue": WORKER_TIMEOUT + 4},
+    ) as pipeline:
+        yield pipeline
+
+
+@pytest.fixture(autouse=True)
+def fresh_intercom(sandbox, pipeline):
+    sandbox.reset()
+    sandbox.clear_faults()
+    yield
+    sandbox.clear_faults()
+    pipeline.runtime.wait_idle(timeout=120)
+
+
+def _hang_one_create_after_it_is_written(sandbox) -> None:
+    # Intercom applies the create, then the answer never comes: the worker waits on it (read timeout 20 s)
+    # until Lambda's timeout kills the environment, with the other thread's rows already written.
+    sandbox.add_fault(method="POST", path="/contacts", kind="timeout", after_commit=True, delay_ms=60_000, times=1)
+
+
+def _killed_invocations(pipeline, since: float) -> list:
+    return [
+        r
+        for r in pipeline.runtime.invocations("WorkerFunction", source="sqs")
+        if r.started_at >= since and r.error_message and "timed out" in r.error_message
+    ]
+
+
+@pytest.mark.parametrize("role", ["user", "lead"])
+def test_chunk_killed_mid_way_is_finished_by_its_retry_without_duplicates(pipeline, sandbox, role):
+    _hang_one_create_after_it_is_written(sandbox)
+    rows = 30
+    body = "email,name\n" + "".join(f"{role}{i}@example.com,Person {i}\n" for i in range(rows))
+    started = time.time()
+
+    job = pipeline.wait_done(pipeline.upload(f"incoming/killed-{role}.csv", body, role=role), timeout=120)
+
+    assert _killed_invocations(pipeline, started), "the worker was never killed: the test injected nothing"
+    contacts = sandbox.state()["contacts"]
+    emails = [c["email"] for c in contacts]
+    assert sorted(emails) == sorted(f"{role}{i}@example.com" for i in range(rows))  # each once
+    assert {c["role"] for c in contacts} == {role}
+    assert counts(job) == {"rows": rows, "created": rows, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
+    assert len(pipeline.emails_for(job["job_id"])) == 1
+
+
+def test_rows_killed_mid_way_under_existing_skip_still_count_as_created(pipeline, sandbox):
+    # existing=skip must not skip the contacts the dead attempt created: they are this import's creates
+    pipeline.wait_done(pipeline.upload("incoming/killed-seed.csv", "email,name\nold@example.com,Old\n"))
+    time.sleep(1.1)  # Intercom's created_at has whole seconds: the seed must be older than the chunk's second
+    _hang_one_create_after_it_is_written(sandbox)
+    body = "email,name\nold@example.com,Changed\n" + "".join(f"s{i}@example.com,S {i}\n" for i in range(20))
+    started = time.time()
+
+    job = pipeline.wait_done(pipeline.upload("incoming/killed-skip.csv", body, existing="skip"), timeout=120)
+
+    assert _killed_invocations(pipeline, started)
+    assert counts(job) == {"rows": 21, "created": 20, "updated": 0, "skipped": 1, "failed": 0, "invalid": 0}
+    by_email = {c["email"]: c for c in sandbox.state()["contacts"]}
+    assert len(by_email) == 21 and by_email["old@example.com"]["name"] == "Old"
