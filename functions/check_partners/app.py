@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from intercom_importer import aws, jobs, partners
+from intercom_importer import aws, jobs, observability, partners
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
 
@@ -24,6 +24,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("partner upload overdue", partner=late.partner, last_upload_at=late.last_upload_at)
     for name in report.invalid:
         logger.error("partner settings invalid", partner=name)
-    metrics.add_metric(name="OverduePartners", unit=MetricUnit.Count, value=len(report.overdue))
-    metrics.add_metric(name="InvalidPartnerSettings", unit=MetricUnit.Count, value=len(report.invalid))
+    metrics.add_metric(name=observability.OVERDUE_PARTNERS, unit=MetricUnit.Count, value=len(report.overdue))
+    metrics.add_metric(name=observability.INVALID_PARTNER_SETTINGS, unit=MetricUnit.Count, value=len(report.invalid))
     return report.to_dict()

@@ -263,3 +263,27 @@ def test_outputs_name_the_dashboard_the_topic_and_the_configuration_set(template
     assert outputs["DashboardName"]["Value"] == {"Ref": "ImportDashboard"}
     assert "#dashboards:name=${ImportDashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
     assert outputs["EmailConfigurationSetName"]["Value"] == {"Ref": "EmailConfigurationSet"}
+
+
+def test_partner_alarm_fires_on_one_overdue_partner_or_invalid_settings(template):
+    props = _alarms(template)["OverduePartnersAlarm"]
+    queries = {q["Id"]: q for q in props["Metrics"]}
+
+    assert _metric(queries["overdue"])["MetricName"] == "OverduePartners"
+    assert _metric(queries["invalid"])["MetricName"] == "InvalidPartnerSettings"
+    assert queries["partnersNeedingAttention"]["Expression"] == "FILL(overdue, 0) + FILL(invalid, 0)"
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_partner_check_runs_hourly_and_reads_only_partner_settings_and_activity(template):
+    function = template["Resources"]["CheckPartnersFunction"]["Properties"]
+    [statements] = [p["Statement"] for p in function["Policies"]]
+
+    assert function["Events"]["Hourly"] == {
+        "Type": "Schedule",
+        "Properties": {"Schedule": "rate(1 hour)", "Description": "Check partners' schedule expectations."},
+    }
+    actions = {a for s in statements for a in s["Action"]}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "dynamodb:GetItem"}
+    [listing] = [s for s in statements if s["Action"] == ["s3:ListBucket"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "config/partners/*"}}

@@ -3,6 +3,7 @@
 Items (single-table design):
 - ``pk=JOB#<id>, sk=META``: the import's record (source, settings, status, counters, task token).
   ``gsi1pk=JOBS, gsi1sk=<created_at>#<id>`` makes the history listable newest first.
+- ``pk=PARTNER#<name>, sk=ACTIVITY``: a partner's latest upload (schedule expectations).
 - ``pk=JOB#<id>, sk=CHUNK#<nnnnnn>``: written once per chunk, in the same transaction that adds the
   chunk's counts to the record. Its condition (``attribute_not_exists``) is what makes a chunk count
   exactly once however often SQS delivers it.
@@ -345,6 +346,33 @@ class JobStore:
         except ClientError as exc:
             raise _unavailable(exc) from exc
         return [plain(i) for i in page.get("Items", [])]
+
+    # ---------------------------------------------------------------- partners
+    def touch_partner(self, partner: str, *, job_id: str, key: str) -> None:
+        """Remember the partner's latest upload (``pk=PARTNER#<name>, sk=ACTIVITY``), for its schedule
+        expectation. A later upload wins; an older event delivered late does not move it back."""
+        now = time.time()
+        try:
+            self._table.update_item(
+                Key={"pk": f"PARTNER#{partner}", "sk": "ACTIVITY"},
+                UpdateExpression="SET last_upload_at = :now, last_job_id = :job, last_key = :key, "
+                "uploads = if_not_exists(uploads, :zero) + :one",
+                ConditionExpression="attribute_not_exists(last_upload_at) OR last_upload_at < :now",
+                ExpressionAttributeValues=_dynamo({":now": now, ":job": job_id, ":key": key, ":zero": 0, ":one": 1}),
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise _unavailable(exc) from exc
+
+    def partner_activity(self, partner: str) -> dict[str, Any] | None:
+        """``{last_upload_at, last_job_id, last_key, uploads}`` or None before the partner's first upload."""
+        try:
+            item = self._table.get_item(Key={"pk": f"PARTNER#{partner}", "sk": "ACTIVITY"}, ConsistentRead=True).get(
+                "Item"
+            )
+        except ClientError as exc:
+            raise _unavailable(exc) from exc
+        return plain(item) if item else None
 
 
 def is_complete(job: Mapping[str, Any]) -> bool:

@@ -46,6 +46,10 @@ JOB_METRICS: Mapping[str, str] = {
     "failed": "JobsFailed",
     "incomplete": "JobsIncomplete",
 }
+# Hourly partner check (functions/check_partners): partners whose expected upload is late, and partners
+# whose stored settings no longer validate (their uploads would be rejected).
+OVERDUE_PARTNERS = "OverduePartners"
+INVALID_PARTNER_SETTINGS = "InvalidPartnerSettings"
 ALL_METRICS = (
     *ROW_METRICS.values(),
     API_CALLS,
@@ -55,6 +59,8 @@ ALL_METRICS = (
     CHUNKS_DEAD_LETTERED,
     IMPORT_DURATION,
     *JOB_METRICS.values(),
+    OVERDUE_PARTNERS,
+    INVALID_PARTNER_SETTINGS,
 )
 
 

@@ -38,11 +38,18 @@ from botocore.exceptions import ClientError
 from intercom_importer import jobs
 from intercom_importer.attributes import AttributePlan, finalise, model_of, plan_attributes
 from intercom_importer.csv_reader import CsvStream, StreamCheckpoint
-from intercom_importer.errors import FileRejectedError, ImporterError, IntercomAuthError, IntercomValidationError
+from intercom_importer.errors import (
+    FileRejectedError,
+    ImporterError,
+    IntercomAuthError,
+    IntercomValidationError,
+    PartnerConfigError,
+)
 from intercom_importer.manifest import parse_manifest
 from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, map_header, normalise
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
+from intercom_importer.partners import Partner, load_partner, partner_of_key
 from intercom_importer.schema import Problem, RowValidator, TypeSniffer
 from intercom_importer.seen import SeenKeys
 from intercom_importer.settings import Settings
@@ -302,6 +309,29 @@ def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return parse_manifest(body, source=f"The manifest {key}.json")
 
 
+def _load_partner(
+    job_id: str, upload: Upload, *, settings: Settings, store: jobs.JobStore, clients: Clients
+) -> Partner | None:
+    """The partner whose prefix the upload is in (None outside any registered partner's prefix). Its
+    recipients go on the job first, so even a rejection reaches the partner; the upload counts for
+    the partner's schedule expectation whatever happens next."""
+    name = partner_of_key(upload.key)
+    if name is None:
+        return None
+    try:
+        partner = load_partner(clients.s3, upload.bucket, name)
+    except PartnerConfigError as exc:
+        raise FileRejectedError(
+            f"{exc.message}. Nothing was imported: fix them with `intercom-import partner add {name} "
+            "--config FILE --replace`, then upload the file again."
+        ) from exc
+    if partner is None:
+        return None
+    store.update(job_id, {"partner": name, "recipients": partner.recipients(settings.notify_recipients)})
+    store.touch_partner(name, job_id=job_id, key=upload.key)
+    return partner
+
+
 def _validate(
     job_id: str,
     upload: Upload,
@@ -323,8 +353,9 @@ def _validate(
         if code in ("NoSuchKey", "NoSuchVersion", "404"):
             raise FileRejectedError(f"The uploaded file {upload.key} no longer exists in the bucket.") from exc
         raise
+    partner = _load_partner(job_id, upload, settings=settings, store=store, clients=clients)
     manifest = _load_manifest(clients.s3, upload.bucket, upload.key)
-    options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, settings)
+    options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, settings, partner)
     stream = CsvStream(obj["Body"])
     import_type = options.import_type or guess_import_type(stream.header)
     mapping = options.mapping or {}
