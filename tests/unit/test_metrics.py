@@ -39,6 +39,7 @@ SETTINGS = SimpleNamespace(
     report_link_expiry_seconds=3600,
     notify_recipients=("ops@example.com",),
     intercom_rate_limit_per_minute=10_000,
+    intercom_token_secret="arn:aws:secretsmanager:us-east-1:123456789012:secret:intercom-test",
 )
 
 
