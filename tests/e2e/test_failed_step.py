@@ -40,5 +40,7 @@ def test_failing_report_step_sends_the_fallback_email_once_and_marks_the_job_fai
     assert "SettingsError" in job["failure_detail"]
     emails = pipeline.emails_for(job_id)
     assert len(emails) == 1
-    assert emails[0]["subject"] == f"Intercom import {job_id} failed"
+    assert emails[0]["subject"] == f"Import failed: the report of job {job_id} could not be built"
+    assert emails[0]["text"].startswith("Import failed: the report could not be built\n\nThe import job ")
+    assert f"intercom-import status {job_id}" in emails[0]["text"]
     assert emails[0]["to"] == ["ops@example.com"]

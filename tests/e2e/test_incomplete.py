@@ -55,3 +55,6 @@ def test_lost_chunk_closes_the_job_as_incomplete_after_the_timeout(pipeline):
     emails = pipeline.emails_for(job_id)
     assert len(emails) == 1
     assert "2 of 2 chunks did not finish" in emails[0]["text"]
+    assert emails[0]["subject"].startswith("Import incomplete: lost.csv")
+    assert "- chunk 1: lines 2 to 101 (100 rows)" in emails[0]["text"]  # what did not finish, from the chunk files
+    assert "- chunk 2: lines 102 to 151 (50 rows)" in emails[0]["text"]

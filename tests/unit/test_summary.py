@@ -10,11 +10,22 @@ import pytest
 
 from intercom_importer import jobs
 from intercom_importer.report import final_status, neutralise
-from intercom_importer.summary import HEADLINES, render_email
+from intercom_importer.schema import Problem
+from intercom_importer.summary import (
+    FAILED_ROW_FIX,
+    HEADLINES,
+    TEMPLATES,
+    FailureGroups,
+    problem_kind,
+    render_email,
+    template_for,
+)
+from intercom_importer.validation import _kind
 
 pytestmark = pytest.mark.unit
 
 LINK = "https://icimport.s3.amazonaws.com/reports/job-1/errors.csv?X-Amz-Signature=abc&X-Amz-Expires=604800"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:intercom/import-token-Ab12Cd"
 
 
 def job(**changes: Any) -> dict[str, Any]:
@@ -23,7 +34,13 @@ def job(**changes: Any) -> dict[str, Any]:
         "bucket": "icimport-test",
         "key": "incoming/contacts.csv",
         "import_type": "people",
-        "options": {"existing": "update", "role": "user", "invalid_rows": "skip_rows"},
+        "options": {
+            "existing": "update",
+            "role": "user",
+            "invalid_rows": "skip_rows",
+            "tags": ["spring", "vip"],
+            "identity_trap": "report",
+        },
         "rows": 120,
         "created": 70,
         "updated": 40,
@@ -31,6 +48,18 @@ def job(**changes: Any) -> dict[str, Any]:
         "failed": 2,
         "invalid": 5,
         "duration_seconds": 125.4,
+        "reported_at": "2026-03-14T09:41:07.512Z",
+        "problem_kinds": {"email: is not a valid email address": 4, "signed_up_at: is not a date that can be read": 1},
+        "problems_sample": [
+            {"line": 9, "column": "email", "value": "ana@", "message": "is not a valid email address: use name@x.com"},
+            {"line": 4, "column": "email", "value": "bo b", "message": "is not a valid email address: use name@x.com"},
+            {
+                "line": 30,
+                "column": "signed_up_at",
+                "value": "31/02",
+                "message": "is not a date that can be read: use YYYY-MM-DD",
+            },
+        ],
     }
     record.update(changes)
     return record
@@ -40,31 +69,451 @@ def render(record: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "status": jobs.COMPLETED_WITH_ERRORS,
         "reason": None,
-        "first_errors": [],
         "error_link": "",
         "link_expiry_seconds": 604800,
         "recipients": ["ops@example.com"],
+        "rate_limit_per_minute": 1000,
+        "token_secret": SECRET_ARN,
     }
     args.update(kw)
     return render_email(job() if record is None else record, **args)
 
 
-# --- render_email --------------------------------------------------------------------------------
+def clean() -> dict[str, Any]:
+    return job(failed=0, invalid=0, skipped=10, problem_kinds={}, problems_sample=[])
 
 
-@pytest.mark.parametrize("status", jobs.TERMINAL)
-def test_every_final_status_has_its_own_headline(status: str):
-    headline, _colour = HEADLINES[status]
+def text_line(email: dict[str, Any], start: str) -> str:
+    [line] = [line for line in email["text"].splitlines() if line.startswith(start)]
+    return line
 
-    email = render(status=status)
+
+# one finished job per template: (template, job record, status, reason)
+CASES = {
+    "completed": (clean(), jobs.COMPLETED, None),
+    "completed_with_errors": (job(), jobs.COMPLETED_WITH_ERRORS, None),
+    "rejected": (
+        job(created=0, updated=0, failed=0, skipped=115),
+        jobs.REJECTED,
+        "5 of 120 rows are invalid and this import rejects the whole file (invalid_rows=reject_file).",
+    ),
+    "failed_token": (
+        job(created=0, updated=0, failed=115, abort={"error": "IntercomAuthError", "message": "Unauthorized"}),
+        jobs.FAILED,
+        "Intercom refused the access token (HTTP 401).",
+    ),
+    "failed_outage": (
+        job(failure={"error": "IntercomServerError", "message": "503 from Intercom"}),
+        jobs.FAILED,
+        "503 from Intercom",
+    ),
+    "failed": (
+        job(rows=0, created=0, updated=0, skipped=0, failed=0, invalid=0, failure={"error": "Crash", "message": "x"}),
+        jobs.FAILED,
+        "The validator failed unexpectedly.",
+    ),
+    "incomplete": (
+        job(
+            chunks_total=4,
+            chunks_done=2,
+            failed=0,
+            invalid=0,
+            skipped=0,
+            problem_kinds={},
+            rows=400,
+            created=150,
+            updated=50,
+        ),
+        jobs.INCOMPLETE,
+        "2 of 4 chunks did not finish before the job timeout.",
+    ),
+    "dry_run": (job(dry_run=True, api_calls=118, prepare_calls=2), jobs.COMPLETED_WITH_ERRORS, None),
+}
+
+
+def render_case(name: str, **kw: Any) -> dict[str, Any]:
+    record, status, reason = CASES[name]
+    return render(record, status=status, reason=reason, **kw)
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_outcome_picks_its_own_template(name: str):
+    record, status, _ = CASES[name]
+
+    assert template_for(record, status).name == name
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_template_headline_leads_subject_text_and_html(name: str):
+    headline = TEMPLATES[name].headline
+
+    email = render_case(name)
 
     assert email["subject"].startswith(f"{headline}: contacts.csv")
     assert email["text"].splitlines()[0] == headline
-    assert f">{headline}</h2>" in email["html"]
+    assert f">{headline}</h1>" in email["html"]
 
 
-def test_headlines_are_distinct():
-    assert len({headline for headline, _ in HEADLINES.values()}) == len(jobs.TERMINAL)
+@pytest.mark.parametrize("name", list(CASES))
+def test_template_colour_fills_the_headline_band(name: str):
+    colour = TEMPLATES[name].colour
+
+    html = render_case(name)["html"]
+
+    assert f'<td bgcolor="{colour}" style="background-color:{colour};' in html
+
+
+def test_templates_differ_in_headline_and_band_colour_per_status():
+    by_status = [TEMPLATES[n] for n in ("completed", "completed_with_errors", "rejected", "failed", "incomplete")]
+
+    assert len({t.headline for t in TEMPLATES.values()}) == len(TEMPLATES)
+    assert len({t.colour for t in [*by_status, TEMPLATES["dry_run"]]}) == 6
+
+
+@pytest.mark.parametrize("status", jobs.TERMINAL)
+def test_every_final_status_has_a_headline(status: str):
+    headline, colour = HEADLINES[status]
+
+    assert headline and colour.startswith("#")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_job_id_and_status_command_appear_in_text_and_html(name: str):
+    email = render_case(name)
+
+    assert "Job id: job-1" in email["text"]
+    assert "intercom-import status job-1" in email["text"]
+    assert "intercom-import status job-1" in email["html"]
+
+
+# --- counts, timing, settings --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [("Rows read", "120"), ("Created", "70"), ("Updated", "40"), ("Skipped", "3"), ("Failed", "2"), ("Invalid", "5")],
+)
+def test_counts_appear_in_text_and_html(label: str, value: str):
+    email = render()
+
+    assert re.fullmatch(rf"{label}: +{value}", text_line(email, f"{label}:"))
+    assert re.search(rf">{label}</div><div[^>]*>{value}</div>", email["html"])
+
+
+def test_counts_have_thousands_separators():
+    email = render(job(rows=12480, created=9160))
+
+    assert text_line(email, "Created:").endswith(" 9,160")
+    assert ">9,160</div>" in email["html"]
+
+
+def test_nonzero_failed_and_invalid_counts_are_red():
+    html = render()["html"]
+
+    assert re.search(r"color:#cf222e\">2</div>", html)
+    assert re.search(r"color:#cf222e\">5</div>", html)
+
+
+def test_duration_and_rows_per_minute_appear_in_text_and_html():
+    email = render(job(duration_seconds=3600, rows=12000))
+
+    assert "Duration 1 h 0 min · 200 rows/minute" in email["text"]
+    assert "Duration 1 h 0 min · 200 rows/minute" in email["html"]
+
+
+def test_rows_per_minute_is_left_out_without_a_duration():
+    email = render(job(duration_seconds=0))
+
+    assert "rows/minute" not in email["text"]
+
+
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [
+        ("Import type", "people"),
+        ("Existing records", "update"),
+        ("Role of new contacts", "user"),
+        ("Tags", "spring, vip"),
+        ("Invalid rows", "skip_rows"),
+        ("Dry run", "no"),
+        ("Identity trap", "report"),
+        ("Column mapping", "automatic (column names)"),
+    ],
+)
+def test_settings_used_appear_in_text_and_html(label: str, value: str):
+    email = render()
+
+    assert re.fullmatch(rf"{re.escape(label)}: +{re.escape(value)}", text_line(email, f"{label}:"))
+    assert re.search(rf">{re.escape(label)}</td><td[^>]*>{re.escape(value)}</td>", email["html"])
+
+
+def test_partner_appears_in_subject_settings_and_band_when_the_job_has_one():
+    email = render(job(partner="acme", key="incoming/acme/contacts.csv"))
+
+    assert email["subject"].startswith("Import completed with errors: contacts.csv from acme (")
+    assert re.search(r"^Partner: +acme$", email["text"], re.MULTILINE)
+    assert "contacts.csv &middot; partner acme" in email["html"]
+
+
+def test_partner_is_absent_when_the_job_has_none():
+    email = render()
+
+    assert "Partner" not in email["text"]
+    assert "partner" not in email["html"]
+
+
+def test_custom_mapping_counts_its_columns_and_names_its_source():
+    options = {**job()["options"], "mapping": {"columns": {"Customer No": "external_id", "Seats": {"type": "integer"}}}}
+
+    assert "custom, 2 columns mapped (manifest)" in render(job(options=options))["text"]
+    assert "(partner settings or manifest)" in render(job(options=options, partner="acme"))["text"]
+    assert "from the partner's mapping v3" in render(job(mapping_source="from the partner's mapping v3"))["text"]
+
+
+def test_role_is_not_shown_for_companies():
+    assert "Role of new contacts" not in render(job(import_type="companies"))["text"]
+
+
+def test_settings_are_left_out_when_the_file_was_rejected_before_they_were_read():
+    email = render(job(options={}, rows=0), status=jobs.REJECTED, reason="The file is an Excel workbook.")
+
+    assert "Settings" not in email["text"]
+    assert "Settings used" not in email["html"]
+
+
+# --- problems ------------------------------------------------------------------------------------
+
+
+def test_problems_are_grouped_by_kind_with_count_lines_and_fix():
+    email = render()
+
+    text = email["text"]
+    assert "- email: is not a valid email address: 4 rows, lines 4, 9 …" in text
+    assert "  Example: bo b" in text or "  Example: ana@" in text
+    assert "  Fix: use name@x.com" in text
+    assert "- signed_up_at: is not a date that can be read: 1 row, line 30" in text
+    assert "  Fix: use YYYY-MM-DD" in text
+    assert "<strong>email: is not a valid email address</strong>" in email["html"]
+    assert "Fix: use YYYY-MM-DD" in email["html"]
+
+
+def test_problems_are_ordered_most_common_first():
+    text = render(failed_groups=[{"kind": "Intercom refused the row: x", "count": 2, "lines": [7, 8], "fix": ""}])[
+        "text"
+    ]
+
+    assert text.index("4 rows") < text.index("2 rows, lines 7, 8") < text.index("1 row, line 30")
+
+
+def test_only_the_top_kinds_are_listed_and_the_rest_counted():
+    kinds = {f"c{i}: is wrong": 10 - i for i in range(8)}
+
+    email = render(job(problem_kinds=kinds, problems_sample=[]))
+
+    assert "c4: is wrong" in email["text"] and "c5: is wrong" not in email["text"]
+    assert "- and 3 more kinds of problem: see the error file" in email["text"]
+
+
+def test_problem_kind_matches_the_validators_grouping():
+    problem = Problem(3, "Email", "x", "is not a valid email address: use the form name@example.com")
+
+    assert problem_kind(problem.column, problem.message) == _kind(problem)
+
+
+def test_failure_groups_group_rows_by_message_without_the_values():
+    groups = FailureGroups()
+    groups.add(5, "email", "Intercom refused the row: Email 'a@spam.example' is blocked")
+    groups.add(9, "email", "Intercom refused the row: Email 'b@spam.example' is blocked")
+    groups.add(7, "", "not imported: the chunk failed 5 times (timeout). Upload these rows again to retry them.")
+
+    [blocked, chunk] = groups.groups()
+
+    assert blocked == {
+        "kind": "email: Intercom refused the row: Email '…' is blocked",
+        "count": 2,
+        "lines": [5, 9],
+        "fix": FAILED_ROW_FIX,
+        "example": "",
+    }
+    assert chunk["count"] == 1 and chunk["lines"] == [7] and chunk["fix"] == ""
+
+
+def test_failure_groups_keep_few_lines_and_bounded_kinds():
+    groups = FailureGroups(max_kinds=2)
+    for line in range(1, 21):
+        groups.add(line, "", f"Intercom refused the row: problem number{line % 4}")
+
+    result = groups.groups()
+
+    assert len(result) == 3  # two kinds, then everything else under one
+    assert sum(g["count"] for g in result) == 20
+    assert all(len(g["lines"]) <= 6 for g in result)
+
+
+# --- error file link -----------------------------------------------------------------------------
+
+
+def test_error_link_and_its_expiry_are_present_when_given():
+    email = render(job(error_file_key="reports/job-1/errors.csv"), error_link=LINK)
+
+    assert LINK in email["text"]
+    assert f'href="{LINK.replace("&", "&amp;")}"' in email["html"]
+    expiry = "The link works until 2026-03-21 09:41 UTC (7 days after the report) at the latest."
+    assert expiry in email["text"]
+    assert expiry in email["html"]
+    assert "The file itself stays at s3://icimport-test/reports/job-1/errors.csv" in email["text"]
+
+
+def test_link_expiry_in_hours_when_shorter_than_a_day():
+    email = render(error_link=LINK, link_expiry_seconds=43200)
+
+    assert "until 2026-03-14 21:41 UTC (12 hours after the report) at the latest" in email["text"]
+
+
+def test_error_link_is_absent_when_not_given():
+    email = render(error_link="")
+
+    assert "href=" not in email["html"]
+    assert "Download the error file" not in email["html"]
+    assert "The link works" not in email["text"]
+
+
+# --- per-template content ------------------------------------------------------------------------
+
+
+def test_completed_says_everything_was_imported_and_asks_nothing():
+    email = render_case("completed")
+
+    assert "All 120 rows were imported into Intercom: 70 created, 40 updated, 10 skipped." in email["text"]
+    assert "What to do" not in email["text"]
+    assert email["subject"] == "Import completed: contacts.csv (70 created, 40 updated, 0 with errors)"
+
+
+def test_completed_with_errors_says_how_many_rows_were_not_imported_and_how_to_fix():
+    email = render_case("completed_with_errors", error_link=LINK)
+
+    assert (
+        "113 of 120 rows were imported or skipped as asked; 7 were not (5 invalid, 2 failed in Intercom)."
+        in (email["text"])
+    )
+    assert "upload the error file itself" in email["text"]
+    assert email["subject"] == "Import completed with errors: contacts.csv (70 created, 40 updated, 7 with errors)"
+
+
+def test_rejected_shows_the_reason_the_fix_and_the_invalid_rows():
+    email = render_case("rejected", error_link=LINK)
+
+    assert "Reason: 5 of 120 rows are invalid" in email["text"]
+    assert "Fix the file as described in the reason, then upload the file again." in email["text"]
+    assert "lines 4, 9" in email["text"]
+    assert email["subject"] == "Import rejected: nothing was imported: contacts.csv"
+
+
+def test_rejected_before_reading_rows_shows_no_counts():
+    email = render(
+        job(rows=0, created=0, updated=0, skipped=0, failed=0, invalid=0, problem_kinds={}),
+        status=jobs.REJECTED,
+        reason="The file is an Excel workbook, not a CSV.",
+    )
+
+    assert "Counts" not in email["text"]
+    assert "Rows read" not in email["html"]
+    assert "Reason: The file is an Excel workbook, not a CSV." in email["text"]
+
+
+def test_failed_token_names_the_secret_to_update():
+    email = render_case("failed_token")
+
+    assert "The Intercom token is invalid or revoked" in email["text"]
+    assert "Update the secret intercom/import-token with a valid Intercom access token:" in email["text"]
+    assert "aws secretsmanager put-secret-value --secret-id intercom/import-token" in email["text"]
+    assert "--secret-id intercom/import-token --secret-string" in email["html"]
+    assert email["subject"] == "Import failed: Intercom refused the access token: contacts.csv"
+
+
+def test_failed_token_also_covers_a_401_during_validation():
+    record = job(failure={"error": "IntercomAuthError", "message": "refused"})
+
+    assert template_for(record, jobs.FAILED).name == "failed_token"
+
+
+def test_failed_outage_says_intercom_was_unavailable_and_to_retry_later():
+    email = render_case("failed_outage")
+
+    assert "Intercom did not answer" in email["text"]
+    assert "When Intercom is back, upload the file again." in email["text"]
+    assert "Reason: 503 from Intercom" in email["text"]
+
+
+def test_failed_other_shows_the_reason_and_the_status_command():
+    email = render_case("failed")
+
+    assert "Reason: The validator failed unexpectedly." in email["text"]
+    assert "See the reason and the job's details:" in email["text"]
+    assert "Counts" not in email["text"]
+
+
+def test_incomplete_lists_the_chunks_that_did_not_finish():
+    unfinished = [
+        {"chunk": 3, "rows": 100, "first_line": 202, "last_line": 301},
+        *({"chunk": i} for i in range(4, 16)),
+    ]
+
+    email = render_case("incomplete", unfinished=unfinished)
+
+    assert "2 of 4 chunks were not done before the job timeout, and 200 rows are not counted" in email["text"]
+    assert "- chunk 3: lines 202 to 301 (100 rows)" in email["text"]
+    assert "- chunk 4" in email["text"]
+    assert "- and 3 more chunks" in email["text"]
+    assert ">chunk 3: lines 202 to 301 (100 rows)</td>" in email["html"]
+
+
+def test_dry_run_shows_would_counts_and_the_estimate():
+    email = render_case("dry_run")
+
+    assert re.fullmatch(r"Would create: +70", text_line(email, "Would create:"))
+    assert re.fullmatch(r"Would update: +40", text_line(email, "Would update:"))
+    assert "A real import would create 70 and update 40 records." in email["text"]
+    assert "about 120 Intercom API calls, taking at least 7 s at the rate limit of 1,000 calls" in email["text"]
+    assert "upload the file again without dry_run" in email["html"]
+    assert email["subject"].endswith("(70 would be created, 40 would be updated, 7 with errors)")
+
+
+def test_dry_run_lists_custom_attributes_that_would_be_created():
+    record = job(dry_run=True, new_attributes=[{"name": "seats", "data_type": "integer"}])
+
+    assert "Custom attributes that would be created: seats (integer)" in render(record)["text"]
+
+
+def test_recipients_are_passed_through():
+    recipients = ("ops@example.com", "sales@example.com")
+
+    assert render(recipients=recipients)["to"] == list(recipients)
+
+
+# --- HTML safety and structure -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_html_has_no_scripts_styles_or_external_references(name: str):
+    html = render_case(name, error_link=LINK)["html"]
+
+    lowered = html.lower()
+    for banned in ("<script", "<style", "<link", "<img", "<iframe", "src=", "url(", "@import", "javascript:"):
+        assert banned not in lowered
+    assert re.findall(r'href="([^"]*)"', html) == [LINK.replace("&", "&amp;")]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_html_is_a_600px_table_layout(name: str):
+    html = render_case(name)["html"]
+
+    assert html.startswith("<!DOCTYPE html>")
+    assert 'width="600"' in html and "max-width:600px" in html
+    assert "<div" not in html.replace('<div style="display:none', "").split("<table", 1)[0]
 
 
 def test_file_key_with_markup_is_escaped_in_html_and_raw_in_text():
@@ -77,15 +526,25 @@ def test_file_key_with_markup_is_escaped_in_html_and_raw_in_text():
     assert f"s3://icimport-test/{key}" in email["text"]
 
 
-def test_error_message_with_markup_is_escaped_in_html_and_raw_in_text():
-    error = {"line": 4, "column": 'E"mail', "message": "'<b>x</b>' is not a valid email address"}
+def test_problem_with_markup_is_escaped_in_html_and_raw_in_text():
+    sample = [{"line": 4, "column": 'E"mail', "value": "<b>x</b>", "message": "'<b>x</b>' is bad: fix <i>it</i>"}]
 
-    email = render(first_errors=[error])
+    email = render(job(problem_kinds={"E\"mail: '<b>x</b>' is bad": 1}, problems_sample=sample))
 
-    assert "<b>x</b>" not in email["html"]
-    assert "&#x27;&lt;b&gt;x&lt;/b&gt;&#x27; is not a valid email address" in email["html"]
-    assert "E&quot;mail" in email["html"]
-    assert "line 4, column E\"mail: '<b>x</b>' is not a valid email address" in email["text"]
+    assert "<b>x</b>" not in email["html"] and "<i>" not in email["html"]
+    assert "E&quot;mail: &#x27;&lt;b&gt;x&lt;/b&gt;&#x27; is bad" in email["html"]
+    assert "Fix: fix &lt;i&gt;it&lt;/i&gt;" in email["html"]
+    assert "- E\"mail: '<b>x</b>' is bad: 1 row, line 4" in email["text"]
+
+
+def test_failure_group_with_markup_is_escaped_in_html():
+    groups = FailureGroups()
+    groups.add(3, "", "Intercom refused the row: <img src=x onerror=alert(1)>")
+
+    html = render(failed_groups=groups.groups())["html"]
+
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
 def test_reason_with_markup_is_escaped_in_html_and_raw_in_text():
@@ -98,48 +557,28 @@ def test_reason_with_markup_is_escaped_in_html_and_raw_in_text():
     assert reason in email["text"]
 
 
-@pytest.mark.parametrize(
-    ("label", "value"),
-    [("Rows read", "120"), ("Created", "70"), ("Updated", "40"), ("Skipped", "3"), ("Failed", "2"), ("Invalid", "5")],
-)
-def test_counts_appear_in_text_and_html(label: str, value: str):
-    email = render()
+def test_settings_and_partner_with_markup_are_escaped():
+    options = {**job()["options"], "tags": ["<b>vip</b>"]}
 
-    assert any(line.startswith(f"{label}:") and line.endswith(f" {value}") for line in email["text"].splitlines())
-    assert re.search(rf">{label}</td><td[^>]*>{value}</td>", email["html"])
+    html = render(job(options=options, partner="<i>acme</i>"))["html"]
+
+    assert "<b>vip</b>" not in html and "<i>acme</i>" not in html
+    assert "&lt;b&gt;vip&lt;/b&gt;" in html and "&lt;i&gt;acme&lt;/i&gt;" in html
 
 
-def test_duration_appears_in_text_and_html():
-    email = render(job(duration_seconds=3725))
+def test_link_with_quotes_cannot_break_out_of_the_href():
+    link = 'https://x.example/e.csv?a="><script>alert(1)</script>'
 
-    assert "Duration: 1 h 2 min" in email["text"]
-    assert "Duration: 1 h 2 min" in email["html"]
+    html = render(error_link=link)["html"]
 
-
-def test_subject_counts_created_updated_and_errors():
-    assert render()["subject"] == "Import completed with errors: contacts.csv (70 created, 40 updated, 7 with errors)"
+    assert "<script>" not in html
+    assert 'href="https://x.example/e.csv?a=&quot;&gt;&lt;script&gt;' in html
 
 
-def test_error_link_is_present_when_given():
-    email = render(error_link=LINK)
+def test_subject_is_one_line_even_when_the_key_holds_a_newline():
+    email = render(job(key="incoming/evil\r\nBcc: x@example.com.csv"))
 
-    assert LINK in email["text"]
-    assert f'href="{LINK.replace("&", "&amp;")}"' in email["html"]
-    assert "valid 7 days" in email["text"]
-
-
-def test_error_link_is_absent_when_not_given():
-    email = render(error_link="")
-
-    assert "href=" not in email["html"]
-    assert "Download the error file" not in email["html"]
-    assert "link valid" not in email["text"]
-
-
-def test_recipients_are_passed_through():
-    recipients = ("ops@example.com", "sales@example.com")
-
-    assert render(recipients=recipients)["to"] == list(recipients)
+    assert "\n" not in email["subject"] and "\r" not in email["subject"]
 
 
 # --- neutralise ----------------------------------------------------------------------------------

@@ -19,14 +19,16 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from intercom_importer import jobs
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.settings import Settings
-from intercom_importer.summary import render_email
+from intercom_importer.summary import UNFINISHED_SHOWN, FailureGroups, render_email
+from intercom_importer.validation import chunk_key
 
 ERROR_COLUMNS = ("error_line", "error_column", "error")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-FIRST_ERRORS = 10
 
 
 def neutralise(cell: str) -> str:
@@ -110,26 +112,27 @@ def _failed_rows(s3: Any, bucket: str, store: jobs.JobStore, job_id: str) -> Ite
 
 
 def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> tuple[str, list]:
-    """Write the error CSV; returns its key and the first errors (line, column, message) for the email."""
+    """Write the error CSV; returns its key and the failed rows grouped by problem, for the email (the
+    invalid rows' groups are on the job already)."""
     job_id = job["job_id"]
     header = list(job.get("header") or [])
     rows = heapq.merge(
-        _invalid_rows(s3, settings.import_bucket, job.get("invalid_key", "")),
-        _failed_rows(s3, settings.import_bucket, store, job_id),
+        ((*r, False) for r in _invalid_rows(s3, settings.import_bucket, job.get("invalid_key", ""))),
+        ((*r, True) for r in _failed_rows(s3, settings.import_bucket, store, job_id)),
         key=lambda r: r[0],
     )
-    first: list[dict[str, Any]] = []
+    failed = FailureGroups()
     with tempfile.TemporaryFile("w+b") as spool:
         text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)
         writer.writerow([neutralise(h) for h in header] + list(ERROR_COLUMNS))
         count = 0
-        for line, cells, column, message in rows:
+        for line, cells, column, message, is_failure in rows:
             count += 1
             padded = list(cells) + [""] * (len(header) - len(cells))
             writer.writerow([neutralise(c) for c in padded] + [line, column, neutralise(message)])
-            if len(first) < FIRST_ERRORS:
-                first.append({"line": line, "column": column, "message": message})
+            if is_failure:
+                failed.add(line, column, message)
         text.flush()
         spool.seek(0)
         key = report_key(job_id)
@@ -142,7 +145,27 @@ def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Map
                 ContentDisposition=f'attachment; filename="{job_id}-errors.csv"',
             )
         text.detach()
-    return (key if count else ""), first
+    return (key if count else ""), failed.groups()
+
+
+def unfinished_chunks(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> list[dict]:
+    """The chunks an incomplete job never recorded, the first ones with their line ranges (for the email)."""
+    done = {int(c["chunk"]) for c in store.chunks(job["job_id"])}
+    missing = [i for i in range(1, int(job.get("chunks_total", 0) or 0) + 1) if i not in done]
+    found: list[dict[str, Any]] = []
+    for index in missing:
+        entry: dict[str, Any] = {"chunk": index}
+        if len(found) < UNFINISHED_SHOWN:
+            try:
+                body = s3.get_object(Bucket=settings.import_bucket, Key=chunk_key(job["job_id"], index))["Body"]
+                lines = [int(r["line"]) for r in json.loads(body.read())["rows"]]
+            except (ClientError, ValueError, KeyError):
+                logger.warning("unfinished chunk unreadable", chunk=index, exc_info=True)
+                lines = []
+            if lines:
+                entry.update(rows=len(lines), first_line=min(lines), last_line=max(lines))
+        found.append(entry)
+    return found
 
 
 def build_report(
@@ -156,9 +179,9 @@ def build_report(
         # every row must end in exactly one count; say so loudly if the books do not balance
         logger.error("rows unaccounted for", unaccounted=unaccounted)
         status, reason = jobs.INCOMPLETE, f"{unaccounted} rows of the file were not accounted for by any chunk."
-    error_key, first_errors = ("", [])
+    error_key, failed_groups = ("", [])
     if int(job.get("invalid", 0)) or int(job.get("failed", 0)):
-        error_key, first_errors = write_error_file(s3, settings, store, job)
+        error_key, failed_groups = write_error_file(s3, settings, store, job)
     link = ""
     if error_key:
         link = s3.generate_presigned_url(
@@ -183,7 +206,9 @@ def build_report(
         job,
         status=status,
         reason=reason,
-        first_errors=first_errors,
+        failed_groups=failed_groups,
+        unfinished=unfinished_chunks(s3, settings, store, job) if status == jobs.INCOMPLETE else [],
+        token_secret=settings.intercom_token_secret,
         error_link=link,
         link_expiry_seconds=settings.report_link_expiry_seconds,
         recipients=settings.notify_recipients,
