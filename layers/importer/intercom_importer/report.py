@@ -179,7 +179,7 @@ def build_report(
         # every row must end in exactly one count; say so loudly if the books do not balance
         logger.error("rows unaccounted for", unaccounted=unaccounted)
         status, reason = jobs.INCOMPLETE, f"{unaccounted} rows of the file were not accounted for by any chunk."
-    error_key, failed_groups = ("", [])
+    error_key, failed_groups = "", list[dict[str, Any]]()
     if int(job.get("invalid", 0)) or int(job.get("failed", 0)):
         error_key, failed_groups = write_error_file(s3, settings, store, job)
     link = ""
