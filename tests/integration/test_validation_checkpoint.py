@@ -453,3 +453,39 @@ def test_chunk_writer_raises_a_failed_put(env: Env):
         write_rows(writer, 200)
         writer.flush()
     writer.close()
+
+
+def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_email(env: Env):
+    upload = env.upload("incoming/dies.csv", people_csv().encode(), **{"dry-run": "true"})
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    (event,) = env.lambda_.events
+    record = {
+        "requestPayload": event,
+        "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "timed out"},
+    }
+
+    outcomes = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+    repeated = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+
+    assert outcomes == [{"job_id": job_id, "outcome": "failed"}]
+    assert repeated == [{"job_id": job_id, "outcome": "already-handled"}]
+    job = env.store.get(job_id)
+    assert job["status"] == jobs.FAILED and "Sandbox.Timedout" in job["failure"]["message"]
+    executions = env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]
+    assert [e["name"] for e in executions] == [job_id]
+    assert env.continue_(event, NO_DEADLINE)["duplicate"]  # a late retry of the dead continuation does nothing
+
+
+def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuation(env: Env):
+    upload = env.upload("incoming/handed-over.csv", people_csv().encode(), **{"dry-run": "true"})
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    s3_record = {"s3": {"bucket": {"name": env.bucket}, "object": {"key": upload.key, "versionId": upload.version_id}}}
+    record = {"requestPayload": {"Records": [s3_record]}, "responsePayload": {"errorType": "Runtime.ExitError"}}
+
+    outcomes = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+
+    assert outcomes == [{"job_id": job_id, "outcome": "already-handled"}]
+    assert env.store.get(job_id)["status"] == jobs.VALIDATING
+    assert env.continue_(env.lambda_.events.pop(), NO_DEADLINE)["outcome"] == "accepted"

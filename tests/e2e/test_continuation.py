@@ -1,0 +1,72 @@
+"""A file validated across several invocations of the real validator (checkpoint, async self-invoke,
+continue) on the local runtime imports every row exactly once.
+
+The validator's time budget is shrunk to its minimum (0.1 s), so each invocation reads about one block of
+1,000 rows, saves a checkpoint and invokes itself through Lambda's Invoke API (on moto, routed to the
+runtime's warm environments); the remaining time it checks is the runtime's real Lambda context.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from intercom_sandbox import SandboxConfig, SandboxServer
+from pipeline_helpers import counts, local_pipeline
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "continuation-token"
+ROWS = 3300
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pipeline(sandbox, tmp_path_factory):
+    with local_pipeline(
+        sandbox.url,
+        TOKEN,
+        tmp_path_factory.mktemp("logs"),
+        function_env_overrides={"ValidateFunction": {"VALIDATE_TIME_BUDGET_SECONDS": "0.1"}},
+    ) as pipeline:
+        yield pipeline
+
+
+def people() -> str:
+    lines = ["email,name,Seats,Score"]
+    for i in range(ROWS):
+        email = f"c{i}@example.com"
+        if i == 2500:
+            email = "c7@example.com"  # a duplicate of line 9, two blocks (and invocations) later
+        if i == 1500:
+            email = "not-an-email"
+        score = "0.5" if i == 3200 else str(i % 7)  # integer until the last block: a float attribute
+        lines.append(f"{email},Person {i},{i % 40},{score}")
+    return "\n".join(lines) + "\n"
+
+
+def test_file_read_in_several_invocations_imports_every_row_once(pipeline, sandbox):
+    job_id = pipeline.upload("incoming/big.csv", people(), **{"invalid-rows": "skip_rows"})
+
+    job = pipeline.wait_done(job_id, timeout=300)
+
+    assert job["validate_invocations"] > 1
+    assert job["validate_invocations"] == job["checkpoint_seq"] + 1
+    assert counts(job) == {"rows": ROWS, "created": ROWS - 2, "updated": 0, "skipped": 0, "failed": 0, "invalid": 2}
+    assert job["bytes_read"] == len(people().encode())
+    contacts = sandbox.state()["contacts"]
+    assert len(contacts) == ROWS - 2 and len({c["email"] for c in contacts}) == ROWS - 2
+    types = {a["name"]: a["data_type"] for a in sandbox.state()["data_attributes"] if a.get("custom")}
+    assert types == {"Seats": "integer", "Score": "float"}
+    errors = {row["error_line"]: row["error"] for row in pipeline.error_rows(job)}
+    assert set(errors) == {"1502", "2502"}
+    assert "duplicates line 9 (same email)" in errors["2502"]
+    assert len(pipeline.emails_for(job_id)) == 1
+    invocations = pipeline.runtime.invocations("ValidateFunction")
+    continued = [r for r in invocations if r.source == "invoke-async"]
+    assert len(continued) == job["checkpoint_seq"]
+    assert all(r.ok for r in invocations)
