@@ -211,7 +211,7 @@ def build_report(
         token_secret=settings.intercom_token_secret,
         error_link=link,
         link_expiry_seconds=settings.report_link_expiry_seconds,
-        recipients=settings.notify_recipients,
+        recipients=job.get("recipients") or settings.notify_recipients,  # a partner's, else the stack's
         rate_limit_per_minute=settings.intercom_rate_limit_per_minute,
     )
     logger.info("report built", status=status, error_file=bool(error_key))
