@@ -7,6 +7,7 @@
     intercom-import status JOB [--watch]                                     the job record (live progress)
     intercom-import history [--limit N] [--status S] [--since D] [--source P] imports, newest first
     intercom-import sample people|companies [-o FILE]                        a template CSV
+    intercom-import validate FILE [settings] [--partner P] [--errors FILE]   the validator's checks, locally
     intercom-import partner add NAME --config FILE | list | show NAME | remove NAME   partners' settings
     intercom-import presign PARTNER FILE [--expires S]                       a presigned upload URL for a partner
     intercom-import sandbox [--port N] ...                                   serve the Intercom sandbox
@@ -450,6 +451,100 @@ def write_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------------- validate
+def validate_local(args: argparse.Namespace) -> int:
+    from importer_cli import partner_commands, validate_command
+
+    config = load_config(args.config)
+    partner = None
+    if args.partner_config and not args.partner:
+        raise CliError("--partner-config needs --partner NAME: the prefix the partner's files are uploaded to")
+    if args.partner:
+        if args.partner_config:
+            document = partner_commands.read_config(args.partner_config)
+            partner = partner_commands.parse(args.partner, document, source=f"the settings in {args.partner_config}")
+        else:
+            target = targets.resolve(args)
+            assert target is not None
+            partner = partner_commands.require(target, args.partner)
+    intercom = None
+    token = args.intercom_token or os.environ.get(local_stack.TOKEN_ENV)
+    if args.intercom_url or args.intercom_region:
+        if not token:
+            raise CliError(
+                f"reading the workspace's data attributes needs --intercom-token (or ${local_stack.TOKEN_ENV})"
+            )
+        from intercom_importer.intercom import build_client, resolve_base_url
+
+        intercom = build_client(token=token, base_url=resolve_base_url(args.intercom_region, args.intercom_url))
+    errors_out = Path(args.errors) if args.errors else None
+    if errors_out is not None and not errors_out.parent.is_dir():
+        raise CliError(f"--errors {args.errors}: folder {errors_out.parent} does not exist")
+    result = validate_command.validate_file(
+        Path(args.file),
+        metadata=import_options.metadata(args, config),
+        manifest=import_options.manifest(args, config),
+        partner=partner,
+        intercom=intercom,
+        parameters=config.get("parameters") or {},
+        errors_out=errors_out,
+        problems_shown=args.limit,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print_validation(result)
+    return EXIT_OK if result["valid"] else EXIT_IMPORT_PROBLEMS
+
+
+def _print_validation(result: dict[str, Any]) -> None:
+    where = f" (partner {result['partner']})" if result.get("partner") else ""
+    if result["outcome"] == "rejected" and not result["rows"]:
+        print(f"{result['file']}{where}: REJECTED")
+        print(f"  {result['rejection']}")
+        return
+    shape = f"{result['import_type']}, {result['encoding']}, delimiter {result['delimiter']!r}"
+    invalid = result["invalid_rows"]
+    verdict = (
+        "OK" if result["valid"] else ("REJECTED" if result["outcome"] == "rejected" else "IMPORTABLE, WITH ERRORS")
+    )
+    print(
+        f"{result['file']}{where}: {verdict}: {result['rows']} rows, {result['valid_rows']} valid, {invalid} invalid ({shape})"
+    )
+    if result.get("rejection"):
+        print(f"  {result['rejection']}")
+    if result["outcome"] == "accepted":
+        print(
+            f"  would be imported in {result['chunks']} chunk(s)"
+            + (f", {result['companies']} companies" if result["companies"] else "")
+        )
+    if result.get("settings"):
+        settings = result["settings"]
+        print("  settings: " + ", ".join(f"{k}={v}" for k, v in settings.items() if v not in (None, [], False)))
+    print("Columns:")
+    for column in result["columns"]:
+        kind = f"custom {column['type']}" if column.get("custom") else column["type"]
+        print(f"  {column['column']!s:<28} -> {column['attribute']} ({kind})")
+    for attribute in result["new_attributes"]:
+        print(f"New custom attribute: {attribute['name']} ({attribute['data_type']})")
+    for note in result["attribute_notes"]:
+        print(f"Note: {note}")
+    if result["errors"]:
+        print(f"Problems (first {len(result['errors'])} of {invalid} invalid rows):")
+        for row in result["errors"]:
+            for problem in row["problems"]:
+                column = f", column {problem['column']}" if problem.get("column") else ""
+                value = f" {problem['value']!r}" if problem.get("value") else ""
+                print(f"  line {row['line']}{column}:{value} {problem['message']}")
+    if result.get("errors_file"):
+        print(f"Error file (every invalid row with its problems; fix and upload it): {result['errors_file']}")
+    if not result["workspace_checked"] and result["new_attributes"]:
+        print(
+            "Custom attributes were checked against an empty workspace; give --intercom-url/--intercom-region and "
+            "--intercom-token to check them against yours (read only)."
+        )
+
+
 # ------------------------------------------------------------------------------------------- partner / presign
 def partner_command(args: argparse.Namespace) -> int:
     from importer_cli import partner_commands
@@ -760,6 +855,38 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     sample.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
+    validate = _command(
+        sub,
+        "validate",
+        "check a CSV file exactly as the validator Lambda would, locally; nothing is imported",
+        "Run the validator's own code on FILE, locally (an in-process moto stands in for S3 and DynamoDB): "
+        "encoding, header, column mapping, custom attributes, every row against the JSON Schema, duplicate "
+        "identifiers, the invalid-rows policy. Prints what an upload would give: accepted or rejected, the "
+        "columns as matched, the custom attributes it would create, and every problem with its line, column and "
+        "fix (--errors writes the error CSV the summary email links to). Intercom is never written; with "
+        "--intercom-url/--intercom-region and a token its data attributes are read, so the attribute checks are "
+        "exact. --partner NAME applies that partner's settings (from the target stack, or --partner-config FILE).",
+        target=True,
+        as_json="print the validation report as JSON (outcome, counts, columns, new attributes, errors)",
+    )
+    validate.add_argument("file", metavar="FILE", help="the CSV file to check")
+    import_options.add_import_options(validate)
+    validate.add_argument(
+        "--partner", metavar="NAME", help="check it as an upload to incoming/NAME/ (its settings apply)"
+    )
+    validate.add_argument(
+        "--partner-config",
+        metavar="FILE",
+        help="the partner's settings from FILE instead of the stack (before `partner add`)",
+    )
+    validate.add_argument("--config", metavar="FILE", help="JSON: import settings and template parameters, like `run`")
+    validate.add_argument("--errors", metavar="FILE", help="write the error CSV (invalid rows and their problems) here")
+    validate.add_argument("--limit", metavar="N", type=int, default=20, help="problems shown (default 20)")
+    workspace = validate.add_argument_group("Intercom workspace (read only; default: none)")
+    workspace.add_argument("--intercom-url", metavar="URL", help="Intercom API base URL (or a stand-in)")
+    workspace.add_argument("--intercom-region", choices=("US", "EU", "AU"), help="Intercom's regional API host")
+    workspace.add_argument("--intercom-token", metavar="TOKEN", help=f"access token (or ${local_stack.TOKEN_ENV})")
+
     partner = _command(
         sub,
         "partner",
@@ -815,6 +942,7 @@ COMMANDS = {
     "status": job_status,
     "history": job_history,
     "sample": write_sample,
+    "validate": validate_local,
     "partner": partner_command,
     "presign": presign_upload,
 }

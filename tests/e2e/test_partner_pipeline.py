@@ -287,3 +287,23 @@ def test_presign_refuses_an_unknown_partner_and_an_expiry_over_seven_days(stack_
     assert "no partner nobody" in cli(stack_file, "presign", "nobody", "x.csv")[2]
     code, _, err = cli(stack_file, "presign", "acme", "x.csv", "--expires", str(8 * 86400))
     assert code == 2 and "7 days" in err
+
+
+def test_validate_reports_exactly_what_the_upload_then_gives(stack_file, pipeline, acme, tmp_path):
+    body = "Customer No,E-mail,name,Visits\nv-1,v1@example.com,A,3\nv-2,bad@,B,4\nv-3,v3@example.com,C,7\n"
+    csv_file = tmp_path / "same.csv"
+    csv_file.write_text(body)
+
+    code, out, err = cli(stack_file, "validate", str(csv_file), "--partner", "acme", "--json")
+    job = pipeline.wait_done(pipeline.upload("incoming/acme/same.csv", body))
+
+    assert code == 1, err  # one invalid row
+    report = json.loads(out)
+    assert (report["rows"], report["valid_rows"], report["invalid_rows"]) == (job["rows"], job["valid"], job["invalid"])
+    assert report["problem_kinds"] == job["problem_kinds"]
+    assert report["columns"] == [
+        {"column": c["header"], "attribute": c["target"], "type": c["type"], "custom": c["custom"]}
+        for c in job["columns"]
+    ]
+    assert report["errors"][0]["line"] == 3
+    assert job["mapping_source"] == "custom, 2 columns mapped (partner acme's settings)"

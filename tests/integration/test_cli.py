@@ -23,7 +23,7 @@ from intercom_importer.schema import RowValidator
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("run", "up", "down", "upload", "status", "history", "sample")
+COMMANDS = ("run", "up", "down", "upload", "status", "history", "sample", "validate", "partner", "presign")
 
 
 @pytest.fixture(autouse=True)

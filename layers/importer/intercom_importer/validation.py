@@ -83,6 +83,7 @@ class Clients:
     sfn: Any
     intercom: Callable[[], Any]  # builds the Intercom client on first need (custom attributes, companies)
     lambda_: Any = None  # invokes the validator's continuation (None: a file is always read in one go)
+    intercom_writes: bool = True  # False: validate only (``intercom-import validate``), Intercom is only read
 
 
 class Deadline:
@@ -244,6 +245,17 @@ def handle_continue(
     return {**_conclude(job_id, outcome, settings=settings, store=store, clients=clients), "seq": seq}
 
 
+def validate_only(job_id: str, upload: Upload, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
+    """The validation an upload gets, in one go, without starting the job (``intercom-import validate``):
+    "accepted" or "rejected", with the counts, columns and problems on the job record. Errors other than a
+    rejection propagate."""
+    try:
+        return _validate(job_id, upload, settings=settings, store=store, clients=clients)
+    except FileRejectedError as exc:
+        store.update(job_id, {"status": jobs.REJECTED, "rejection": exc.message})
+        return "rejected"
+
+
 def _deadline(settings: Settings, clients: Clients, remaining_ms: Callable[[], int], function_arn: str) -> Deadline:
     if not function_arn or clients.lambda_ is None:
         return NO_DEADLINE
@@ -307,6 +319,20 @@ def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
             return None
         raise
     return parse_manifest(body, source=f"The manifest {key}.json")
+
+
+def _mapping_source(options: ImportOptions, manifest: Mapping[str, Any] | None, partner: Partner | None) -> str:
+    """Where the column mapping came from, for the email ("" when none: automatic matching)."""
+    mapping = options.mapping or {}
+    if not mapping:
+        return ""
+    mapped = len(mapping.get("columns") or {})
+    what = f"custom, {mapped} column{'s' if mapped != 1 else ''} mapped"
+    if manifest and "mapping" in manifest:
+        return f"{what} (the file's manifest)"
+    if partner is not None and "mapping" in partner.settings:
+        return f"{what} (partner {partner.name}'s settings)"
+    return what
 
 
 def _load_partner(
@@ -378,6 +404,7 @@ def _validate(
         job_id,
         {
             "options": options.to_dict(),
+            "mapping_source": _mapping_source(options, manifest, partner),
             "import_type": import_type,
             "dry_run": options.dry_run,
             "header": stream.header,
@@ -593,7 +620,7 @@ def _finish(
     chunks_total = writer.flush()
     store.update(job_id, fields)  # the counts are known even if preparing Intercom fails below
     prepare_calls = 2 if run.create or any(c.custom for c in columns) else 0
-    if not options.dry_run and chunks_total:
+    if clients.intercom_writes and not options.dry_run and chunks_total:
         client = clients.intercom()
         before = client.stats.calls
         create_attributes(client, model_of(import_type), new_attributes)

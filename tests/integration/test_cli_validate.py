@@ -1,0 +1,142 @@
+"""`intercom-import validate FILE`: the validator's own code on a local file, nothing imported.
+
+The same check through the deployed path (an upload) is compared in tests/e2e/test_partner_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from importer_cli.main import main
+from intercom_sandbox import SandboxConfig, SandboxServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "corpus"
+TOKEN = "validate-token"
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli_json(*argv: str) -> tuple[int, dict[str, Any]]:
+    code, out, _ = cli(*argv, "--json")
+    return code, json.loads(out)  # stdout is one JSON document, whatever the validator logged
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "email,name,plan_tier,Seats\nok@example.com,A,pro,3\nbad@,B,free,4\nok@example.com,C,pro,5\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_valid_file_exits_0_with_its_columns_and_chunks():
+    code, report = cli_json("validate", str(ROOT / "events" / "people.csv"))
+
+    assert code == 0
+    assert report["valid"] is True and report["outcome"] == "accepted"
+    assert report["rows"] == report["valid_rows"] > 0 and report["chunks"] == 1
+    assert {"column": "email", "attribute": "email", "type": "email", "custom": False} in report["columns"]
+
+
+def test_invalid_rows_are_listed_with_line_column_and_fix_and_written_to_the_error_file(mixed, tmp_path):
+    errors = tmp_path / "errors.csv"
+
+    code, out, _ = cli("validate", str(mixed), "--invalid-rows", "skip_rows", "--errors", str(errors))
+
+    assert code == 1
+    assert "1 valid, 2 invalid" in out
+    assert "line 3, column email: 'bad@' is not a valid email address" in out
+    assert "line 4, column email: 'ok@example.com' duplicates line 2" in out
+    assert "New custom attribute: Seats (integer)" in out
+    rows = list(csv.DictReader(errors.read_text(encoding="utf-8-sig").splitlines()))
+    assert [(r["error_line"], r["error_column"]) for r in rows] == [("3", "email"), ("4", "email")]
+
+
+def test_the_default_policy_rejects_the_whole_file_and_says_how_to_import_the_valid_rows(mixed):
+    code, report = cli_json("validate", str(mixed))
+
+    assert code == 1
+    assert report["outcome"] == "rejected" and report["chunks"] == 0
+    assert "invalid_rows=skip_rows" in report["rejection"]
+
+
+def test_a_workbook_renamed_csv_is_rejected_with_what_it_is():
+    code, report = cli_json("validate", str(CORPUS / "excel_workbook.csv"))
+
+    assert code == 1 and report["outcome"] == "rejected"
+    assert "Excel" in report["rejection"]
+
+
+def test_partner_settings_from_a_file_apply_and_lock_their_fields(tmp_path):
+    settings = tmp_path / "acme.json"
+    settings.write_text(json.dumps({"mapping": {"columns": {"Customer No": "external_id"}}, "existing": "skip"}))
+    csv_file = tmp_path / "acme.csv"
+    csv_file.write_text("Customer No,email\nc-1,a@example.com\n")
+
+    code, report = cli_json("validate", str(csv_file), "--partner", "acme", "--partner-config", str(settings))
+    assert code == 0 and report["partner"] == "acme"
+    assert {"column": "Customer No", "attribute": "external_id", "type": "string", "custom": False} in report["columns"]
+    assert report["settings"]["existing"] == "skip"
+
+    code, report = cli_json(
+        "validate", str(csv_file), "--partner", "acme", "--partner-config", str(settings), "--existing", "update"
+    )
+    assert code == 1 and "sets existing" in report["rejection"]
+
+
+def test_partner_config_without_a_partner_name_is_a_usage_error(mixed, tmp_path):
+    code, _, err = cli("validate", str(mixed), "--partner-config", str(tmp_path / "x.json"))
+
+    assert code == 2 and "--partner-config needs --partner NAME" in err
+
+
+def test_with_a_workspace_its_attributes_are_read_and_nothing_is_written(mixed):
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "Intercom-Version": "2.14"}
+    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as sandbox:
+        created = requests.post(
+            f"{sandbox.url}/data_attributes",
+            json={"name": "Seats", "model": "contact", "data_type": "string"},
+            headers=headers,
+            timeout=10,
+        )
+        assert created.status_code == 200, created.text
+        sandbox.reset_stats()
+        code, report = cli_json(
+            "validate",
+            str(mixed),
+            "--invalid-rows",
+            "skip_rows",
+            "--intercom-url",
+            sandbox.url,
+            "--intercom-token",
+            TOKEN,
+        )
+        routes = set(sandbox.stats()["by_route"])
+        contacts = sandbox.state()["contacts"]
+
+    assert code == 1 and report["workspace_checked"] is True
+    assert routes == {"GET /data_attributes"}  # read only: no attribute created, no company, no contact
+    assert contacts == []
+    assert [a["name"] for a in report["new_attributes"]] == ["plan_tier"]  # Seats exists in the workspace
+    assert {"column": "Seats", "attribute": "Seats", "type": "string", "custom": True} in report["columns"]
