@@ -469,7 +469,9 @@ class LocalRuntime:
             # reports quiet while an invocation is still missing from invocations().
             with self._lock:
                 if outcome is not None:
-                    self._records.append(self._record(logical_id, pool, event, source, outcome, started, ended, attempt))
+                    self._records.append(
+                        self._record(logical_id, pool, event, source, outcome, started, ended, attempt)
+                    )
                 self._running -= 1
         return outcome
 

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_importer import aws, jobs
-from intercom_importer.observability import logger, metrics, tracer
+from intercom_importer.observability import bind_job, logger, metrics, tracer
 from intercom_importer.report import build_report
 from intercom_importer.settings import get_settings
 
@@ -18,6 +18,6 @@ from intercom_importer.settings import get_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     job_id = str(event["job_id"])
-    logger.append_keys(job_id=job_id)
+    bind_job(job_id)
     store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
     return build_report(job_id, event.get("execution_input") or {}, settings=settings, store=store, s3=aws.client("s3"))

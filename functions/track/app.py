@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_importer import aws, jobs
-from intercom_importer.observability import logger, tracer
+from intercom_importer.observability import bind_job, logger, tracer
 from intercom_importer.settings import get_settings
 from intercom_importer.worker import resume_if_complete
 
@@ -17,7 +17,7 @@ from intercom_importer.worker import resume_if_complete
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     job_id = str(event["job_id"])
-    logger.append_keys(job_id=job_id)
+    bind_job(job_id)
     store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
     store.park_task_token(job_id, str(event["task_token"]))
     # The last chunk may have been recorded before the token was parked: then resume now.

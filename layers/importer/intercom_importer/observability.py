@@ -64,6 +64,13 @@ ALL_METRICS = (
 )
 
 
+def bind_job(job_id: str, **keys: object) -> None:
+    """Every later log line of this invocation carries the job id, as a key and as Powertools'
+    correlation id (one CloudWatch Logs Insights query follows a job through all its functions)."""
+    logger.append_keys(job_id=job_id, **keys)
+    logger.set_correlation_id(job_id)
+
+
 def mask_email(email: str | None) -> str | None:
     """A stable, non-reversible stand-in for an email address in logs (``a***@example.com#1f2e``)."""
     if not email:

@@ -47,7 +47,7 @@ from intercom_importer.errors import (
 )
 from intercom_importer.manifest import parse_manifest
 from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, map_header, normalise
-from intercom_importer.observability import logger
+from intercom_importer.observability import bind_job, logger
 from intercom_importer.options import ImportOptions
 from intercom_importer.partners import Partner, load_partner, partner_of_key
 from intercom_importer.schema import Problem, RowValidator, TypeSniffer
@@ -191,7 +191,7 @@ def handle_upload(
     if not store.create(job_id, fields) and not store.claim(job_id, lease):
         logger.info("duplicate upload event ignored", job_id=job_id)
         return {"job_id": job_id, "duplicate": True}
-    logger.append_keys(job_id=job_id)
+    bind_job(job_id)
     if deadline is None:
         deadline = _deadline(settings, clients, remaining_ms, function_arn)
     outcome = _guarded(
@@ -232,7 +232,7 @@ def handle_continue(
     if not store.claim_checkpoint(job_id, seq, lease):
         logger.info("continuation already taken or stale; ignored", job_id=job_id, seq=seq)
         return {"job_id": job_id, "seq": seq, "duplicate": True}
-    logger.append_keys(job_id=job_id)
+    bind_job(job_id)
     if deadline is None:
         deadline = _deadline(settings, clients, remaining_ms, function_arn)
     outcome = _guarded(

@@ -125,7 +125,7 @@ def process_chunk(
     Retryable errors propagate so SQS delivers the chunk again.
     """
     job_id, index, key = parse_message(body)
-    logger.append_keys(job_id=job_id, chunk=index)
+    observability.bind_job(job_id, chunk=index)
     if store.is_chunk_recorded(job_id, index):
         logger.info("chunk already recorded; duplicate delivery ignored")
         # A previous attempt may have recorded the chunk and died before resuming the job.
@@ -216,7 +216,7 @@ def process_chunk(
 def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3: Any, sfn: Any) -> str:
     """A chunk exhausted its retries: count its rows as failed, with the last error, so the job completes."""
     job_id, index, key = parse_message(body)
-    logger.append_keys(job_id=job_id, chunk=index)
+    observability.bind_job(job_id, chunk=index)
     if store.is_chunk_recorded(job_id, index):
         resume_if_complete(store, sfn, job_id)
         return "duplicate"
