@@ -322,11 +322,11 @@ def test_repeated_continuation_event_is_a_no_op(env: Env):
     (event,) = env.lambda_.events
     env.lambda_.events.clear()
 
-    first = env.continue_(event, Blocks(1))  # continues, then checkpoints again
-    again = env.continue_(event, NO_DEADLINE)  # the same event delivered twice: checkpoint 1 is taken
+    first = env.continue_(event, Blocks(1))  # continues, then checkpoints again and hands over
     (following,) = env.lambda_.events
     last = env.continue_(following, NO_DEADLINE)
-    late = env.continue_(following, NO_DEADLINE)  # after the job was accepted
+    again = env.continue_(event, NO_DEADLINE)  # the first event delivered twice
+    late = env.continue_(following, NO_DEADLINE)  # the hand-over delivered twice, after the job was accepted
 
     assert first["outcome"] == "continued" and last["outcome"] == "accepted"
     assert again["duplicate"] and late["duplicate"]
@@ -335,16 +335,50 @@ def test_repeated_continuation_event_is_a_no_op(env: Env):
     assert len(env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]) == 1
 
 
+def test_continuation_event_repeated_while_its_checkpoint_is_held_is_a_no_op(env: Env):
+    upload = env.upload("incoming/held.csv", people_csv().encode(), **{"dry-run": "true"})
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    (event,) = env.lambda_.events
+    assert env.store.claim_checkpoint(job_id, 1, 600)  # a live invocation is reading from checkpoint 1
+
+    repeated = env.continue_(event, NO_DEADLINE)
+
+    assert repeated["duplicate"]
+    assert env.store.get(job_id)["status"] == jobs.VALIDATING
+
+
 def test_upload_event_repeated_after_a_checkpoint_does_not_restart_the_file(env: Env):
     upload = env.upload("incoming/again.csv", people_csv().encode(), **{"dry-run": "true"})
     kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
     job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    (handover,) = env.lambda_.events
     env.store.update(job_id, {"lease_until": 0})  # even with its lease expired
 
     repeated = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=NO_DEADLINE, **kwargs)
 
-    assert repeated == {"job_id": job_id, "duplicate": True}
-    assert env.store.get(job_id)["checkpoint_seq"] == 1
+    # it goes on from the checkpoint (the hand-over may never have been sent), never from the start
+    assert repeated["outcome"] == "accepted" and repeated["seq"] == 1
+    assert env.continue_(handover, NO_DEADLINE)["duplicate"]  # the hand-over, when it comes, does nothing
+    job = env.store.get(job_id)
+    assert job["rows"] == ROWS and job["validate_invocations"] == 2
+
+
+def test_invocation_dying_between_its_checkpoint_and_the_hand_over_is_taken_over_by_its_retry(env: Env):
+    data = people_csv().encode()
+    expected = env.outcome(env.validate(env.upload("incoming/whole.csv", data, **{"dry-run": "true"}), [99]))
+    upload = env.upload("incoming/dies-at-hand-over.csv", data, **{"dry-run": "true"})
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)
+    (first,) = env.lambda_.events
+    env.lambda_.events.clear()
+    env.continue_(first, Blocks(1))  # records checkpoint 2 and hands over ...
+    env.lambda_.events.clear()  # ... but the hand-over is lost with the dying invocation
+
+    retried = env.continue_(first, NO_DEADLINE)  # Lambda retries the dead invocation's event
+
+    assert retried["outcome"] == "accepted" and retried["seq"] == 2
+    assert env.outcome(retried["job_id"]) == expected
 
 
 def test_checkpoint_records_progress_and_the_last_invocation_cleans_up(env: Env):

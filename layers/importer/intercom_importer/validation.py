@@ -189,6 +189,21 @@ def handle_upload(
         "validate_invocations": 1,
     }
     if not store.create(job_id, fields) and not store.claim(job_id, lease):
+        job = store.get(job_id)
+        if job.get("status") == jobs.VALIDATING and job.get("checkpoint_seq"):
+            # Lambda retries an upload event whose invocation died: if it died after saving a checkpoint
+            # but before handing over, nobody else will go on, so this event does (from the checkpoint,
+            # never from the start); if a continuation holds the checkpoint, the claim refuses it.
+            request = {"job_id": job_id, "seq": int(job["checkpoint_seq"])}
+            return handle_continue(
+                request,
+                settings=settings,
+                store=store,
+                clients=clients,
+                remaining_ms=remaining_ms,
+                function_arn=function_arn,
+                deadline=deadline,
+            )
         logger.info("duplicate upload event ignored", job_id=job_id)
         return {"job_id": job_id, "duplicate": True}
     bind_job(job_id)
@@ -223,11 +238,15 @@ def handle_continue(
     """Continue validating a file from checkpoint ``request["seq"]`` (the validator's own async event).
 
     The checkpoint is claimed with a conditional write: a repeated or stale event is a no-op. An event
-    retried after its invocation died (its lease expired) takes over from the same checkpoint; whatever
-    the dead invocation wrote after it is written again identically (chunk and checkpoint keys are numbered).
+    retried after its invocation died (its lease expired) takes over from the job's latest checkpoint;
+    whatever the dead invocation wrote after it is written again identically (chunk and checkpoint keys
+    are numbered).
     """
     job_id = str(request["job_id"])
-    seq = int(request["seq"])
+    # The job's latest checkpoint, not only the event's: when an invocation died after recording a newer
+    # checkpoint but before invoking its continuation, Lambda's retry of this (older) event takes over.
+    # Whichever event claims the latest checkpoint first goes on; every other is a no-op.
+    seq = max(int(request["seq"]), int(store.get(job_id).get("checkpoint_seq") or 0))
     lease = max(60, remaining_ms() // 1000 + 30)
     if not store.claim_checkpoint(job_id, seq, lease):
         logger.info("continuation already taken or stale; ignored", job_id=job_id, seq=seq)
