@@ -92,3 +92,22 @@ def test_rows_killed_mid_way_under_existing_skip_still_count_as_created(pipeline
     assert counts(job) == {"rows": 21, "created": 20, "updated": 0, "skipped": 1, "failed": 0, "invalid": 0}
     by_email = {c["email"]: c for c in sandbox.state()["contacts"]}
     assert len(by_email) == 21 and by_email["old@example.com"]["name"] == "Old"
+
+
+def test_leads_without_email_or_external_id_are_recognised_by_the_retry_not_created_twice(pipeline, sandbox):
+    # Intercom cannot match these rows and never answers 409 for a lead: the retry finds the leads the dead
+    # attempt created (created since the chunk's first delivery, same name and phone) instead of creating more
+    _hang_one_create_after_it_is_written(sandbox)
+    rows = 24
+    body = "email,name,phone\n" + "".join(f",Visitor {i},+4420700{i:05d}\n" for i in range(rows))
+    body += ",Visitor 0,+442070000000\n"  # the same person twice in the file: two leads, as asked
+    started = time.time()
+
+    job = pipeline.wait_done(pipeline.upload("incoming/killed-anonymous.csv", body), timeout=120)
+
+    assert _killed_invocations(pipeline, started), (job.get("status"), job.get("rejection"), sandbox.faults())
+    contacts = sandbox.state()["contacts"]
+    assert {c["role"] for c in contacts} == {"lead"}
+    names = sorted(c["name"] for c in contacts)
+    assert names == sorted([f"Visitor {i}" for i in range(rows)] + ["Visitor 0"])
+    assert counts(job) == {"rows": rows + 1, "created": rows + 1, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}

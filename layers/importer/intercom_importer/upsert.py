@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,7 +37,7 @@ from intercom_importer.errors import (
     IntercomForbiddenError,
     IntercomPermanentError,
 )
-from intercom_importer.intercom import TAG_BATCH_SIZE, IntercomClient
+from intercom_importer.intercom import MAX_FILTERS_PER_GROUP, MAX_IN_VALUES, TAG_BATCH_SIZE, IntercomClient
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.schema import coerce
 
@@ -212,8 +212,10 @@ def import_people(
         if contact.get("email"):
             by_email.setdefault(str(contact["email"]).lower(), []).append(contact)
 
+    recovered = _recover_anonymous_leads(client, rows, ctx)
+
     def one(row: Mapping[str, Any]) -> RowResult:
-        return _person(client, row, ctx, by_external, by_email, scope)
+        return _person(client, row, ctx, by_external, by_email, scope, recovered.get(int(row["line"])))
 
     results = _run_rows(rows, one, ctx, threads)
     try:
@@ -223,6 +225,67 @@ def import_people(
     except Exception as exc:  # keep the rows: only the tagging is retried
         raise ChunkInterrupted({r.line: r for r in results}, exc) from exc
     return results
+
+
+def _is_anonymous(record: Mapping[str, Any]) -> bool:
+    return not (record.get("email") or record.get("external_id") or record.get("id"))
+
+
+def _recover_anonymous_leads(
+    client: IntercomClient, rows: Sequence[Mapping[str, Any]], ctx: ChunkContext
+) -> dict[int, dict[str, Any]]:
+    """On a redelivered chunk, the leads an earlier attempt created for rows with no email and no
+    external_id (Intercom cannot match those and never answers 409 for leads, so a blind create would
+    duplicate them). One search: leads created since the day before the first delivery whose name or
+    phone is one of those rows'; then each row takes, at most once, a lead created after the first
+    delivery with exactly its name and phone and no email or external_id. Rows with neither a name nor
+    a phone cannot be recognised and are created again (documented limit)."""
+    if ctx.redelivered_since is None or ctx.dry_run:
+        return {}
+    anonymous = [
+        r for r in rows if _is_anonymous(r["record"]) and (r["record"].get("name") or r["record"].get("phone"))
+    ]
+    if not anonymous:
+        return {}
+    who = [
+        {"field": field, "operator": "IN", "value": values}
+        for field in ("name", "phone")
+        for values in _batches(_unique_values(r["record"].get(field) for r in anonymous), MAX_IN_VALUES)
+    ]
+    since = math.floor(ctx.redelivered_since)
+    found: dict[str, dict[str, Any]] = {}
+    for group in _batches(who, MAX_FILTERS_PER_GROUP):
+        query = {
+            "operator": "AND",
+            "value": [
+                {"field": "role", "operator": "=", "value": "lead"},
+                # dates are searched by day: from the day before, then the exact second is checked here
+                {"field": "created_at", "operator": ">", "value": since - 86_400},
+                group[0] if len(group) == 1 else {"operator": "OR", "value": group},
+            ],
+        }
+        for lead in client.search_contacts(query):
+            found.setdefault(str(lead.get("id")), lead)
+    pool: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for lead in sorted(found.values(), key=lambda c: (c.get("created_at") or 0, str(c.get("id")))):
+        if lead.get("email") or lead.get("external_id") or not _created_by_earlier_attempt(lead, ctx):
+            continue
+        pool.setdefault((lead.get("name") or "", lead.get("phone") or ""), []).append(lead)
+    recovered: dict[int, dict[str, Any]] = {}
+    for row in anonymous:
+        record = row["record"]
+        candidates = pool.get((record.get("name") or "", record.get("phone") or ""))
+        if candidates:
+            recovered[int(row["line"])] = candidates.pop(0)
+    return recovered
+
+
+def _unique_values(values: Iterable[Any]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
+
+
+def _batches(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _pick_existing(
@@ -269,7 +332,9 @@ def _person(
     by_external: Mapping[str, dict],
     by_email: Mapping[str, list[dict]],
     scope: str,
+    recovered: Mapping[str, Any] | None = None,
 ) -> RowResult:
+    """``recovered``: the lead an earlier attempt of this chunk created for this identifier-less row."""
     line = int(row["line"])
     record = row["record"]
     role = record.get("role") or ("lead" if not (record.get("email") or record.get("external_id")) else ctx.role)
@@ -287,6 +352,7 @@ def _person(
             client.update_contact(contact_id, _safe_update(body, None, ctx))
             return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
         existing, reason = _pick_existing(record, by_external, by_email, role, ctx.identity_trap)
+        existing = existing if existing is not None else recovered
         if reason:
             return RowResult(line, FAILED, error=reason, column="email")
         if existing is not None:
