@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,10 @@ def test_partner_file_is_imported_with_its_settings_and_mailed_to_its_recipients
     assert len(emails) == 1
     assert sorted(emails[0]["to"]) == ["data@acme.example", "imports@example.com"]
     assert STACK_RECIPIENT not in emails[0]["to"]
+    text = emails[0]["text"]  # the settings the partner's file was imported with
+    assert re.search(r"Partner:\s+acme\n", text)
+    assert re.search(r"Existing records:\s+skip\n", text)
+    assert "(partner acme's settings)" in text  # where the column mapping came from
 
 
 def test_upload_changing_a_locked_setting_is_rejected_and_the_partner_is_told(pipeline, sandbox, acme):
