@@ -110,6 +110,7 @@ def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
     if job.get("delimiter"):
         extras.append(f"delimiter {job['delimiter']!r}")
     add("source", f"{source}" + (f" ({', '.join(extras)})" if extras else ""))
+    add("partner", job.get("partner"))
     options = job.get("options") or {}
     add("settings", " ".join(_setting(k, v) for k, v in options.items() if k != "import_type" and v not in _EMPTY))
     add("created", short_time(job.get("created_at")))
@@ -140,6 +141,8 @@ def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
     if len(problems) > max_problems:
         add("", f"... {len(problems) - max_problems} more (see the error file)")
     add("error file", job.get("error_file"))
+    if job.get("recipients"):
+        add("recipients", ", ".join(job["recipients"]))
     email = job.get("email_status")
     if email == "sent":
         add("email", f"sent (message id {job.get('email_message_id')})")

@@ -376,6 +376,10 @@ def job_history(args: argparse.Namespace) -> int:
         raise CliError(f"--limit {args.limit}: give a positive number of imports to list")
     since = jobs_commands.parse_since(args.since) if args.since else None
     prefix = args.source
+    if args.partner:
+        if prefix:
+            raise CliError("--partner and --source both filter by where the file was uploaded: give only one")
+        prefix = f"incoming/{args.partner}/"
     if prefix and prefix.startswith("s3://"):
         prefix = prefix[len("s3://") :].partition("/")[2]  # s3://bucket/incoming/acme/ -> incoming/acme/
     target = targets.resolve(args)
@@ -841,6 +845,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--source", metavar="PREFIX", help="only uploads whose key starts with PREFIX, e.g. incoming/acme/"
     )
+    history.add_argument("--partner", metavar="NAME", help="only the partner's uploads (incoming/NAME/)")
 
     sample = _command(
         sub,

@@ -312,3 +312,18 @@ def test_validate_reports_exactly_what_the_upload_then_gives(stack_file, pipelin
     ]
     assert report["errors"][0]["line"] == 3
     assert job["mapping_source"] == "custom, 2 columns mapped (partner acme's settings)"
+
+
+def test_history_filters_by_partner_and_status_shows_partner_and_recipients(stack_file, pipeline, acme):
+    job = pipeline.wait_done(pipeline.upload("incoming/acme/history.csv", "Customer No,E-mail\nh-1,h@example.com\n"))
+    pipeline.wait_done(pipeline.upload("incoming/not-acme.csv", "email\nother@example.com\n"))
+
+    rows = cli_json(stack_file, "history", "--partner", "acme", "--limit", "100")
+    code, shown, _ = cli(stack_file, "status", job["job_id"])
+
+    assert rows and all(r["key"].startswith("incoming/acme/") for r in rows)
+    assert job["job_id"] in {r["job_id"] for r in rows}
+    assert code == 0
+    assert re.search(r"\n  partner\s+acme\n", shown)
+    assert re.search(r"\n  recipients\s+data@acme.example, imports@example.com\n", shown)
+    assert cli(stack_file, "history", "--partner", "acme", "--source", "incoming/")[0] == 2
