@@ -139,6 +139,9 @@ class _Lines:
     def _fill(self) -> None:
         data = self._source.read(BLOCK)
         self._eof = not data
+        text: Any  # bytes when lines are split before decoding, else str
+        lf: Any
+        cr: Any
         if self._decoder is None:
             text, lf, cr = self._rest + data, b"\n", b"\r"
         else:

@@ -351,8 +351,8 @@ def _person(
                 return RowResult(line, UPDATED, contact_id, calls=1 + attach_calls)
             client.update_contact(contact_id, _safe_update(body, None, ctx))
             return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
-        existing, reason = _pick_existing(record, by_external, by_email, role, ctx.identity_trap)
-        existing = existing if existing is not None else recovered
+        found, reason = _pick_existing(record, by_external, by_email, role, ctx.identity_trap)
+        existing: Mapping[str, Any] | None = found if found is not None else recovered
         if reason:
             return RowResult(line, FAILED, error=reason, column="email")
         if existing is not None:

@@ -556,6 +556,7 @@ def _read_rows(
                             if len(sample) < SAMPLE_PROBLEMS:
                                 sample.append(problem.to_dict())
                         continue
+                    assert record is not None  # a row without problems always has its record
                     counts["valid"] += 1
                     for target, sniffer in sniffers.items():
                         if record.get(target) is not None:
