@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     - run the whole pipeline locally on $(FILE) (moto + Intercom sandbox)"
 	@echo "make test    - run every test (unit, contract, static, integration, end-to-end)"
-	@echo "make lint    - ruff, cfn-lint"
+	@echo "make lint    - ruff, cfn-lint, mypy"
 	@echo "make scan    - security scans: checkov (template), bandit (code); see docs/security.md"
 	@echo "make build   - sam build (needs the AWS SAM CLI and python3.13)"
 	@echo "make deploy  - sam deploy --guided"
@@ -38,6 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/static/test_types.py
 
 # The same checks `make test` runs (tests/static), on their own; every suppression is explained in docs/security.md.
 scan: $(STAMP)
