@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from intercom_importer.jobs import TERMINAL, job_id_for, plain
@@ -40,6 +41,27 @@ def local_pipeline(intercom_url: str, token: str, log_dir: Path, **kwargs: Any) 
     )
     with runtime:
         yield Pipeline(runtime)
+
+
+def pipeline_fixtures(token: str, **pipeline_kwargs: Any) -> tuple[Any, Any]:
+    """A test module's ``sandbox`` (an Intercom sandbox accepting ``token``) and ``pipeline`` (the real stack
+    on moto pointed at it) fixtures, both module-scoped; ``pipeline_kwargs`` go to :func:`local_pipeline`.
+
+    ``sandbox, pipeline = pipeline_fixtures(TOKEN, visibility_timeout_override={"ChunkQueue": 8})``
+    """
+    from intercom_sandbox import SandboxConfig, SandboxServer
+
+    @pytest.fixture(scope="module")
+    def sandbox() -> Iterator[Any]:
+        with SandboxServer(port=0, config=SandboxConfig(token=token)) as server:
+            yield server
+
+    @pytest.fixture(scope="module")
+    def pipeline(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+        with local_pipeline(sandbox.url, token, tmp_path_factory.mktemp("logs"), **pipeline_kwargs) as pipeline:
+            yield pipeline
+
+    return sandbox, pipeline
 
 
 class Pipeline:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -19,21 +18,10 @@ TOKEN = "continuation-token"
 ROWS = 3300
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(
-        sandbox.url,
-        TOKEN,
-        tmp_path_factory.mktemp("logs"),
-        function_env_overrides={"ValidateFunction": {"VALIDATE_TIME_BUDGET_SECONDS": "0.1"}},
-    ) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(
+    TOKEN,
+    function_env_overrides={"ValidateFunction": {"VALIDATE_TIME_BUDGET_SECONDS": "0.1"}},
+)
 
 
 def people() -> str:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -21,24 +20,13 @@ PEOPLE = (ROOT / "events" / "people.csv").read_text()
 TOKEN = "faults-token"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(
-        sandbox.url,
-        TOKEN,
-        tmp_path_factory.mktemp("logs"),
-        parameters={"WorkerMaxConcurrency": "3"},
-        # long enough that a chunk slowed by retries (or by a loaded CI machine) is not handed to a second
-        # worker meanwhile; on AWS it is 720 s against a 120 s worker timeout
-        visibility_timeout_override={"ChunkQueue": 45},
-    ) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(
+    TOKEN,
+    parameters={"WorkerMaxConcurrency": "3"},
+    # long enough that a chunk slowed by retries (or by a loaded CI machine) is not handed to a second
+    # worker meanwhile; on AWS it is 720 s against a 120 s worker timeout
+    visibility_timeout_override={"ChunkQueue": 45},
+)
 
 
 @pytest.fixture(autouse=True)

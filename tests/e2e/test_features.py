@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -20,16 +19,7 @@ TOKEN = "features-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json", "Intercom-Version": "2.14"}
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(sandbox.url, TOKEN, tmp_path_factory.mktemp("logs")) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(TOKEN)
 
 
 @pytest.fixture(autouse=True)

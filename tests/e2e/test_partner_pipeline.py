@@ -16,8 +16,7 @@ import pytest
 import requests
 
 from importer_cli.main import main
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -36,16 +35,7 @@ ACME = {
 }
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(sandbox.url, TOKEN, tmp_path_factory.mktemp("logs")) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(TOKEN)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -24,23 +23,12 @@ COMPANIES = (ROOT / "events" / "companies.csv").read_text()
 TOKEN = "e2e-token"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(
-        sandbox.url,
-        TOKEN,
-        tmp_path_factory.mktemp("logs"),
-        parameters={"WorkerBatchSize": "2"},
-        # short, so a failing chunk cycles to the dead-letter queue quickly, yet longer than a chunk takes
-        visibility_timeout_override={"ChunkQueue": 8},
-    ) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(
+    TOKEN,
+    parameters={"WorkerBatchSize": "2"},
+    # short, so a failing chunk cycles to the dead-letter queue quickly, yet longer than a chunk takes
+    visibility_timeout_override={"ChunkQueue": 8},
+)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -17,24 +16,13 @@ TOKEN = "killed-token"
 WORKER_TIMEOUT = 6  # seconds; the template's is 120
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(
-        sandbox.url,
-        TOKEN,
-        tmp_path_factory.mktemp("logs"),
-        parameters={"WorkerThreads": "2", "WorkerMaxConcurrency": "2"},
-        timeout_override={"WorkerFunction": WORKER_TIMEOUT},
-        # redelivered a few seconds after the kill; still longer than a healthy chunk takes here
-        visibility_timeout_override={"ChunkQueue": WORKER_TIMEOUT + 4},
-    ) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(
+    TOKEN,
+    parameters={"WorkerThreads": "2", "WorkerMaxConcurrency": "2"},
+    timeout_override={"WorkerFunction": WORKER_TIMEOUT},
+    # redelivered a few seconds after the kill; still longer than a healthy chunk takes here
+    visibility_timeout_override={"ChunkQueue": WORKER_TIMEOUT + 4},
+)
 
 
 @pytest.fixture(autouse=True)

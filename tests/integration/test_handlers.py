@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from intercom_importer.jobs import job_id_for
-from intercom_sandbox import SandboxConfig, SandboxServer
-from pipeline_helpers import counts, local_pipeline
+from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -18,16 +17,7 @@ PEOPLE = (ROOT / "events" / "people.csv").read_text()
 TOKEN = "handler-token"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with SandboxServer(port=0, config=SandboxConfig(token=TOKEN)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(sandbox, tmp_path_factory):
-    with local_pipeline(sandbox.url, TOKEN, tmp_path_factory.mktemp("logs")) as pipeline:
-        yield pipeline
+sandbox, pipeline = pipeline_fixtures(TOKEN)
 
 
 def _sqs_event(load_event, name: str, body: str) -> dict:
