@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,35 @@ def test_validator_failure_after_retries_still_ends_in_one_email(pipeline, load_
     emails = pipeline.emails_for(job_id)
     assert len(emails) == 1
     assert "Task timed out" in emails[0]["text"] and "Nothing was written" in emails[0]["text"]
+
+
+def test_validator_failure_waits_while_a_live_lease_holds_the_job(pipeline, load_event):
+    # the failed invocation's lease is still live (or another invocation holds the job): not failed yet,
+    # the record is reported back so SQS delivers it again once the lease has expired
+    key = "staging/held.csv"
+    pipeline.s3.put_object(Bucket=pipeline.bucket, Key=key, Body=b"email\na@example.com\n")
+    head = pipeline.s3.head_object(Bucket=pipeline.bucket, Key=key)
+    job_id = job_id_for(pipeline.bucket, key, head["VersionId"])
+    lease = {"N": str(int(time.time()) + 600)}
+    pipeline.ddb.put_item(
+        TableName=pipeline.table,
+        Item={
+            "pk": {"S": f"JOB#{job_id}"},
+            "sk": {"S": "META"},
+            "job_id": {"S": job_id},
+            "status": {"S": "validating"},
+            "lease_until": lease,
+        },
+    )
+    event = load_event("validate_failed_destination.json")
+    destination = json.loads(event["Records"][0]["body"])
+    record = destination["requestPayload"]["Records"][0]["s3"]
+    record["bucket"]["name"] = pipeline.bucket
+    record["object"].update(key=key, versionId=head["VersionId"])
+    event["Records"][0]["body"] = json.dumps(destination)
+
+    payload, error = pipeline.runtime.invoke("ValidateFailedFunction", event)
+
+    assert error is None
+    assert payload == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert pipeline.job(job_id)["status"] == "validating"

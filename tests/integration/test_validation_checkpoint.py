@@ -498,10 +498,15 @@ def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_emai
         "requestPayload": event,
         "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "timed out"},
     }
+    failure = dict(settings=env.settings, store=env.store, clients=env.clients)
 
-    outcomes = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
-    repeated = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+    # the dead invocation's lease outlives it by up to 30 s: the failure waits (SQS asks again)
+    held = validation.handle_validator_failure(record, **failure)
+    env.store.update(job_id, {"lease_until": 0})  # ... until it has expired
+    outcomes = validation.handle_validator_failure(record, **failure)
+    repeated = validation.handle_validator_failure(record, **failure)
 
+    assert held == [{"job_id": job_id, "outcome": "held"}]
     assert outcomes == [{"job_id": job_id, "outcome": "failed"}]
     assert repeated == [{"job_id": job_id, "outcome": "already-handled"}]
     job = env.store.get(job_id)
@@ -511,6 +516,76 @@ def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_emai
     assert env.continue_(event, NO_DEADLINE)["duplicate"]  # a late retry of the dead continuation does nothing
 
 
+def test_takeover_that_dies_too_still_ends_in_one_email(env: Env):
+    upload = env.upload("incoming/takeover-dies.csv", people_csv().encode(), **{"dry-run": "true"})
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    (first,) = env.lambda_.events
+    env.lambda_.events.clear()
+    env.continue_(first, Blocks(1))  # checkpoint 2 recorded; its hand-over is lost
+    env.lambda_.events.clear()
+    assert env.store.claim_checkpoint(job_id, 2, 600)  # a retry of the first event took checkpoint 2 over ...
+    env.store.update(job_id, {"lease_until": 0})  # ... and died as well
+    record = {"requestPayload": first, "responsePayload": {"errorType": "Runtime.ExitError"}}
+
+    outcomes = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+
+    assert outcomes == [{"job_id": job_id, "outcome": "failed"}]  # nobody holds checkpoint 2: the job ends
+    assert env.store.get(job_id)["status"] == jobs.FAILED
+
+
+def test_final_invocation_dying_while_preparing_intercom_is_finished_by_its_retry(
+    env: Env, intercom: SandboxServer, monkeypatch: pytest.MonkeyPatch
+):
+    data = people_csv().encode()
+    expected = env.outcome(env.validate(env.upload("incoming/prepared.csv", data), [99]))
+    intercom.reset()  # the same empty workspace for the second import (its custom attributes again new)
+
+    class Killed(BaseException):  # not an Exception: nothing in the validator may catch it, as with a kill
+        pass
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    upload = env.upload("incoming/killed-preparing.csv", data)
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    (event,) = env.lambda_.events
+    with monkeypatch.context() as patch:
+        patch.setattr(validation, "_upsert_companies", killed)
+        with pytest.raises(Killed):
+            env.continue_(event, NO_DEADLINE)  # read to the end, then died preparing Intercom
+    env.store.update(job_id, {"lease_until": 0})
+
+    retried = env.continue_(event, NO_DEADLINE)  # Lambda's retry of the same event
+
+    assert retried["outcome"] == "accepted"
+    outcome = env.outcome(job_id)
+    # the dead attempt had created the custom attributes already: the retry's calls differ (it meets them)
+    assert outcome["record"].pop("prepare_calls") > 0 and expected["record"].pop("prepare_calls") > 0
+    assert outcome == expected
+
+
+def test_sweep_fails_only_validations_nobody_holds(env: Env):
+    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
+    ids = {}
+    for name in ("abandoned", "held", "done"):
+        upload = env.upload(f"incoming/sweep-{name}.csv", people_csv().encode(), **{"dry-run": "true"})
+        ids[name] = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    env.store.update(ids["abandoned"], {"lease_until": 0})
+    env.store.update(ids["done"], {"lease_until": 0, "status": jobs.IMPORTING})
+
+    failed = validation.sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
+    again = validation.sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
+
+    assert failed == [ids["abandoned"]] and again == []
+    assert env.store.get(ids["abandoned"])["status"] == jobs.FAILED
+    assert env.store.get(ids["held"])["status"] == jobs.VALIDATING
+    assert env.store.get(ids["done"])["status"] == jobs.IMPORTING
+    executions = env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]
+    assert ids["abandoned"] in {e["name"] for e in executions}
+
+
 def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuation(env: Env):
     upload = env.upload("incoming/handed-over.csv", people_csv().encode(), **{"dry-run": "true"})
     kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
@@ -518,8 +593,13 @@ def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuat
     s3_record = {"s3": {"bucket": {"name": env.bucket}, "object": {"key": upload.key, "versionId": upload.version_id}}}
     record = {"requestPayload": {"Records": [s3_record]}, "responsePayload": {"errorType": "Runtime.ExitError"}}
 
-    outcomes = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+    failure = dict(settings=env.settings, store=env.store, clients=env.clients)
 
-    assert outcomes == [{"job_id": job_id, "outcome": "already-handled"}]
-    assert env.store.get(job_id)["status"] == jobs.VALIDATING
-    assert env.continue_(env.lambda_.events.pop(), NO_DEADLINE)["outcome"] == "accepted"
+    while_held = validation.handle_validator_failure(record, **failure)  # the continuation may be at work
+    continued = env.continue_(env.lambda_.events.pop(), NO_DEADLINE)
+    after = validation.handle_validator_failure(record, **failure)  # SQS asks again later
+
+    assert while_held == [{"job_id": job_id, "outcome": "held"}]
+    assert continued["outcome"] == "accepted"
+    assert after == [{"job_id": job_id, "outcome": "already-handled"}]
+    assert env.store.get(job_id)["status"] == jobs.IMPORTING

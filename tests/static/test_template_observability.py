@@ -287,3 +287,15 @@ def test_partner_check_runs_hourly_and_reads_only_partner_settings_and_activity(
     assert actions == {"s3:ListBucket", "s3:GetObject", "dynamodb:GetItem"}
     [listing] = [s for s in statements if s["Action"] == ["s3:ListBucket"]]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "config/partners/*"}}
+
+
+def test_sweep_runs_every_15_minutes_and_may_only_fail_jobs_and_start_their_email(template):
+    function = template["Resources"]["SweepFunction"]["Properties"]
+    [statements] = [p["Statement"] for p in function["Policies"]]
+
+    assert function["Events"]["Every15Minutes"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["FindStaleValidations"]["Action"] == ["dynamodb:Query"]
+    assert by_sid["FindStaleValidations"]["Resource"] == {"Fn::Sub": "${JobsTable.Arn}/index/by-created"}
+    assert by_sid["FailThem"]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert by_sid["StartTheirEmail"]["Action"] == ["states:StartExecution"]

@@ -50,6 +50,10 @@ class PartnerConfigError(PermanentError):
     """A partner's settings document is missing, not JSON, or does not match the partner schema."""
 
 
+class ValidationStillHeldError(RetryableError):
+    """A failed validation cannot be ended yet: an invocation's lease on its job is still live."""
+
+
 class ChunkFormatError(PermanentError):
     """A chunk message on the queue is not one this version of the importer wrote."""
 

@@ -347,6 +347,54 @@ class JobStore:
             raise _unavailable(exc) from exc
         return [plain(i) for i in page.get("Items", [])]
 
+    # ---------------------------------------------------------------- abandoned validations
+    def fail_abandoned(self, job_id: str, fields: Mapping[str, Any], now: int) -> bool:
+        """Mark a validation failed if nobody holds it any more (still validating, lease expired before
+        ``now``): ``False`` when it finished meanwhile or a live invocation holds it."""
+        values = {**fields, "status": FAILED, "updated_at": now_iso()}
+        names = {f"#f{i}": k for i, k in enumerate(values)}
+        names["#status"] = "status"
+        attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
+        attr_values.update({":validating": VALIDATING, ":now": now})
+        try:
+            self._table.update_item(
+                Key={"pk": _pk(job_id), "sk": "META"},
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
+                ConditionExpression="#status = :validating AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attr_values,
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        return True
+
+    def stale_validations(self, created_since: str, now: int) -> list[dict[str, Any]]:
+        """Jobs created since ``created_since`` (ISO) still validating with their lease expired before ``now``."""
+        kwargs: dict[str, Any] = {
+            "IndexName": "by-created",
+            "KeyConditionExpression": "gsi1pk = :jobs AND gsi1sk >= :since",
+            "FilterExpression": "#status = :validating AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":jobs": "JOBS",
+                ":since": created_since,
+                ":validating": VALIDATING,
+                ":now": now,
+            },
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                page = self._table.query(**kwargs)
+            except ClientError as exc:
+                raise _unavailable(exc) from exc
+            found.extend(plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # ---------------------------------------------------------------- partners
     def touch_partner(self, partner: str, *, job_id: str, key: str) -> None:
         """Remember the partner's latest upload (``pk=PARTNER#<name>, sk=ACTIVITY``), for its schedule

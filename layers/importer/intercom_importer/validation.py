@@ -599,10 +599,6 @@ def _finish(
     job_id, import_type, options = run.job_id, run.import_type, run.options
     counts, kinds, sample, companies = state.counts, state.kinds, state.sample, state.companies
     reject_all = options.invalid_rows == "reject_file"
-    if run.seq:  # the last checkpoint's copy of the duplicate-detection database is not needed any more
-        clients.s3.delete_objects(
-            Bucket=settings.import_bucket, Delete={"Objects": [{"Key": _seen_key(job_id, run.seq)}], "Quiet": True}
-        )
     columns = finalise(run.columns, {target: sniffer.result() for target, sniffer in state.sniffers.items()})
     created_names = set(run.create)
     new_attributes = [
@@ -636,6 +632,7 @@ def _finish(
             ),
         )
         store.update(job_id, fields)
+        _remove_checkpoint_files(run, state, settings=settings, clients=clients)
         return "rejected"
     chunks_total = writer.flush()
     store.update(job_id, fields)  # the counts are known even if preparing Intercom fails below
@@ -651,8 +648,20 @@ def _finish(
         prepare_calls += len(new_attributes) + len(companies)
     fields.update(status=jobs.IMPORTING, chunks_total=chunks_total, prepare_calls=prepare_calls)
     store.update(job_id, fields)
+    _remove_checkpoint_files(run, state, settings=settings, clients=clients)
     logger.info("file accepted", rows=counts["rows"], invalid=counts["invalid"], chunks=chunks_total)
     return "accepted"
+
+
+def _remove_checkpoint_files(run: _Run, state: _State, *, settings: Settings, clients: Clients) -> None:
+    """The last checkpoint's duplicate database and the invalid-row parts, once the job has left validation.
+    Not earlier: an invocation dying before that is retried from the checkpoint, which needs them. (What a
+    death right here leaves behind, the work/ lifecycle rule removes.)"""
+    keys = [*state.invalid_parts, *([_seen_key(run.job_id, run.seq)] if run.seq else [])]
+    if keys:
+        clients.s3.delete_objects(
+            Bucket=settings.import_bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )
 
 
 def _write_invalid(s3: Any, bucket: str, job_id: str, parts: list[str], spool: Any) -> str:
@@ -668,8 +677,6 @@ def _write_invalid(s3: Any, bucket: str, job_id: str, parts: list[str], spool: A
             source = whole
         source.seek(0)
         s3.put_object(Bucket=bucket, Key=key, Body=source, ContentType="application/x-ndjson")
-    if parts:
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in parts], "Quiet": True})
     return key
 
 
@@ -961,30 +968,25 @@ def _start_execution(sfn: Any, settings: Settings, job_id: str, outcome: str) ->
 def handle_validator_failure(
     destination_record: Mapping[str, Any], *, settings: Settings, store: jobs.JobStore, clients: Clients
 ) -> list[dict[str, Any]]:
-    """An upload the validator never finished (crash, timeout, out of memory, after Lambda's retries).
+    """An upload (or a continuation) the validator never finished (crash, timeout, out of memory, after
+    Lambda's retries).
 
-    Lambda's on-failure destination hands over the original S3 event and the error. Every job in it that
-    is not terminal is marked failed (rows that were read count as failed) and its state machine is
-    started with status ``failed``, so the user still gets exactly one email saying what happened.
+    Lambda's on-failure destination hands over the original event and the error. A job nobody holds any
+    more (still validating, its lease expired) is marked failed (rows that were read count as failed) and
+    its state machine is started with status ``failed``, so the user still gets exactly one email. A job
+    that finished is left alone; one a live lease still holds is reported "held" (the caller asks again
+    later), and ``sweep_abandoned`` is the backstop.
     """
     event = destination_record.get("requestPayload") or {}
     response = destination_record.get("responsePayload") or {}
     error = str(response.get("errorType") or "ValidatorFailed")
     detail = str(response.get("errorMessage") or "the validator stopped without an answer")[:300]
-    outcomes = []
+    context: dict[str, Any] = {"settings": settings, "store": store, "clients": clients}
     continued = event.get("continue") if isinstance(event, Mapping) else None
     if isinstance(continued, Mapping) and continued.get("job_id"):  # a continuation of a big file died
         job_id = str(continued["job_id"])
-        job = store.get(job_id)
-        if job.get("status") != jobs.VALIDATING or int(job.get("checkpoint_seq", 0)) > int(continued.get("seq", 0)):
-            return [{"job_id": job_id, "outcome": "already-handled"}]  # finished, or a later invocation goes on
-        message = (
-            f"The file could not be validated: the validator failed after retries ({error}: {detail}) while "
-            "continuing from a checkpoint. Nothing was written to Intercom. Upload the file again."
-        )
-        store.update(job_id, {"status": jobs.FAILED, "failure": {"error": error, "message": message}})
-        _start_execution(clients.sfn, settings, job_id, "failed")
-        return [{"job_id": job_id, "outcome": "failed"}]
+        return [{"job_id": job_id, "outcome": fail_abandoned(job_id, error, detail, **context)}]
+    outcomes = []
     for record in event.get("Records") or []:
         s3 = record.get("s3") or {}
         bucket = (s3.get("bucket") or {}).get("name", "")
@@ -993,18 +995,63 @@ def handle_validator_failure(
         if not key or key.endswith("/") or key.lower().endswith(".json"):
             continue
         job_id = jobs.job_id_for(bucket, key, obj.get("versionId") or obj.get("eTag"))
-        message = (
-            f"The file could not be validated: the validator failed after retries ({error}: {detail}). "
-            "Nothing was written to Intercom. If the file is very large or unusual, check it with "
-            "`intercom-import validate`, then upload it again."
-        )
-        fields = {"status": jobs.FAILED, "failure": {"error": error, "message": message}}
-        if not store.create(job_id, {**fields, "bucket": bucket, "key": key, "version_id": obj.get("versionId") or ""}):
-            job = store.get(job_id)
-            if job.get("status") in jobs.TERMINAL or job.get("status") == jobs.IMPORTING or job.get("checkpoint_seq"):
-                outcomes.append({"job_id": job_id, "outcome": "already-handled"})
-                continue  # the import started (its execution follows it), or a continuation owns the file
-            store.update(job_id, {**fields, "failed": int(job.get("valid", 0) or 0)})
-        _start_execution(clients.sfn, settings, job_id, "failed")
-        outcomes.append({"job_id": job_id, "outcome": "failed"})
+        fields = {"status": jobs.FAILED, "failure": {"error": error, "message": _failure_message(error, detail)}}
+        if store.create(job_id, {**fields, "bucket": bucket, "key": key, "version_id": obj.get("versionId") or ""}):
+            _start_execution(clients.sfn, settings, job_id, "failed")  # it died before it could record the job
+            outcomes.append({"job_id": job_id, "outcome": "failed"})
+            continue
+        outcomes.append({"job_id": job_id, "outcome": fail_abandoned(job_id, error, detail, **context)})
     return outcomes
+
+
+def _failure_message(error: str, detail: str) -> str:
+    return (
+        f"The file could not be validated: the validator failed after retries ({error}: {detail}). Nothing was "
+        "written to Intercom. If the file is very large or unusual, check it with `intercom-import validate`, "
+        "then upload it again."
+    )
+
+
+def fail_abandoned(
+    job_id: str, error: str, detail: str, *, settings: Settings, store: jobs.JobStore, clients: Clients
+) -> str:
+    """End a validation nobody holds any more as failed and start its email: "failed"; "already-handled"
+    when it left validation; "held" while an invocation's lease is live (the dead invocation's own lease
+    outlives it by up to 30 s, or another invocation is at work: ask again later). The condition is checked
+    by the write, so a late continuation cannot revive the job and two handlers cannot both fail it."""
+    now = int(time.time())
+    job = store.get(job_id)
+    if job.get("status") != jobs.VALIDATING:
+        return "already-handled"
+    if int(job.get("lease_until", 0) or 0) >= now:
+        return "held"
+    fields = {
+        "failure": {"error": error, "message": _failure_message(error, detail)},
+        "failed": int(job.get("valid", 0) or 0),  # rows found valid so far were never imported
+    }
+    if not store.fail_abandoned(job_id, fields, now):
+        return "held" if store.get(job_id).get("status") == jobs.VALIDATING else "already-handled"
+    _start_execution(clients.sfn, settings, job_id, "failed")
+    return "failed"
+
+
+SWEEP_LOOKBACK_DAYS = 7
+
+
+def sweep_abandoned(*, settings: Settings, store: jobs.JobStore, clients: Clients) -> list[str]:
+    """Every job of the last days still validating that nobody holds (its lease expired: the invocation died
+    in a way no retry or failure destination reported, e.g. killed while its lease was still live and its
+    retries were turned away). Each is failed with an email; returns their ids."""
+    now = int(time.time())
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - SWEEP_LOOKBACK_DAYS * 86400))
+    failed = []
+    for job in store.stale_validations(since, now):
+        job_id = str(job["job_id"])
+        detail = "no invocation was working on it any more (found by the periodic sweep)"
+        if (
+            fail_abandoned(job_id, "ValidationAbandoned", detail, settings=settings, store=store, clients=clients)
+            == "failed"
+        ):
+            logger.warning("abandoned validation failed", job_id=job_id)
+            failed.append(job_id)
+    return failed

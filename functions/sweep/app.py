@@ -1,0 +1,21 @@
+"""Scheduled: validations nobody works on any more end as failed, with their email (the backstop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from intercom_importer import aws, jobs
+from intercom_importer.observability import logger, tracer
+from intercom_importer.settings import get_settings
+from intercom_importer.validation import Clients, sweep_abandoned
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings()
+    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    clients = Clients(s3=None, sqs=None, sfn=aws.client("stepfunctions"), intercom=lambda: None)
+    return {"failed": sweep_abandoned(settings=settings, store=store, clients=clients)}
