@@ -29,6 +29,7 @@ sandbox, pipeline = pipeline_fixtures(
 def fresh_intercom(sandbox, pipeline):
     sandbox.reset()
     sandbox.clear_faults()
+    sandbox.configure(search_lag_seconds=0.0)
     yield
     sandbox.clear_faults()
     pipeline.runtime.wait_idle(timeout=120)
@@ -99,3 +100,19 @@ def test_leads_without_email_or_external_id_are_recognised_by_the_retry_not_crea
     names = sorted(c["name"] for c in contacts)
     assert names == sorted([f"Visitor {i}" for i in range(rows)] + ["Visitor 0"])
     assert counts(job) == {"rows": rows + 1, "created": rows + 1, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
+
+
+def test_users_the_dead_attempt_created_still_count_as_created_when_search_has_not_caught_up(pipeline, sandbox):
+    # Intercom's search lag hides the dead attempt's contacts from the retry's search: its creates get 409s,
+    # and the contact each 409 names is looked at before the row is counted
+    sandbox.configure(search_lag_seconds=600.0)
+    _hang_one_create_after_it_is_written(sandbox)
+    rows = 20
+    body = "email,name\n" + "".join(f"lag{i}@example.com,Lag {i}\n" for i in range(rows))
+    started = time.time()
+
+    job = pipeline.wait_done(pipeline.upload("incoming/killed-lag.csv", body), timeout=120)
+
+    assert _killed_invocations(pipeline, started)
+    assert sorted(c["email"] for c in sandbox.state()["contacts"]) == sorted(f"lag{i}@example.com" for i in range(rows))
+    assert counts(job) == {"rows": rows, "created": rows, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}

@@ -236,20 +236,19 @@ def _recover_anonymous_leads(
 ) -> dict[int, dict[str, Any]]:
     """On a redelivered chunk, the leads an earlier attempt created for rows with no email and no
     external_id (Intercom cannot match those and never answers 409 for leads, so a blind create would
-    duplicate them). One search: leads created since the day before the first delivery whose name or
-    phone is one of those rows'; then each row takes, at most once, a lead created after the first
-    delivery with exactly its name and phone and no email or external_id. Rows with neither a name nor
-    a phone cannot be recognised and are created again (documented limit)."""
+    duplicate them). One search: leads created since the day before the first delivery whose phone is one
+    of those rows'; then each row takes, at most once, a lead created after the first delivery with exactly
+    its phone and name and no email or external_id. A phone is required: a name alone ("John Smith") is
+    too common to tell this import's lead from another's. Rows without one cannot be recognised and are
+    created again (documented limit)."""
     if ctx.redelivered_since is None or ctx.dry_run:
         return {}
-    anonymous = [
-        r for r in rows if _is_anonymous(r["record"]) and (r["record"].get("name") or r["record"].get("phone"))
-    ]
+    anonymous = [r for r in rows if _is_anonymous(r["record"]) and r["record"].get("phone")]
     if not anonymous:
         return {}
     who = [
         {"field": field, "operator": "IN", "value": values}
-        for field in ("name", "phone")
+        for field in ("phone",)
         for values in _batches(_unique_values(r["record"].get(field) for r in anonymous), MAX_IN_VALUES)
     ]
     since = math.floor(ctx.redelivered_since)
@@ -372,7 +371,10 @@ def _person(
                     "an archived contact already has this email/external_id: unarchive it in Intercom, then "
                     "import the row again",
                 )
-            return _update_existing(client, line, {"id": exc.existing_id}, body, role, ctx, record, scope)
+            conflicting: Mapping[str, Any] = {"id": exc.existing_id}
+            if ctx.redelivered_since is not None:  # it may be the dead attempt's create, still not searchable
+                conflicting = client.get_contact(exc.existing_id)
+            return _update_existing(client, line, conflicting, body, role, ctx, record, scope)
         return _company(client, RowResult(line, CREATED, str(created["id"])), record, ctx, scope)
     except (IntercomAuthError, IntercomForbiddenError) as exc:
         raise JobAbort(exc) from exc
