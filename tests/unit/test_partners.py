@@ -127,6 +127,14 @@ def test_a_partner_without_a_team_keeps_the_stack_recipients_informed():
     assert partner.recipients(["ops@example.com"]) == ["a@acme.example", "ops@example.com"]
 
 
+def test_more_recipients_than_one_email_can_reach_are_refused_when_saved():
+    partner = [f"p{i}@acme.example" for i in range(30)]
+    team = [f"t{i}@example.com" for i in range(21)]
+
+    with pytest.raises(PartnerConfigError, match="51 different addresses in partner and team"):
+        _partner(recipients={"partner": partner, "team": team})
+
+
 # ------------------------------------------------------------------------------------------ schedule
 def test_a_partner_is_overdue_once_every_plus_grace_has_passed_since_its_last_upload():
     partner = _partner(expect={"every_hours": 24, "grace_hours": 2})

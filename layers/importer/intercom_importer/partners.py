@@ -116,7 +116,8 @@ class Partner:
         return config_key(self.name)
 
     def recipients(self, stack_recipients: Iterable[str]) -> list[str]:
-        """The partner's contacts plus its team (the stack's recipients when it names none), each once."""
+        """The partner's contacts plus its team (the stack's recipients when it names none), each once; at
+        most SES's 50 (only the stack's list can push past it: the partner's own are checked on save)."""
         team = self.team_recipients or tuple(stack_recipients)
         seen: dict[str, None] = {}
         for address in (*self.partner_recipients, *team):
@@ -167,6 +168,12 @@ def parse_partner(name: str, text: str | bytes | Mapping[str, Any], *, source: s
         messages = [explain_error(best_match([e]) if e.validator != "oneOf" else e) for e in errors]
         raise PartnerConfigError(f"{source} are invalid: " + "; ".join(sorted(set(messages))))
     recipients = data.get("recipients") or {}
+    everyone = {a.strip().lower() for a in (*recipients.get("partner", ()), *recipients.get("team", ()))}
+    if len(everyone) > MAX_RECIPIENTS:
+        raise PartnerConfigError(
+            f"{source} are invalid: recipients: {len(everyone)} different addresses in partner and team, but one "
+            f"email reaches at most {MAX_RECIPIENTS} (SES): use a distribution list for some of them"
+        )
     expect = data.get("expect") or {}
     return Partner(
         name=name,
@@ -186,6 +193,11 @@ def parse_partner(name: str, text: str | bytes | Mapping[str, Any], *, source: s
 def load_partner(s3: Any, bucket: str, name: str) -> Partner | None:
     """The partner's validated settings, or None when no partner of that name is registered."""
     key = config_key(name)
+    # Listed first: the validator may list config/partners/ only, and without ListBucket on a key S3
+    # answers a missing object with 403, which must not read as "no such partner".
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents") or []
+    if not any(item["Key"] == key for item in listed):
+        return None
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
