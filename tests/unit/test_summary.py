@@ -10,17 +10,15 @@ import pytest
 
 from intercom_importer import jobs
 from intercom_importer.report import final_status, neutralise
-from intercom_importer.schema import Problem
+from intercom_importer.schema import Problem, problem_kind
 from intercom_importer.summary import (
     FAILED_ROW_FIX,
     HEADLINES,
     TEMPLATES,
     FailureGroups,
-    problem_kind,
     render_email,
     template_for,
 )
-from intercom_importer.validation import _kind
 
 pytestmark = pytest.mark.unit
 
@@ -317,10 +315,10 @@ def test_only_the_top_kinds_are_listed_and_the_rest_counted():
     assert "- and 3 more kinds of problem: see the error file" in email["text"]
 
 
-def test_problem_kind_matches_the_validators_grouping():
+def test_problem_kind_is_the_column_and_what_is_wrong_without_the_fix():
     problem = Problem(3, "Email", "x", "is not a valid email address: use the form name@example.com")
 
-    assert problem_kind(problem.column, problem.message) == _kind(problem)
+    assert problem.kind == problem_kind("Email", problem.message) == "Email: is not a valid email address"
 
 
 def test_failure_groups_group_rows_by_message_without_the_values():

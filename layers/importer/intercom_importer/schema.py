@@ -89,6 +89,17 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "column": self.column, "value": self.value, "message": self.message}
 
+    @property
+    def kind(self) -> str:
+        return problem_kind(self.column, self.message)
+
+
+def problem_kind(column: str, message: str) -> str:
+    """The grouping key of a problem (the job's ``problem_kinds``, the email's "top problems"): the column
+    and what is wrong with it, without the fix."""
+    what = message.split(":")[0]
+    return f"{column}: {what}" if column else what
+
 
 def build_schema(columns: Sequence[Column], import_type: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one row for this column plan."""

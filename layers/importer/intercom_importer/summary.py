@@ -22,6 +22,7 @@ from html import escape
 from typing import Any
 
 from intercom_importer import jobs
+from intercom_importer.schema import problem_kind
 
 TOP_PROBLEMS = 5  # kinds of problem shown; the error file has every row
 LINES_SHOWN = 6  # line numbers shown per kind
@@ -118,12 +119,6 @@ class ProblemGroup:
         return {"kind": self.kind, "count": self.count, "lines": self.lines, "fix": self.fix, "example": self.example}
 
 
-def problem_kind(column: str, message: str) -> str:
-    """The grouping key of a validation problem (the same as ``validation._kind``): column and what is wrong."""
-    what = message.split(":")[0]
-    return f"{column}: {what}" if column else what
-
-
 def validation_groups(job: Mapping[str, Any]) -> list[ProblemGroup]:
     """The invalid rows grouped by kind, most common first: counts of every row, lines from the sample."""
     sample = job.get("problems_sample") or []
@@ -157,7 +152,6 @@ class FailureGroups:
         self._max_kinds = max_kinds
         self._counts: Counter[str] = Counter()
         self._lines: dict[str, list[int]] = {}
-        self._example: dict[str, str] = {}
 
     def add(self, line: int, column: str, message: str) -> None:
         kind = _QUOTED.sub("'…'", message).strip()[:300] or "not imported"
@@ -169,7 +163,6 @@ class FailureGroups:
         lines = self._lines.setdefault(kind, [])
         if len(lines) < LINES_SHOWN:
             lines.append(line)
-        self._example.setdefault(kind, message)
 
     def groups(self) -> list[dict[str, Any]]:
         return [

@@ -552,7 +552,7 @@ def _read_rows(
                         counts["invalid"] += 1
                         _spool_invalid(spool, row.line, row.cells, problems)
                         for problem in problems:
-                            kinds[_kind(problem)] += 1
+                            kinds[problem.kind] += 1
                             if len(sample) < SAMPLE_PROBLEMS:
                                 sample.append(problem.to_dict())
                         continue
@@ -837,12 +837,6 @@ def _duplicates(
             )
         )
     return found
-
-
-def _kind(problem: Problem) -> str:
-    """A grouping key for the email's "top problems": the column and what is wrong with it."""
-    what = problem.message.split(":")[0]
-    return f"{problem.column}: {what}" if problem.column else what
 
 
 def _spool_invalid(spool: Any, line: int, cells: list[str], problems: list[Problem]) -> None:
