@@ -22,10 +22,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from intercom_importer import jobs
+from intercom_importer.chunks import chunk_key
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.settings import Settings
 from intercom_importer.summary import UNFINISHED_SHOWN, FailureGroups, render_email
-from intercom_importer.validation import chunk_key
 
 ERROR_COLUMNS = ("error_line", "error_column", "error")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

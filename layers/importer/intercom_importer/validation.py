@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import jobs
 from intercom_importer.attributes import AttributePlan, finalise, model_of, plan_attributes
+from intercom_importer.chunks import CHUNK_FORMAT, chunk_key, chunk_message
 from intercom_importer.csv_reader import CsvStream, StreamCheckpoint
 from intercom_importer.errors import (
     FileRejectedError,
@@ -54,7 +55,6 @@ from intercom_importer.schema import Problem, RowValidator, TypeSniffer
 from intercom_importer.seen import SeenKeys
 from intercom_importer.settings import Settings
 
-CHUNK_FORMAT = 1
 SAMPLE_PROBLEMS = 25
 PROGRESS_EVERY_SECONDS = 2.0
 SQS_BATCH = 10
@@ -131,10 +131,6 @@ class _State:
     chunks: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)  # valid rows not yet in a chunk
     invalid_parts: list[str] = field(default_factory=list)  # invalid rows of earlier invocations
-
-
-def chunk_key(job_id: str, index: int) -> str:
-    return f"work/{job_id}/chunks/{index:06d}.json"
 
 
 def invalid_key(job_id: str) -> str:
@@ -925,10 +921,6 @@ class _ChunkWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-def chunk_message(job_id: str, index: int) -> str:
-    return json.dumps({"v": CHUNK_FORMAT, "job_id": job_id, "chunk": index, "key": chunk_key(job_id, index)})
 
 
 def _queue_chunks(sqs: Any, settings: Settings, job_id: str, chunks_total: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs, observability
+from intercom_importer.chunks import CHUNK_FORMAT
 from intercom_importer.errors import ChunkFormatError, SettingsError
 from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
 from intercom_importer.intercom import IntercomClient, build_client, resolve_base_url
@@ -28,7 +29,6 @@ from intercom_importer.options import ImportOptions
 from intercom_importer.ratelimit import RateLimiter
 from intercom_importer.settings import Settings
 from intercom_importer.upsert import FAILED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, import_rows
-from intercom_importer.validation import CHUNK_FORMAT
 
 
 def parse_message(body: str) -> tuple[str, int, str]:
