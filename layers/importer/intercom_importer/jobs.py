@@ -398,7 +398,8 @@ class JobStore:
     # ---------------------------------------------------------------- partners
     def touch_partner(self, partner: str, *, job_id: str, key: str) -> None:
         """Remember the partner's latest upload (``pk=PARTNER#<name>, sk=ACTIVITY``), for its schedule
-        expectation. A later upload wins; an older event delivered late does not move it back."""
+        expectation: the time it was validated (never moved back). A validation retried from the start
+        counts the upload twice in ``uploads``, an approximate count."""
         now = time.time()
         try:
             self._table.update_item(
