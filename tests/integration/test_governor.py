@@ -7,27 +7,22 @@ and connection pool, driven by several threads, as a worker process is on Lambda
 
 from __future__ import annotations
 
-import logging
 import math
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
-import yaml
-from moto.server import ThreadedMotoServer
 from requests.adapters import HTTPAdapter
 
 from intercom_importer.governor import DynamoDBGovernor
 from intercom_importer.intercom import IntercomClient, RetryPolicy
 from intercom_sandbox import SandboxServer
-from local_runtime import moto_hooks
+from moto_server import create_jobs_table, moto_server_fixture, session
 
 pytestmark = pytest.mark.integration
 
@@ -37,54 +32,13 @@ TOKEN = "governor-test-token"
 
 
 # ------------------------------------------------------------------------------ fixtures
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    moto_hooks.make_dynamodb_writes_atomic()  # DynamoDB applies a conditional ADD atomically; moto needs help
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        werkzeug.setLevel(level)
-
-
-def _session() -> boto3.session.Session:
-    return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+moto_url = moto_server_fixture()
 
 
 @pytest.fixture(scope="module")
 def jobs_table(moto_url: str) -> str:
     """A table shaped like the template's JobsTable (keys, index, TTL), read from template.yaml."""
-    properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]["JobsTable"][
-        "Properties"
-    ]
-    client = _session().client("dynamodb", endpoint_url=moto_url)
-    client.create_table(
-        TableName=TABLE,
-        BillingMode=properties["BillingMode"],
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-    )
-    client.update_time_to_live(TableName=TABLE, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
+    create_jobs_table(session().resource("dynamodb", endpoint_url=moto_url), TABLE)
     return TABLE
 
 
@@ -146,7 +100,7 @@ class Worker:
 
 
 def make_worker(name: str, moto_url: str, sandbox: SandboxServer, app: str, **governor: Any) -> Worker:
-    table = _session().resource("dynamodb", endpoint_url=moto_url).Table(TABLE)  # one per "process"
+    table = session().resource("dynamodb", endpoint_url=moto_url).Table(TABLE)  # one per "process"
     return Worker(name, DynamoDBGovernor(table, app=app, **governor), sandbox.url)
 
 
@@ -340,7 +294,7 @@ def test_two_imports_both_progress_in_every_window(moto_url, jobs_table, sandbox
 def test_a_worker_paces_itself_alone_when_the_table_is_unavailable(moto_url, sandbox, app):
     window = 1.0
     sandbox.configure(rate_limit_per_window=1000, window_seconds=window)
-    missing = _session().resource("dynamodb", endpoint_url=moto_url).Table("no-such-table")
+    missing = session().resource("dynamodb", endpoint_url=moto_url).Table("no-such-table")
     worker = Worker(
         "alone",
         DynamoDBGovernor(missing, app=app, limit_per_window=100, window_seconds=window, safety=0.8, fallback_share=4),

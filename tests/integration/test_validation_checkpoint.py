@@ -12,8 +12,6 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
-import logging
-import socket
 import threading
 import time
 import uuid
@@ -21,18 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import yaml
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from intercom_importer import jobs, validation
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.settings import Settings
 from intercom_importer.validation import NO_DEADLINE, Clients, Upload, _ChunkWriter, handle_continue, handle_upload
 from intercom_sandbox import SandboxServer
-from local_runtime import moto_hooks
+from moto_server import create_jobs_table, moto_server_fixture
+from moto_server import session as boto_session
 
 pytestmark = pytest.mark.integration
 
@@ -42,37 +38,7 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:intercom-import-v
 ROWS = 5200  # 5 full blocks of 1,000 rows and a short one
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _session() -> boto3.session.Session:
-    return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    moto_hooks.make_dynamodb_writes_atomic()
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        werkzeug.setLevel(level)
+moto_url = moto_server_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +74,7 @@ class Blocks:
 
 class Env:
     def __init__(self, moto_url: str, intercom_url: str) -> None:
-        session = _session()
+        session = boto_session()
         self.s3 = session.client("s3", endpoint_url=moto_url)
         self.sqs = session.client("sqs", endpoint_url=moto_url)
         self.sfn = session.client("stepfunctions", endpoint_url=moto_url)
@@ -117,16 +83,7 @@ class Env:
         self.bucket = f"icimport-{name}"
         self.s3.create_bucket(Bucket=self.bucket)
         self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
-        properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]["JobsTable"][
-            "Properties"
-        ]
-        table = ddb.create_table(
-            TableName=f"jobs-{name}",
-            BillingMode=properties["BillingMode"],
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        )
+        table = create_jobs_table(ddb, f"jobs-{name}")
         self.queue_url = self.sqs.create_queue(QueueName=f"chunks-{name}")["QueueUrl"]
         machine = self.sfn.create_state_machine(
             name=f"import-{name}",

@@ -111,10 +111,7 @@ class JobStore:
 
     def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> dict[str, Any]:
         """Set fields on the record (and ``updated_at``); returns the record after the update."""
-        values = {**fields, "updated_at": now_iso()}
-        names = {f"#f{i}": k for i, k in enumerate(values)}
-        expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
-        attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
+        expr, names, attr_values = _set_clause({**fields, "updated_at": now_iso()})
         condition = "attribute_exists(pk)"
         if expect_status is not None:
             names["#status"] = "status"
@@ -163,24 +160,12 @@ class JobStore:
     def save_checkpoint(self, job_id: str, seq: int, fields: Mapping[str, Any]) -> bool:
         """Record validation checkpoint ``seq`` (and progress fields). Only the invocation that continued from
         checkpoint ``seq - 1`` (0: the upload's) may: ``False`` when another one took the job over."""
-        values = {**fields, "checkpoint_seq": seq, "updated_at": now_iso()}
-        names = {f"#f{i}": k for i, k in enumerate(values)}
-        names["#status"] = "status"
-        attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
-        attr_values.update({":validating": VALIDATING, ":owner": seq - 1})
-        try:
-            self._table.update_item(
-                Key={"pk": _pk(job_id), "sk": "META"},
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
-                ConditionExpression="#status = :validating AND claimed_seq = :owner",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attr_values,
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _unavailable(exc) from exc
-        return True
+        return self._set_if(
+            job_id,
+            {**fields, "checkpoint_seq": seq},
+            "#status = :validating AND claimed_seq = :owner",
+            {":validating": VALIDATING, ":owner": seq - 1},
+        )
 
     def claim_checkpoint(self, job_id: str, seq: int, lease_seconds: int) -> bool:
         """Take checkpoint ``seq`` to continue the validation from: ``False`` for a repeated or stale
@@ -351,18 +336,24 @@ class JobStore:
     def fail_abandoned(self, job_id: str, fields: Mapping[str, Any], now: int) -> bool:
         """Mark a validation failed if nobody holds it any more (still validating, lease expired before
         ``now``): ``False`` when it finished meanwhile or a live invocation holds it."""
-        values = {**fields, "status": FAILED, "updated_at": now_iso()}
-        names = {f"#f{i}": k for i, k in enumerate(values)}
-        names["#status"] = "status"
-        attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
-        attr_values.update({":validating": VALIDATING, ":now": now})
+        return self._set_if(
+            job_id,
+            {**fields, "status": FAILED},
+            "#status = :validating AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            {":validating": VALIDATING, ":now": now},
+        )
+
+    def _set_if(self, job_id: str, fields: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> bool:
+        """Set ``fields`` (and ``updated_at``) if ``condition`` holds (``#status`` names the status); ``False``
+        when it does not."""
+        expr, names, attr_values = _set_clause({**fields, "updated_at": now_iso()})
         try:
             self._table.update_item(
                 Key={"pk": _pk(job_id), "sk": "META"},
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
-                ConditionExpression="#status = :validating AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attr_values,
+                UpdateExpression=expr,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues={**attr_values, **values},
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
@@ -435,6 +426,13 @@ def _code(exc: ClientError) -> str:
 
 def _unavailable(exc: ClientError) -> JobStoreUnavailableError:
     return JobStoreUnavailableError(f"The job store could not be reached: {_code(exc) or exc}")
+
+
+def _set_clause(values: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``SET #f0 = :v0, ...`` with its names and values, for any field names."""
+    names = {f"#f{i}": k for i, k in enumerate(values)}
+    attr_values = {f":v{i}": _dynamo(v) for i, v in enumerate(values.values())}
+    return "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))), names, attr_values
 
 
 def _dynamo(value: Any) -> Any:

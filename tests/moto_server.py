@@ -1,0 +1,79 @@
+"""A moto server of a test module's own, for tests that drive domain code against AWS APIs over HTTP
+(without the whole local runtime), and the jobs table as template.yaml declares it.
+
+``moto_url = moto_server_fixture()`` in a test module; ``session()`` for clients; ``create_jobs_table``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto.server import ThreadedMotoServer
+
+from local_runtime import moto_hooks
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags read as nothing (only plain properties are needed)."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def session() -> boto3.session.Session:
+    return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+
+
+def moto_server_fixture(scope: str = "module") -> Any:
+    """A pytest fixture yielding the URL of a started moto server (DynamoDB writes made atomic, as on AWS)."""
+
+    @pytest.fixture(scope=scope)  # type: ignore[call-overload]
+    def moto_url() -> Iterator[str]:
+        moto_hooks.make_dynamodb_writes_atomic()  # DynamoDB applies a conditional ADD atomically; moto needs help
+        werkzeug = logging.getLogger("werkzeug")
+        level = werkzeug.level
+        werkzeug.setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+            werkzeug.setLevel(level)
+
+    return moto_url
+
+
+def create_jobs_table(dynamodb: Any, name: str) -> Any:
+    """The jobs table (keys, index, billing, TTL) as template.yaml declares it; ``dynamodb`` is a resource."""
+    properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]["JobsTable"][
+        "Properties"
+    ]
+    table = dynamodb.create_table(
+        TableName=name,
+        BillingMode=properties["BillingMode"],
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
+    )
+    dynamodb.meta.client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+    )
+    return table
