@@ -143,6 +143,20 @@ class Env:
             self.continue_(event, Blocks(next(budgets, None)))
         return str(result["job_id"])
 
+    def start(self, upload: Upload, blocks: int = 1) -> str:
+        """The upload's first invocation, stopping after ``blocks`` blocks; its hand-over stays queued."""
+        return str(
+            handle_upload(
+                upload,
+                settings=self.settings,
+                store=self.store,
+                clients=self.clients,
+                remaining_ms=lambda: 900_000,
+                function_arn=FUNCTION_ARN,
+                deadline=Blocks(blocks),
+            )["job_id"]
+        )
+
     def continue_(self, event: dict[str, Any], deadline: Any) -> dict[str, Any]:
         self.invocations += 1
         return handle_continue(
@@ -267,15 +281,7 @@ def test_encoded_or_compressed_file_resumes_like_one_pass(env: Env, encode: Any)
 
 def test_repeated_continuation_event_is_a_no_op(env: Env):
     upload = env.upload("incoming/repeat.csv", people_csv().encode(), **{"dry-run": "true"})
-    job_id = handle_upload(
-        upload,
-        settings=env.settings,
-        store=env.store,
-        clients=env.clients,
-        remaining_ms=lambda: 900_000,
-        function_arn=FUNCTION_ARN,
-        deadline=Blocks(2),
-    )["job_id"]
+    job_id = env.start(upload, 2)
     (event,) = env.lambda_.events
     env.lambda_.events.clear()
 
@@ -294,8 +300,7 @@ def test_repeated_continuation_event_is_a_no_op(env: Env):
 
 def test_continuation_event_repeated_while_its_checkpoint_is_held_is_a_no_op(env: Env):
     upload = env.upload("incoming/held.csv", people_csv().encode(), **{"dry-run": "true"})
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    job_id = env.start(upload)
     (event,) = env.lambda_.events
     assert env.store.claim_checkpoint(job_id, 1, 600)  # a live invocation is reading from checkpoint 1
 
@@ -308,7 +313,7 @@ def test_continuation_event_repeated_while_its_checkpoint_is_held_is_a_no_op(env
 def test_upload_event_repeated_after_a_checkpoint_does_not_restart_the_file(env: Env):
     upload = env.upload("incoming/again.csv", people_csv().encode(), **{"dry-run": "true"})
     kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    job_id = env.start(upload)
     (handover,) = env.lambda_.events
     env.store.update(job_id, {"lease_until": 0})  # even with its lease expired
 
@@ -325,8 +330,7 @@ def test_invocation_dying_between_its_checkpoint_and_the_hand_over_is_taken_over
     data = people_csv().encode()
     expected = env.outcome(env.validate(env.upload("incoming/whole.csv", data, **{"dry-run": "true"}), [99]))
     upload = env.upload("incoming/dies-at-hand-over.csv", data, **{"dry-run": "true"})
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)
+    env.start(upload)
     (first,) = env.lambda_.events
     env.lambda_.events.clear()
     env.continue_(first, Blocks(1))  # records checkpoint 2 and hands over ...
@@ -340,15 +344,7 @@ def test_invocation_dying_between_its_checkpoint_and_the_hand_over_is_taken_over
 
 def test_checkpoint_records_progress_and_the_last_invocation_cleans_up(env: Env):
     upload = env.upload("incoming/progress.csv", people_csv().encode(), **{"dry-run": "true"})
-    job_id = handle_upload(
-        upload,
-        settings=env.settings,
-        store=env.store,
-        clients=env.clients,
-        remaining_ms=lambda: 900_000,
-        function_arn=FUNCTION_ARN,
-        deadline=Blocks(3),
-    )["job_id"]
+    job_id = env.start(upload, 3)
     job = env.store.get(job_id)
     assert job["status"] == jobs.VALIDATING and job["rows_read"] == 3000 and 0 < job["bytes_read"] < upload.size
     assert sorted(env.work_keys(job_id)) == [
@@ -448,8 +444,7 @@ def test_chunk_writer_raises_a_failed_put(env: Env):
 
 def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_email(env: Env):
     upload = env.upload("incoming/dies.csv", people_csv().encode(), **{"dry-run": "true"})
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    job_id = env.start(upload)
     (event,) = env.lambda_.events
     record = {
         "requestPayload": event,
@@ -475,8 +470,7 @@ def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_emai
 
 def test_takeover_that_dies_too_still_ends_in_one_email(env: Env):
     upload = env.upload("incoming/takeover-dies.csv", people_csv().encode(), **{"dry-run": "true"})
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    job_id = env.start(upload)
     (first,) = env.lambda_.events
     env.lambda_.events.clear()
     env.continue_(first, Blocks(1))  # checkpoint 2 recorded; its hand-over is lost
@@ -505,8 +499,7 @@ def test_final_invocation_dying_while_preparing_intercom_is_finished_by_its_retr
         raise Killed
 
     upload = env.upload("incoming/killed-preparing.csv", data)
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    job_id = env.start(upload)
     (event,) = env.lambda_.events
     with monkeypatch.context() as patch:
         patch.setattr(validation, "_upsert_companies", killed)
@@ -524,11 +517,10 @@ def test_final_invocation_dying_while_preparing_intercom_is_finished_by_its_retr
 
 
 def test_sweep_fails_only_validations_nobody_holds(env: Env):
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
     ids = {}
     for name in ("abandoned", "held", "done"):
         upload = env.upload(f"incoming/sweep-{name}.csv", people_csv().encode(), **{"dry-run": "true"})
-        ids[name] = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+        ids[name] = env.start(upload)
     env.store.update(ids["abandoned"], {"lease_until": 0})
     env.store.update(ids["done"], {"lease_until": 0, "status": jobs.IMPORTING})
 
@@ -545,8 +537,7 @@ def test_sweep_fails_only_validations_nobody_holds(env: Env):
 
 def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuation(env: Env):
     upload = env.upload("incoming/handed-over.csv", people_csv().encode(), **{"dry-run": "true"})
-    kwargs = dict(settings=env.settings, store=env.store, clients=env.clients, function_arn=FUNCTION_ARN)
-    job_id = handle_upload(upload, remaining_ms=lambda: 900_000, deadline=Blocks(1), **kwargs)["job_id"]
+    job_id = env.start(upload)
     s3_record = {"s3": {"bucket": {"name": env.bucket}, "object": {"key": upload.key, "versionId": upload.version_id}}}
     record = {"requestPayload": {"Records": [s3_record]}, "responsePayload": {"errorType": "Runtime.ExitError"}}
 

@@ -140,6 +140,13 @@ def scripted_client(first: list[int]) -> IntercomClient:
     return IntercomClient("token", "https://api.intercom.io", session=session, sleep=lambda _s: None)
 
 
+def chunk(aws: SimpleNamespace, message: str, client_factory: Callable[[], Any]) -> str:
+    """The worker's domain call for one chunk message, against the test's moto and a scripted Intercom."""
+    return process_chunk(
+        message, settings=SETTINGS, store=aws.store, s3=aws.s3, sfn=aws.sfn, client_factory=client_factory
+    )
+
+
 def put_job(aws: SimpleNamespace, job_id: str, rows: int, **fields: Any) -> str:
     """A job record and its first chunk object, as the validator writes them; returns the chunk message."""
     key = f"work/{job_id}/chunks/000001.json"
@@ -171,12 +178,7 @@ def test_chunk_emits_rows_by_outcome_api_calls_429s_retries_and_duration(aws, ca
     message = put_job(aws, "job-metrics-1", rows=3)
     client = scripted_client(first=[429])  # the search is refused once, then answered
 
-    def handler() -> str:
-        return process_chunk(
-            message, settings=SETTINGS, store=aws.store, s3=aws.s3, sfn=aws.sfn, client_factory=lambda: client
-        )
-
-    documents = flushed(capsys, handler)
+    documents = flushed(capsys, lambda: chunk(aws, message, lambda: client))
 
     emitted = values(documents)
     assert {k: emitted[k] for k in ("RowsCreated", "RowsUpdated", "RowsSkipped", "RowsFailed")} == {
@@ -199,14 +201,7 @@ def test_metrics_have_only_the_service_dimension_and_the_job_in_metadata(aws, ca
 
     [document] = flushed(
         capsys,
-        lambda: process_chunk(
-            message,
-            settings=SETTINGS,
-            store=aws.store,
-            s3=aws.s3,
-            sfn=aws.sfn,
-            client_factory=lambda: scripted_client(first=[]),
-        ),
+        lambda: chunk(aws, message, lambda: scripted_client(first=[])),
     )
 
     directive = document["_aws"]["CloudWatchMetrics"][0]
@@ -225,9 +220,7 @@ def test_aborted_chunk_counts_its_rows_failed_without_calling_intercom(aws, caps
     emitted = values(
         flushed(
             capsys,
-            lambda: process_chunk(
-                message, settings=SETTINGS, store=aws.store, s3=aws.s3, sfn=aws.sfn, client_factory=no_client
-            ),
+            lambda: chunk(aws, message, no_client),
         )
     )
 
@@ -243,14 +236,7 @@ def test_dry_run_chunk_emits_api_calls_but_no_rows(aws, capsys):
     emitted = values(
         flushed(
             capsys,
-            lambda: process_chunk(
-                message,
-                settings=SETTINGS,
-                store=aws.store,
-                s3=aws.s3,
-                sfn=aws.sfn,
-                client_factory=lambda: scripted_client(first=[]),
-            ),
+            lambda: chunk(aws, message, lambda: scripted_client(first=[])),
         )
     )
 
@@ -264,9 +250,7 @@ def test_retried_chunk_still_reports_the_calls_of_the_failed_attempt(aws, capsys
 
     def handler() -> None:
         with pytest.raises(Exception, match="503"):
-            process_chunk(
-                message, settings=SETTINGS, store=aws.store, s3=aws.s3, sfn=aws.sfn, client_factory=lambda: client
-            )
+            chunk(aws, message, lambda: client)
 
     emitted = values(flushed(capsys, handler))
 
@@ -314,14 +298,7 @@ def test_missing_namespace_skips_metrics_instead_of_failing_the_import(aws, caps
         warnings.simplefilter("ignore")  # Powertools' "no metrics to publish"
         documents = flushed(
             capsys,
-            lambda: process_chunk(
-                message,
-                settings=SETTINGS,
-                store=aws.store,
-                s3=aws.s3,
-                sfn=aws.sfn,
-                client_factory=lambda: scripted_client(first=[]),
-            ),
+            lambda: chunk(aws, message, lambda: scripted_client(first=[])),
         )
 
     assert documents == []

@@ -202,23 +202,16 @@ def handle_upload(
             )
         logger.info("duplicate upload event ignored", job_id=job_id)
         return {"job_id": job_id, "duplicate": True}
-    bind_job(job_id)
-    if deadline is None:
-        deadline = _deadline(settings, clients, remaining_ms, function_arn)
-    outcome = _guarded(
+    return _run(
         job_id,
-        store,
-        lambda: _validate(
-            job_id,
-            upload,
-            settings=settings,
-            store=store,
-            clients=clients,
-            deadline=deadline,
-            function_arn=function_arn,
+        lambda until: _validate(
+            job_id, upload, settings=settings, store=store, clients=clients, deadline=until, function_arn=function_arn
         ),
+        settings=settings,
+        store=store,
+        clients=clients,
+        deadline=deadline or _deadline(settings, clients, remaining_ms, function_arn),
     )
-    return _conclude(job_id, outcome, settings=settings, store=store, clients=clients)
 
 
 def handle_continue(
@@ -247,17 +240,33 @@ def handle_continue(
     if not store.claim_checkpoint(job_id, seq, lease):
         logger.info("continuation already taken or stale; ignored", job_id=job_id, seq=seq)
         return {"job_id": job_id, "seq": seq, "duplicate": True}
-    bind_job(job_id)
-    if deadline is None:
-        deadline = _deadline(settings, clients, remaining_ms, function_arn)
-    outcome = _guarded(
+    result = _run(
         job_id,
-        store,
-        lambda: _continue(
-            job_id, seq, settings=settings, store=store, clients=clients, deadline=deadline, function_arn=function_arn
+        lambda until: _continue(
+            job_id, seq, settings=settings, store=store, clients=clients, deadline=until, function_arn=function_arn
         ),
+        settings=settings,
+        store=store,
+        clients=clients,
+        deadline=deadline or _deadline(settings, clients, remaining_ms, function_arn),
     )
-    return {**_conclude(job_id, outcome, settings=settings, store=store, clients=clients), "seq": seq}
+    return {**result, "seq": seq}
+
+
+def _run(
+    job_id: str,
+    work: Callable[[Deadline], str],
+    *,
+    settings: Settings,
+    store: jobs.JobStore,
+    clients: Clients,
+    deadline: Deadline,
+) -> dict[str, Any]:
+    """What an invocation that holds the job does: read (``work``) until done or ``deadline``, any failure
+    recorded on the job, then start the job once the whole file is read."""
+    bind_job(job_id)
+    outcome = _guarded(job_id, store, lambda: work(deadline))
+    return _conclude(job_id, outcome, settings=settings, store=store, clients=clients)
 
 
 def validate_only(job_id: str, upload: Upload, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
