@@ -124,17 +124,9 @@ def check() -> None:
         raise MotoIncompatibleError("moto internals changed: " + "; ".join(problems))
 
 
-# Resource types moto's CloudFormation skips and the runtime applies itself (stack.py): its warnings
-# about them are noise.
+# Resource types moto's CloudFormation skips and the runtime applies itself (stack.py): moto's
+# warnings about them are noise (runtime._UnemulatedResources drops them).
 HANDLED_RESOURCE_TYPES = ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet", "AWS::S3::BucketPolicy")
-
-
-class _HandledTypesFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (
-            record.msg == "No Moto CloudFormation support for %s" and args[:1] in [(t,) for t in HANDLED_RESOURCE_TYPES]
-        )
 
 
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
@@ -173,7 +165,6 @@ def install() -> None:
             return
         check()
         make_dynamodb_writes_atomic()
-        logging.getLogger("moto").addFilter(_HandledTypesFilter())
         import moto.s3.notifications as s3_notifications
         from moto.awslambda.models import LambdaFunction
         from moto.sesv2.responses import SESV2Response

@@ -22,6 +22,39 @@ from .errors import LocalRuntimeError
 from .event_sources import AsyncFailure, AsyncInvoker, SqsPoller
 
 LOG = logging.getLogger(__name__)
+
+
+class _UnemulatedResources(logging.Filter):
+    """While the stack deploys, turns moto's one warning per resource it cannot create (alarms, topic
+    policies, ...) into one summary line instead of a screenful; the types stack.py applies itself
+    (``moto_hooks.HANDLED_RESOURCE_TYPES``) are not reported at all."""
+
+    _LOGGER = "moto"
+    _MESSAGE = "No Moto CloudFormation support for %s"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.types: set[str] = set()  # moto warns more than once per resource: types, not counts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self._MESSAGE and record.args:
+            resource_type = str(record.args[0] if isinstance(record.args, tuple) else record.args)
+            if resource_type not in moto_hooks.HANDLED_RESOURCE_TYPES:
+                self.types.add(resource_type)
+            return False
+        return True
+
+    def __enter__(self) -> _UnemulatedResources:
+        logging.getLogger(self._LOGGER).addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger(self._LOGGER).removeFilter(self)
+
+    def __str__(self) -> str:
+        return ", ".join(sorted(self.types))
+
+
 T = TypeVar("T")
 
 REGION = "us-east-1"
@@ -147,6 +180,8 @@ class LocalRuntime:
         self.endpoint_url = ""
         self.parameters: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
+        # The template's resource types moto's CloudFormation does not create (alarms, ...).
+        self.unemulated_resources: frozenset[str] = frozenset()
         self.deployment: stack.Deployment | None = None
         self.functions: dict[str, FunctionConfig] = {}
         self.pools: dict[str, FunctionPool] = {}
@@ -232,18 +267,23 @@ class LocalRuntime:
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.deployment = stack.deploy(
-            self.client,
-            self.template_path,
-            sam,
-            parameters,
-            self.stack_name,
-            code_bucket=f"local-runtime-code-{self.account_id}-{self.region}",
-            region=self.region,
-            account_id=self.account_id,
-            verified_identities=tuple(identities),
-            cache_dir=self.workdir / "sam-translation-cache",
-        )
+        unemulated = _UnemulatedResources()
+        with unemulated:
+            self.deployment = stack.deploy(
+                self.client,
+                self.template_path,
+                sam,
+                parameters,
+                self.stack_name,
+                code_bucket=f"local-runtime-code-{self.account_id}-{self.region}",
+                region=self.region,
+                account_id=self.account_id,
+                verified_identities=tuple(identities),
+                cache_dir=self.workdir / "sam-translation-cache",
+            )
+        self.unemulated_resources = frozenset(unemulated.types)
+        if unemulated.types:
+            LOG.info("not emulated locally (moto creates no such resources; they deploy on AWS): %s", unemulated)
         self.outputs = dict(self.deployment.outputs)
         self.startup_phases["stack"] = time.monotonic() - phase
 

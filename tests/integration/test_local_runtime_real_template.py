@@ -169,3 +169,9 @@ def test_monitoring_resources_deploy_where_moto_supports_them(runtime: LocalRunt
     assert "${" not in dashboard["DashboardBody"]
     assert any(w["type"] == "alarm" for w in body["widgets"])
     assert topic["Attributes"]["TopicArn"].endswith(":intercom-import-local-alarms")
+
+
+def test_resources_moto_cannot_create_are_summarised_not_warned_one_by_one(runtime: LocalRuntime) -> None:
+    assert {"AWS::CloudWatch::Alarm", "AWS::SNS::TopicPolicy"} <= runtime.unemulated_resources
+    # applied by the runtime itself, so not "unemulated"; created by moto, so never warned about
+    assert not runtime.unemulated_resources & {"AWS::SES::EmailIdentity", "AWS::S3::BucketPolicy", "AWS::SQS::Queue"}
