@@ -1,7 +1,9 @@
 """Screenshot test: every summary-email template rendered to PNG by headless Chromium, then checked pixel by pixel.
 
-Chromium must be installed (``apt-get install -y chromium``; ``.ci/run`` installs it). Without it these tests
-fail; set ``RENDER_TESTS=0`` to skip them on a machine without Chromium.
+They need Chromium (``apt-get install -y chromium``; ``.ci/run`` installs it). In CI (``CI`` set, as
+``.ci/run`` does) or with ``RENDER_TESTS=1`` a missing Chromium fails them; on a laptop without it they
+are skipped with that reason (pytest's summary lists it), so ``make test`` passes on a machine with only
+Python. ``RENDER_TESTS=0`` skips them anywhere.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ def rendered(tmp_path_factory) -> dict[str, dict[str, Any]]:
     try:
         chromium_path()
     except ChromiumMissingError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        if os.environ.get("CI") or os.environ.get("RENDER_TESTS") == "1":
+            pytest.fail(str(exc), pytrace=False)
+        pytest.skip(f"{exc} (CI fails here; set RENDER_TESTS=1 to fail locally too)")
     out = tmp_path_factory.mktemp("email-screenshots")
     result = {}
     for name, sample in SAMPLES.items():

@@ -130,6 +130,65 @@ def test_queue_visibility_timeout_is_at_least_six_times_the_worker_timeout(templ
     assert resources["ChunkQueue"]["Properties"]["VisibilityTimeout"] >= 6 * worker_timeout
 
 
+def test_bucket_refuses_plain_http_for_every_object(template):
+    policy = template["Resources"]["ImportBucketPolicy"]["Properties"]
+    [statement] = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+
+    assert policy["Bucket"] == {"!Ref": "ImportBucket"}
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "s3:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [{"!GetAtt": "ImportBucket.Arn"}, {"!Sub": "${ImportBucket.Arn}/*"}]
+
+
+def test_bucket_is_private_versioned_and_expires_what_the_importer_is_done_with(template):
+    props = template["Resources"]["ImportBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    # an upload expires only once processed (tagged), never while it may still be imported
+    assert rules["expire-processed-uploads"]["TagFilters"] == [{"Key": "importer-status", "Value": "processed"}]
+    assert rules["expire-processed-uploads"]["Prefix"] == "incoming/"
+    for rule in ("expire-processed-uploads", "expire-work-files", "expire-reports"):
+        assert rules[rule]["Status"] == "Enabled"
+        assert rules[rule]["ExpirationInDays"] == {"!Ref": "ProcessedFileRetentionDays"}
+    assert "NoncurrentVersionExpiration" in rules["expire-old-versions"]
+
+
+def test_jobs_table_is_on_demand_with_ttl_and_point_in_time_recovery(template):
+    props = template["Resources"]["JobsTable"]["Properties"]
+
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert "ProvisionedThroughput" not in props
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_state_machine_is_standard_loads_its_file_and_logs(template):
+    props = template["Resources"]["ImportJobStateMachine"]["Properties"]
+
+    assert props["Type"] == "STANDARD"  # exactly-once task semantics and runs longer than 5 minutes
+    assert props["DefinitionUri"] == "statemachine/import_job.asl.json"
+    assert "Definition" not in props
+    assert props["Logging"]["Level"] in {"ERROR", "ALL"}
+    [destination] = props["Logging"]["Destinations"]
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"!GetAtt": "StateMachineLogGroup.Arn"}
+
+
+def test_chunk_dead_letter_queue_keeps_messages_longer_than_the_queue(template):
+    resources = template["Resources"]
+    redrive = resources["ChunkQueue"]["Properties"]["RedrivePolicy"]
+
+    assert redrive["deadLetterTargetArn"] == {"!GetAtt": "ChunkDeadLetterQueue.Arn"}
+    assert 1 < redrive["maxReceiveCount"] <= 10
+    assert (
+        resources["ChunkDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+        > resources["ChunkQueue"]["Properties"]["MessageRetentionPeriod"]
+    )
+
+
 def test_worker_reports_partial_batch_failures_with_a_concurrency_cap(template):
     event = template["Resources"]["WorkerFunction"]["Properties"]["Events"]["Chunks"]["Properties"]
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
