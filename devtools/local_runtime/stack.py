@@ -14,6 +14,7 @@ same one that resolves the functions' environment variables.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -261,15 +262,32 @@ def translate_cached(
     path = cache_dir / f"{hashlib.sha256(material.encode('utf-8')).hexdigest()}.json"
     if path.exists():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+            translated: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            os.utime(path)  # most recently used
+            return translated
+        except (ValueError, OSError):
             path.unlink(missing_ok=True)
     translated = translate(sam, parameters, region)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(translated), encoding="utf-8")
     tmp.replace(path)
+    _prune(cache_dir, keep=TRANSLATION_CACHE_ENTRIES)
     return translated
+
+
+# Parameters are part of the key (a test's sandbox URL changes with its port), so the cache is bounded:
+# the least recently used translations go first.
+TRANSLATION_CACHE_ENTRIES = 32
+
+
+def _prune(cache_dir: Path, keep: int) -> None:
+    entries = []
+    for entry in cache_dir.glob("*.json"):
+        with contextlib.suppress(OSError):
+            entries.append((entry.stat().st_mtime, entry))
+    for _, entry in sorted(entries, reverse=True)[keep:]:
+        entry.unlink(missing_ok=True)
 
 
 def translate(sam: dict[str, Any], parameters: Mapping[str, str], region: str) -> dict[str, Any]:
