@@ -111,6 +111,22 @@ class Pipeline:
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} not done after {timeout} s: {self.job(job_id)}")
 
+    def chunk_records(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's ``CHUNK#`` records (one per recorded chunk: counts, ``recorded_at``, ``source``)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :chunk)",
+            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":chunk": {"S": "CHUNK#"}},
+            "ConsistentRead": True,
+        }
+        records: list[dict[str, Any]] = []
+        while True:
+            page = self.ddb.query(**kwargs)
+            records += [plain({k: _DES.deserialize(v) for k, v in item.items()}) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return records
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def emails_for(self, job_id: str) -> list[dict[str, Any]]:
         return [e for e in self.runtime.sent_emails() if job_id in (e.get("text") or "")]
 

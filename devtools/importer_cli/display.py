@@ -20,10 +20,17 @@ class Progress:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.last = ""
+        self.columns_shown = False
 
     def show(self, job: Mapping[str, Any]) -> None:
         if not self.enabled:
             return
+        if not self.columns_shown and job.get("columns") and job.get("status") != "validating":
+            # the mapping the validator settled on, before the workers write (stdout stays for results)
+            self.columns_shown = True
+            self.end()
+            for line in column_lines(job["columns"]):
+                stderr(line)
         self.line(progress_line(job))
 
     def line(self, line: str) -> None:
@@ -40,6 +47,16 @@ class Progress:
         if self.enabled and self.tty and self.last:
             sys.stderr.write("\n")
             self.last = ""
+
+
+def column_lines(columns: Sequence[Mapping[str, Any]], header: str = "header", target: str = "target") -> list[str]:
+    """The file's columns as matched to Intercom attributes (the job record's ``columns``; ``run --json``
+    names the keys ``column`` and ``attribute``)."""
+    lines = ["Columns (as matched to Intercom attributes):"]
+    for column in columns:
+        kind = f"custom {column.get('type')}" if column.get("custom") else column.get("type")
+        lines.append(f"  {column.get(header)!s:<28} -> {column.get(target)} ({kind})")
+    return lines
 
 
 def progress_line(job: Mapping[str, Any]) -> str:
@@ -97,6 +114,12 @@ def _setting(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
+def uploaded_by(job: Mapping[str, Any]) -> str:
+    """Who uploaded the file (the S3 event's principal) and from where: "" when the record does not say."""
+    who, ip = job.get("uploaded_by") or "", job.get("source_ip") or ""
+    return f"{who or 'unknown'} from {ip}" if ip else who
+
+
 def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
     """A job record for people: status, source, settings, counts, timing, problems, error file, email."""
     lines = [f"Job {job.get('job_id')}: {job.get('status')}"]
@@ -110,6 +133,7 @@ def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
     if job.get("delimiter"):
         extras.append(f"delimiter {job['delimiter']!r}")
     add("source", f"{source}" + (f" ({', '.join(extras)})" if extras else ""))
+    add("uploaded by", uploaded_by(job))
     add("partner", job.get("partner"))
     options = job.get("options") or {}
     add("settings", " ".join(_setting(k, v) for k, v in options.items() if k != "import_type" and v not in _EMPTY))

@@ -211,6 +211,8 @@ HISTORY_FIELDS = (
     "skipped",
     "failed",
     "invalid",
+    "uploaded_by",
+    "source_ip",
 )
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from importer_cli import import_options, local_stack, targets
-from importer_cli.display import Progress, clip, job_details, short_time, stderr, table
+from importer_cli.display import Progress, clip, column_lines, job_details, short_time, stderr, table
 from importer_cli.errors import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
@@ -103,7 +103,7 @@ def run_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        _print_run_summary(summary)
+        _print_run_summary(summary, columns_shown=progress.columns_shown)
     return EXIT_OK if summary["status"] == "completed" else EXIT_IMPORT_PROBLEMS
 
 
@@ -141,9 +141,8 @@ def _import_and_follow(
             for c in job.get("columns") or []
         ],
         "new_attributes": job.get("new_attributes") or [],
-        "estimated_api_calls": (job.get("api_calls", 0) or 0) + (job.get("prepare_calls", 0) or 0)
-        if job.get("dry_run")
-        else None,
+        "estimated_api_calls": job.get("estimated_api_calls"),  # dry runs: what the real import would take
+        "estimated_seconds": job.get("estimated_seconds"),
         "rows": job.get("rows", 0),
         "created": job.get("created", 0),
         "updated": job.get("updated", 0),
@@ -194,14 +193,11 @@ def _landed(state: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"contacts": contacts, "companies": companies}
 
 
-def _print_run_summary(summary: dict[str, Any]) -> None:
+def _print_run_summary(summary: dict[str, Any], columns_shown: bool = False) -> None:
     email = summary.get("email") or {}
-    if summary.get("columns"):
+    if summary.get("columns") and not columns_shown:
         print()
-        print("Columns (as matched to Intercom attributes):")
-        for column in summary["columns"]:
-            kind = f"custom {column['type']}" if column.get("custom") else column["type"]
-            print(f"  {column['column']!s:<28} -> {column['attribute']} ({kind})")
+        print("\n".join(column_lines(summary["columns"], header="column", target="attribute")))
     print()
     dry = " (dry run: nothing was written)" if summary.get("dry_run") else ""
     print(f"Job {summary['job_id']}: {summary['status']}{dry}")
@@ -403,6 +399,7 @@ def job_history(args: argparse.Namespace) -> int:
         "SKIPPED",
         "FAILED",
         "INVALID",
+        "UPLOADED BY",
     )
     body = [
         (
@@ -417,6 +414,7 @@ def job_history(args: argparse.Namespace) -> int:
             r["skipped"],
             r["failed"],
             r["invalid"],
+            clip(r.get("uploaded_by") or "-", 30),
         )
         for r in rows
     ]

@@ -28,6 +28,11 @@ PEOPLE_ROWS: list[dict[str, str]] = [
         "unsubscribed_from_emails": "false",
         "company_id": "acme",
         "company_name": "Acme Ltd",
+        "company_plan": "Enterprise",
+        "company_size": "250",
+        "company_website": "https://acme.example.com",
+        "company_industry": "Manufacturing",
+        "company_monthly_spend": "1999",
         PEOPLE_CUSTOM: "gold",
     },
     {

@@ -142,6 +142,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/companies", lambda c: c.workspace.upsert_company(c.body)),
     Route("GET", "/companies", lambda c: c.workspace.list_companies(c.query)),
+    Route("POST", "/companies/list", lambda c: c.workspace.list_all_companies(c.query)),
     Route("GET", "/companies/{company_id}", lambda c: c.workspace.get_company(c.params["company_id"])),
     Route(
         "GET",

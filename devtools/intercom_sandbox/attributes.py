@@ -19,10 +19,26 @@ Sandbox choices (not confirmed against Intercom):
 - wrong value types give ``400 type_mismatch`` and a value outside a list attribute's options
   ``400 parameter_invalid``, with sandbox wording; ``null`` removes the value;
 - ``date``/``datetime`` values must be integer Unix seconds (ISO strings are refused).
+
+Company custom attributes also take their value as text. The 2.14 description types
+``create_or_update_company_request.custom_attributes`` as ``additionalProperties: {type: string}``, so a
+client that keeps to the contract can only send strings, yet company attributes are integers, floats,
+booleans and dates (the description's own example sets ``paid_subscriber: true, monthly_spend: 155.5``).
+For that contract to work Intercom must read a string as the attribute's type, and the sandbox does, for the
+company model only (contacts have no such typing and keep the strict check):
+
+- ``integer``: ``"42"`` (optional minus, digits) -> 42; ``float``: a JSON number's text (``"99.5"``,
+  ``"10"``, ``"1e+16"``) -> float; ``boolean``: ``"true"`` / ``"false"`` -> bool; ``date``/``datetime``:
+  Unix seconds as digits (``"1796083200"``) -> int; ``string``/list attributes: the text itself;
+- ``""`` removes the value, whatever the type: the string contract has no ``null``, and an empty text is
+  no value (sandbox choice; real Intercom's handling of ``""`` is unconfirmed);
+- any other text for a typed attribute is ``400 type_mismatch`` naming the expected form. JSON numbers
+  and booleans are accepted too, as Intercom does.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -260,15 +276,46 @@ class DataAttributes:
             return {}
         if not isinstance(values, dict):
             raise type_mismatch("custom_attributes must be an object", "custom_attributes")
+        checked: dict[str, Any] = {}
         for key, value in values.items():
             attr = self.custom(model, key)
             if attr is None:
                 raise invalid(f"Custom attribute '{key}' does not exist", f"custom_attributes.{key}")
+            if model == "company" and isinstance(value, str):
+                value = from_text(attr, value)
             check_value(attr, value)
-        return dict(values)
+            checked[key] = value
+        return checked
 
     def state_json(self) -> list[dict[str, Any]]:
         return [a.state_json() for m in MODELS for a in self._custom[m].values()]
+
+
+_INTEGER_TEXT = re.compile(r"^-?\d{1,18}$")
+_NUMBER_TEXT = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$")  # a JSON number
+_BOOLEAN_TEXT = {"true": True, "false": False}
+
+
+def from_text(attr: DataAttribute, text: str) -> Any:
+    """A company custom attribute value given as text (the 2.14 string contract) as the attribute's type;
+    ``""`` is ``None`` (remove the value). Raises ``type_mismatch`` for text that is not the type's form."""
+    if text == "":
+        return None
+    dtype, where = attr.data_type, f"custom_attributes.{attr.name}"
+    if dtype in ("string", "options"):
+        return text
+    if dtype == "boolean":
+        if text in _BOOLEAN_TEXT:
+            return _BOOLEAN_TEXT[text]
+        raise type_mismatch(f'Custom attribute \'{attr.name}\' must be a boolean ("true" or "false")', where)
+    if dtype == "float":
+        if _NUMBER_TEXT.match(text):
+            return float(text)
+        raise type_mismatch(f"Custom attribute '{attr.name}' must be a number (like \"99.5\")", where)
+    if _INTEGER_TEXT.match(text):  # integer, date, datetime
+        return int(text)
+    what = 'an integer (like "42")' if dtype == "integer" else 'a Unix timestamp in seconds (like "1796083200")'
+    raise type_mismatch(f"Custom attribute '{attr.name}' must be {what}", where)
 
 
 def check_value(attr: DataAttribute, value: object) -> None:

@@ -13,7 +13,9 @@ Faithful to Intercom (2.14 shapes, behaviour from ``/work/shared/docs/intercom-a
   and merges ``custom_attributes`` per key;
 - ``find_by_external_id`` finds users only; search hides contacts younger than the search lag;
 - companies are upserted on ``company_id``, ``monthly_spend`` is truncated to an integer, unknown keys
-  give ``400 bad_request "bad '<key>' parameter"``; attaching needs the Intercom company ``id``;
+  give ``400 bad_request "bad '<key>' parameter"``; attaching needs the Intercom company ``id``; company
+  custom attributes also take the canonical text of their type, as the 2.14 string typing of
+  ``create_or_update_company_request.custom_attributes`` requires (see ``attributes.py``);
 - tag names are case-insensitive; ``POST /tags`` with ``users`` tags many contacts at once;
 - embedded ``tags``/``companies`` lists on a contact show at most 10 entries with ``has_more``.
 
@@ -57,6 +59,7 @@ ADMIN_ID = "1000001"
 MAX_PER_PAGE = 150
 DEFAULT_PER_PAGE = 50
 DEFAULT_COMPANY_PER_PAGE = 15
+ALL_COMPANIES_PER_PAGE = 15  # POST /companies/list: "Defaults to 15"
 EMBEDDED_LIMIT = 10
 MAX_COMPANIES_PER_CONTACT = 1000
 MAX_MONTHLY_SPEND = 2_147_483_647
@@ -679,6 +682,18 @@ class Workspace:
             per_page = parse_per_page(query.get("per_page"), DEFAULT_COMPANY_PER_PAGE)
             page = _parse_page(query.get("page"))
             return self._company_list(list(self._companies.values()), page=page, per_page=per_page)
+
+    def list_all_companies(self, query: dict[str, str]) -> Json:
+        """``POST /companies/list``: a page of the companies that have at least one (unarchived) contact,
+        most recently updated first (Intercom sorts by ``last_request_at``, which the sandbox does not
+        track) unless ``order=asc``; 15 per page by default."""
+        with self._lock:
+            per_page = parse_per_page(query.get("per_page"), ALL_COMPANIES_PER_PAGE)
+            page = _parse_page(query.get("page"))
+            listed = [c for c in self._companies.values() if any(not self._contacts[i].archived for i in c.contacts)]
+            # the description documents no 400 here: any order but asc is the default, desc
+            listed.sort(key=lambda c: (c.updated_at, c.seq), reverse=query.get("order") != "asc")
+            return self._company_list(listed, page=page, per_page=per_page)
 
     def _company_list(self, companies: list[Company], page: int, per_page: int) -> Json:
         chunk = companies[(page - 1) * per_page : page * per_page]

@@ -1,4 +1,5 @@
-"""Scheduled: validations nobody works on any more end as failed, with their email (the backstop)."""
+"""Scheduled (the backstop): validations nobody works on any more end as failed, with their email; jobs whose
+start (state machine, chunk messages) nobody finished are started."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intercom_importer import aws, jobs
 from intercom_importer.observability import logger, tracer
 from intercom_importer.settings import get_settings
-from intercom_importer.validation import Clients, sweep_abandoned
+from intercom_importer.validation import Clients, sweep_abandoned, sweep_handovers
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -17,5 +18,6 @@ from intercom_importer.validation import Clients, sweep_abandoned
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
-    clients = Clients(s3=None, sqs=None, sfn=aws.client("stepfunctions"), intercom=lambda: None)
-    return {"failed": sweep_abandoned(settings=settings, store=store, clients=clients)}
+    clients = Clients(s3=None, sqs=aws.client("sqs"), sfn=aws.client("stepfunctions"), intercom=lambda: None)
+    failed = sweep_abandoned(settings=settings, store=store, clients=clients)
+    return {"failed": failed, "handed_over": sweep_handovers(settings=settings, store=store, clients=clients)}

@@ -56,6 +56,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             version_id=record.s3.get_object.version_id,
             etag=record.s3.get_object.etag,
             size=record.s3.get_object.size,
+            # who uploaded, for the import history (absent from hand-made events)
+            uploaded_by=(record.get("userIdentity") or {}).get("principalId"),
+            source_ip=(record.get("requestParameters") or {}).get("sourceIPAddress"),
         )
         results.append(
             handle_upload(

@@ -9,8 +9,8 @@ tests rely on is shaped like Intercom's.
 Known defect of the 2.14 description (not of the client): ``POST /tags`` declares its body as
 ``oneOf`` four schemas, and ``create_or_update_tag_request`` (``{name, id?}``) allows extra properties,
 so a valid ``tag_multiple_users_request`` body ``{name, users}`` matches two branches and fails
-``oneOf``. ``_validate_request`` accepts exactly that failure, and only when one of the matching
-branches is ``tag_multiple_users_request``.
+``oneOf`` (a ``tag_company_request`` body ``{name, companies}`` matches three). ``_validate_request``
+accepts exactly that failure, and only when one of the matching branches is the bulk tagging request.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from intercom_importer.intercom import INTERCOM_VERSION, IntercomClient
+from intercom_importer.upsert import CREATED, ChunkContext, import_rows
 from intercom_openapi import PINNED_VERSION, SPEC_PATH
 
 pytestmark = pytest.mark.contract
@@ -218,17 +219,18 @@ def _validate_request(spec: OpenAPI, request: requests.PreparedRequest) -> None:
     try:
         spec.validate_request(RequestsOpenAPIRequest(request))
     except InvalidRequestBody as exc:
-        if not _is_tag_users_oneof_ambiguity(request, exc):
+        if not _is_tag_oneof_ambiguity(request, exc):
             raise
 
 
-def _is_tag_users_oneof_ambiguity(request: requests.PreparedRequest, exc: InvalidRequestBody) -> bool:
+def _is_tag_oneof_ambiguity(request: requests.PreparedRequest, exc: InvalidRequestBody) -> bool:
     """True for the spec defect described in the module docstring, and nothing else."""
     if request.method != "POST" or not request.url.endswith("/tags"):
         return False
     schema_errors = getattr(exc.__cause__, "schema_errors", ())
     return bool(schema_errors) and all(
-        "is valid under each of" in error.message and "tag_multiple_users_request" in error.message
+        "is valid under each of" in error.message
+        and ("tag_multiple_users_request" in error.message or "tag_company_request" in error.message)
         for error in schema_errors
     )
 
@@ -389,6 +391,43 @@ def test_upsert_company(spec):
     assert_contract(spec, adapter)
 
 
+def test_companies_import_sends_typed_and_cleared_custom_values_as_canonical_text(spec):
+    """The importer's own company rows (typed values after coercion, cleared cells as None) keep to the
+    string typing of company custom_attributes, in the canonical text of each type; a cleared standard
+    text field is "" (the 2.14 body takes no null), and the created company is tagged in bulk."""
+    client, adapter = capture([{**COMPANY, "created_at": 2_000_000_000}, TAG])
+    ctx = ChunkContext(
+        existing="update",
+        role="user",
+        tags=("spring",),
+        custom_types={"seats": "integer", "mrr": "float", "trial": "boolean", "renewal": "date", "note": "string"},
+    )
+    record = {
+        "company_id": "acme-1",
+        "industry": None,
+        "monthly_spend": 155.98,
+        "seats": 42,
+        "mrr": 99.5,
+        "trial": False,
+        "renewal": 1796083200,
+        "note": None,
+    }
+    results = import_rows(
+        client, "companies", [{"line": 2, "record": record}], ctx, scope="job", threads=1, started_at=1_000_000_000
+    )
+
+    assert [(r.outcome, r.contact_id) for r in results] == [(CREATED, COMPANY_ID)]
+    company_body, tag_body = sent_bodies(adapter)
+    assert company_body == {
+        "company_id": "acme-1",
+        "industry": "",
+        "monthly_spend": 155,
+        "custom_attributes": {"seats": "42", "mrr": "99.5", "trial": "false", "renewal": "1796083200", "note": ""},
+    }
+    assert tag_body == {"name": "spring", "companies": [{"id": COMPANY_ID}]}
+    assert_contract(spec, adapter)
+
+
 def test_attach_contact_to_company(spec):
     client, adapter = capture([COMPANY])
     client.attach_contact_to_company(contact(1)["id"], COMPANY_ID)
@@ -437,6 +476,15 @@ def test_tag_contacts_in_batches(spec):
     assert_contract(spec, adapter)
 
 
+def test_tag_companies_in_batches(spec):
+    client, adapter = capture([TAG, TAG])
+    client.tag_companies("Imported 2026-09", [f"{COMPANY_ID[:-3]}{i:03d}" for i in range(70)])
+    bodies = sent_bodies(adapter)
+    assert [len(b["companies"]) for b in bodies] == [50, 20]
+    assert all("users" not in b for b in bodies)
+    assert_contract(spec, adapter)
+
+
 def test_list_tags(spec):
     client, adapter = capture([{"type": "list", "data": [TAG]}])
     client.list_tags()
@@ -479,7 +527,7 @@ def test_tag_users_body_fails_only_by_the_known_oneof_ambiguity(spec):
     request = _prepared("POST", "/tags", {"name": "T", "users": [{"id": "1"}]})
     with pytest.raises(InvalidRequestBody) as caught:
         spec.validate_request(RequestsOpenAPIRequest(request))
-    assert _is_tag_users_oneof_ambiguity(request, caught.value)
+    assert _is_tag_oneof_ambiguity(request, caught.value)
 
 
 def test_harness_still_rejects_a_tag_body_that_matches_no_branch(spec):

@@ -288,6 +288,7 @@ def _untag_contact(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
 @scenario("POST", "/companies")
 def _upsert_company(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
     attribute(s, "region", "company", "string")
+    attribute(s, "seats", "company", "integer")
     full = {
         "company_id": "acme",
         "name": "Acme",
@@ -303,6 +304,9 @@ def _upsert_company(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
         Exchange(s.post("/companies", json=full), 200),
         Exchange(s.post("/companies", json={"company_id": "acme", "size": 60}), 200),
         Exchange(s.post("/companies", json={"company_id": "bare"}), 200),
+        # the string contract: "" clears a value; text that is not the attribute type's form is refused
+        Exchange(s.post("/companies", json={"company_id": "acme", "custom_attributes": {"region": ""}}), 200),
+        Exchange(s.post("/companies", json={"company_id": "acme", "custom_attributes": {"seats": "many"}}), 400),
         Exchange(s.post("/companies", json={"test": "invalid"}), 400),
         Exchange(s.post("/companies", json={"company_id": "x", "custom_attributes": {"nope": "1"}}), 400),
         Exchange(s.post("/companies", json={"company_id": "x"}, headers=NO_TOKEN), 401, False, "no token"),
@@ -319,6 +323,22 @@ def _list_companies(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
         Exchange(s.get("/companies", params={"company_id": "acme"}), 200),
         Exchange(s.get("/companies", params={"company_id": "nope"}), 404),
         Exchange(s.get("/companies", params={"per_page": 500}), 400),
+    ]
+
+
+@scenario("POST", "/companies/list")
+def _list_all_companies(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
+    acme = new_company(s, "acme")
+    new_company(s, "globex")  # no contact: not listed, as in Intercom
+    contact = s.post("/contacts", json={"email": "ada@example.com"}).json()
+    s.post(f"/contacts/{contact['id']}/companies", json={"id": acme["id"]})
+    listed = s.post("/companies/list", params={"per_page": 5, "order": "asc"})
+    assert [c["company_id"] for c in listed.json()["data"]] == ["acme"]
+    return [
+        Exchange(listed, 200),
+        Exchange(s.post("/companies/list"), 200),
+        Exchange(s.post("/companies/list", params={"page": 2, "per_page": 1}), 200),
+        Exchange(s.post("/companies/list", headers=NO_TOKEN), 401, False, "no token"),
     ]
 
 
@@ -390,8 +410,12 @@ def _list_tags(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
 @scenario("POST", "/tags")
 def _create_tag(s: SandboxSession, _: SandboxServer) -> list[Exchange]:
     contact = new_user(s)
+    company = new_company(s)
     defect = REQUEST_SPEC_DEFECTS[0]
     return [
+        Exchange(s.post("/tags", json={"name": "vip", "companies": [{"id": company["id"]}]}), 200, False, defect),
+        Exchange(s.post("/tags", json={"name": "vip", "companies": [{"company_id": "acme"}]}), 200, False, defect),
+        Exchange(s.post("/tags", json={"name": "vip", "companies": [{"id": MISSING}]}), 404, False, defect),
         Exchange(s.post("/tags", json={"name": "vip"}), 200),
         Exchange(s.post("/tags", json={"name": "VIP"}), 200),
         Exchange(s.post("/tags", json={"name": "vip", "users": [{"id": contact["id"]}]}), 200, False, defect),

@@ -141,3 +141,28 @@ def test_chunk_retried_after_an_outage_counts_every_row_exactly(pipeline, sandbo
     assert counts(job) == {"rows": 40, "created": 40, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
     assert len(sandbox.state()["contacts"]) == 40
     _no_duplicate_contacts(sandbox)
+
+
+def test_token_refused_by_a_worker_aborts_the_job_and_the_other_chunks_write_nothing(pipeline, sandbox):
+    # No company or custom-attribute columns: the validator makes no Intercom call, every 401 is a worker's.
+    # Intercom starts refusing the token once the workers run: each chunk's search still answers, every
+    # write is a 401 (README, Failure handling: "the job is aborted on the first 401, other chunks are not sent").
+    sandbox.add_fault(method="POST", path="/contacts", status=401, times=100_000)
+    job = pipeline.wait_done(pipeline.upload("incoming/x-401.csv", _users(600, "t")))  # 6 chunks of 100 rows
+
+    assert job["status"] == "failed"
+    assert counts(job) == {"rows": 600, "created": 0, "updated": 0, "skipped": 0, "failed": 600, "invalid": 0}
+    assert int(job["chunks_total"]) == 6
+    emails = pipeline.emails_for(job["job_id"])
+    assert len(emails) == 1
+    assert "access token" in emails[0]["text"]
+    stats = sandbox.stats()["by_route"]
+    searches = sum(stats.get("POST /contacts/search", {}).values())
+    writes = sum(n for route, by in stats.items() if route != "POST /contacts/search" for n in by.values())
+    # At most 3 chunks run at once (WorkerMaxConcurrency) and each one ends by recording the abort, so a
+    # chunk started after that reads it and calls Intercom not even once.
+    assert 1 <= searches <= 3
+    # A chunk that had started stops at its first 401: only the rows already in flight on its threads
+    # (WorkerThreads 16) are sent, not the rest of its 100 rows.
+    assert 1 <= writes <= 3 * 16, stats
+    assert sandbox.state()["contacts"] == []

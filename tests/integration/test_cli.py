@@ -4,11 +4,14 @@ usage errors and target resolution errors. Commands against a running `up` stack
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -19,6 +22,8 @@ from importer_cli.sample import sample
 from intercom_importer.csv_reader import CsvStream
 from intercom_importer.mapping import COMPANY_ATTRIBUTES, PEOPLE_ATTRIBUTES, map_header
 from intercom_importer.schema import RowValidator
+from intercom_sandbox import SandboxConfig, SandboxServer
+from sandbox_fixtures import SANDBOX_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +55,91 @@ def test_run_json_prints_one_summary_object_on_stdout(capsys, tmp_path):
     assert summary["emails_sent"] == 1
     assert summary["email"]["subject"].startswith("Import completed")
     assert len(summary["intercom"]["contacts"]) == 6
+
+
+@pytest.fixture(scope="module")
+def own_intercom() -> Iterator[SandboxServer]:
+    """An Intercom stand-in started apart from the CLI, that only accepts its own token."""
+    with SandboxServer(port=0, config=SandboxConfig(token=SANDBOX_TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def json_run(own_intercom: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One `intercom-import run FILE --json --config FILE --intercom-url URL --intercom-token TOKEN` (no --quiet),
+    as a user runs it: its own process, stdout and stderr apart. One ephemeral stack for the tests below."""
+    folder = tmp_path_factory.mktemp("json-run")
+    people = folder / "people.csv"
+    people.write_text(
+        "email,external_id,name\n"
+        + "".join(f"cfg{i}@example.com,cfg-{i},Person {i}\n" for i in range(6))
+        + "not-an-email,cfg-x,Broken\n"
+    )
+    config = folder / "config.json"
+    config.write_text(
+        json.dumps({"parameters": {"ChunkRows": 2}, "invalid_rows": "skip_rows", "tags": ["from-config"]})
+    )
+    argv = ["run", str(people), "--json", "--config", str(config), "--log-dir", str(folder / "logs")]
+    argv += ["--intercom-url", own_intercom.url, "--intercom-token", SANDBOX_TOKEN]
+    done = subprocess.run(
+        [sys.executable, "-m", "importer_cli", *argv],
+        env={**os.environ, local_stack.STATE_DIR_ENV: str(folder / "state")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "intercom": own_intercom}
+
+
+def test_run_json_prints_exactly_one_json_object_and_progress_on_stderr(json_run):
+    summary, end = json.JSONDecoder().raw_decode(json_run["stdout"].strip())
+    assert isinstance(summary, dict)
+    assert end == len(json_run["stdout"].strip()), "stdout holds more than the JSON summary"
+    # without --quiet the notes and the progress lines are written, on stderr only
+    assert f"waiting for job {summary['job_id']}" in json_run["stderr"]
+    assert "3/3 chunks  created 6" in json_run["stderr"]
+    assert "waiting for job" not in json_run["stdout"] and "chunks  created" not in json_run["stdout"]
+
+
+def test_run_json_summary_has_the_job_counts_problems_and_email(json_run):
+    summary = json.loads(json_run["stdout"])
+    assert json_run["code"] == 1  # completed with errors
+    assert summary["job_id"].startswith("job-")
+    assert summary["status"] == "completed_with_errors"
+    assert {k: summary[k] for k in ("rows", "created", "updated", "skipped", "failed", "invalid")} == {
+        "rows": 7,
+        "created": 6,
+        "updated": 0,
+        "skipped": 0,
+        "failed": 0,
+        "invalid": 1,
+    }
+    assert [(p["line"], p["column"], p["value"]) for p in summary["problems"]] == [(8, "email", "not-an-email")]
+    assert summary["email"]["to"] == ["ops@example.com"]
+    assert (
+        summary["email"]["subject"] == "Import completed with errors: people.csv (6 created, 0 updated, 1 with errors)"
+    )
+    assert summary["job_id"] in summary["email"]["text"]
+
+
+def test_run_config_applies_its_import_settings_and_template_parameters(json_run):
+    summary = json.loads(json_run["stdout"])
+    stats = json_run["intercom"].stats()["by_route"]
+    assert summary["invalid"] == 1 and summary["created"] == 6  # invalid_rows=skip_rows, not the reject default
+    assert sum(stats["POST /contacts/search"].values()) == 3  # ChunkRows 2: 6 valid rows in 3 chunks
+    state = json_run["intercom"].state()
+    [tag] = state["tags"]
+    assert tag["name"] == "from-config"
+    assert len(state["contact_tags"]) == 6
+
+
+def test_run_intercom_url_and_token_import_into_that_intercom(json_run):
+    summary = json.loads(json_run["stdout"])
+    contacts = json_run["intercom"].state()["contacts"]
+    assert sorted(c["email"] for c in contacts) == [f"cfg{i}@example.com" for i in range(6)]
+    assert summary["intercom"] is None  # not the CLI's own sandbox: it cannot list what landed there
+    assert json_run["intercom"].stats()["by_status"].get("401", 0) == 0  # the token given was the one used
 
 
 def test_run_with_a_missing_file_says_so_in_one_line(capsys):
@@ -254,6 +344,8 @@ def test_run_dry_run_with_a_mapping_reports_would_be_counts_in_json(capsys, tmp_
     assert summary["dry_run"] is True
     assert (summary["created"], summary["updated"], summary["invalid"]) == (6, 0, 0)
     assert summary["estimated_api_calls"] > 0
+    # at the template's default IntercomRateLimitPerMinute (10,000)
+    assert summary["estimated_seconds"] == round(summary["estimated_api_calls"] * 60 / 10_000, 1)
     assert "phone" not in {c["attribute"] for c in summary["columns"]}
     assert summary["intercom"]["contacts"] == []
 
@@ -265,3 +357,27 @@ def test_run_with_an_invalid_mapping_says_what_to_fix_before_uploading(capsys, t
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert "columns/Seats" in err and err.count("\n") == 0
+
+
+def test_progress_shows_the_matched_columns_once_validation_settles_them(capsys):
+    from importer_cli.display import Progress
+
+    columns = [
+        {"header": "E-mail", "target": "email", "type": "email", "custom": False},
+        {"header": "Seats", "target": "seats", "type": "integer", "custom": True},
+    ]
+    progress = Progress(enabled=True)
+    progress.show({"status": "validating", "rows_read": 10, "columns": columns})
+    progress.show({"status": "importing", "chunks_total": 2, "chunks_done": 0, "columns": columns})
+    progress.show({"status": "importing", "chunks_total": 2, "chunks_done": 1, "columns": columns})
+
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == ""
+    assert err.count("Columns (as matched to Intercom attributes):") == 1
+    shown = lines.index("Columns (as matched to Intercom attributes):")
+    assert lines[shown - 1].startswith("validating")  # after validation, before the first write
+    assert lines[shown + 1].split() == ["E-mail", "->", "email", "(email)"]
+    assert lines[shown + 2].split() == ["Seats", "->", "seats", "(custom", "integer)"]
+    assert lines[shown + 3].startswith("importing [")
+    assert progress.columns_shown

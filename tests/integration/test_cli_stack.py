@@ -220,6 +220,8 @@ def test_status_shows_a_readable_record(stack, imported):
     assert "rows 3: created 3, updated 0, skipped 0, failed 0, invalid 0" in out
     assert "existing=skip" in out and "tags=cli,q4" in out
     assert "email        sent" in out
+    # the S3 event's principal and source IP (the local stack's moto puts a fixed example principal there)
+    assert "uploaded by  AWS:AIDAJDPLRKLG7UEXAMPLE from 127.0.0.1" in out
 
 
 def test_status_of_a_rejected_import_exits_1_with_the_reason(stack, rejected):
@@ -252,6 +254,7 @@ def test_history_lists_uploaded_jobs_newest_first(stack, imported, rejected):
         3,
         3,
     )
+    assert (first["uploaded_by"], first["source_ip"]) == ("AWS:AIDAJDPLRKLG7UEXAMPLE", "127.0.0.1")
 
 
 def test_history_filters_by_status_source_and_since(stack, imported, rejected):
@@ -272,7 +275,9 @@ def test_history_table_has_one_line_per_job(stack, imported):
     assert code == 0
     assert lines[0].split() == [
         "JOB", "CREATED", "(UTC)", "SOURCE", "TYPE", "STATUS", "ROWS", "CREATED", "UPDATED", "SKIPPED", "FAILED", "INVALID",
+        "UPLOADED", "BY",
     ]  # fmt: skip
+    assert lines[1].split()[-1] == "AWS:AIDAJDPLRKLG7UEXAMPLE"
     assert len(lines) == 2
 
 
@@ -332,6 +337,32 @@ def test_run_uses_the_running_local_stack(stack, tmp_path):
     assert summary["logs"] == stack.info["log_dir"]
     imported = {line.split(",")[0] for line in path.read_text().splitlines()[1:]}
     assert imported <= {c["email"] for c in summary["intercom"]["contacts"]}
+
+
+def test_run_imports_through_a_deployed_stack_named_by_cloudformation(aws_env_of_the_stack, tmp_path):
+    path = people_csv(tmp_path, "deployed.csv", rows=3)
+    stack_name = aws_env_of_the_stack.info["stack_name"]
+    code, out, err = cli(
+        "run",
+        str(path),
+        "--stack",
+        stack_name,
+        "--existing",
+        "skip",
+        "--json",
+        "--quiet",
+        "--timeout",
+        str(IMPORT_TIMEOUT),
+    )
+    summary = json.loads(out)
+
+    assert code == 0, err
+    assert f"importing through stack {stack_name}" in err
+    assert (summary["status"], summary["created"], summary["rows"]) == ("completed", 3, 3)
+    # a deployed stack's SES sent the email: the CLI reports the job's email status, not the message
+    assert (summary["email_status"], summary["emails_sent"]) == ("sent", None)
+    code, record = cli_json("status", summary["job_id"], "--stack", stack_name)
+    assert (code, record["options"]["existing"]) == (0, "skip")
 
 
 @pytest.mark.parametrize("import_type", ["people", "companies"])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
 
-from intercom_importer.jobs import job_id_for
+from intercom_importer.jobs import JobStore, job_id_for
+from intercom_importer.partners import config_key, parse_partner, save_partner
+from moto_server import session as boto_session
 from pipeline_helpers import counts, pipeline_fixtures
 
 pytestmark = pytest.mark.integration
@@ -178,3 +181,88 @@ def test_validator_failure_waits_while_a_live_lease_holds_the_job(pipeline, load
     assert error is None
     assert payload == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert pipeline.job(job_id)["status"] == "validating"
+
+
+def _staged_job(pipeline, key: str) -> tuple[str, dict]:
+    """An object outside incoming/ (no S3 notification: the test decides what happens to it) and its job id."""
+    pipeline.s3.put_object(Bucket=pipeline.bucket, Key=key, Body=PEOPLE.encode())
+    head = pipeline.s3.head_object(Bucket=pipeline.bucket, Key=key)
+    return job_id_for(pipeline.bucket, key, head["VersionId"]), head
+
+
+def _job_store(pipeline) -> JobStore:
+    ddb = boto_session().resource("dynamodb", endpoint_url=pipeline.runtime.endpoint_url)
+    return JobStore(ddb.Table(pipeline.table))
+
+
+def test_validator_records_who_uploaded_from_the_s3_event(pipeline, load_event):
+    job_id, head = _staged_job(pipeline, "staging/uploaded-by.csv")
+    event = load_event("validate_s3_put.json")
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = pipeline.bucket
+    record["s3"]["object"].update(key="staging/uploaded-by.csv", versionId=head["VersionId"])
+
+    payload, error = pipeline.runtime.invoke("ValidateFunction", event)
+
+    assert error is None and payload["jobs"][0]["job_id"] == job_id
+    job = pipeline.wait_done(job_id)
+    assert (job["uploaded_by"], job["source_ip"]) == ("AWS:EXAMPLE", "127.0.0.1")  # the sample event's
+    (email,) = pipeline.emails_for(job_id)
+    assert re.search(r"^Uploaded by: +AWS:EXAMPLE \(from 127\.0\.0\.1\)$", email["text"], re.MULTILINE)
+
+
+def test_upload_through_the_local_runtime_records_its_principal(pipeline):
+    job = pipeline.wait_done(pipeline.upload("incoming/handler-uploaded-by.csv", PEOPLE))
+    # the principal and address moto_hooks.s3_event puts in every local S3 event
+    assert (job["uploaded_by"], job["source_ip"]) == ("AWS:AIDAJDPLRKLG7UEXAMPLE", "127.0.0.1")
+
+
+def test_sweep_handler_ends_abandoned_validations_and_unfinished_starts_with_one_email_each(pipeline, load_event):
+    store = _job_store(pipeline)
+    abandoned, _ = _staged_job(pipeline, "staging/sweep-abandoned.csv")
+    store.create(abandoned, {"status": "validating", "bucket": pipeline.bucket, "key": "staging/sweep-abandoned.csv"})
+    store.update(abandoned, {"lease_until": 0})  # its invocation died long ago
+    unstarted, _ = _staged_job(pipeline, "staging/sweep-unstarted.csv")
+    store.create(  # rejected, but the invocation died before it started the job (and its lease expired)
+        unstarted,
+        {
+            "status": "rejected",
+            "rejection": "The file is an Excel workbook.",
+            "bucket": pipeline.bucket,
+            "key": "staging/sweep-unstarted.csv",
+            "handover": "pending",
+            "handover_outcome": "rejected",
+            "lease_until": 0,
+        },
+    )
+
+    payload, error = pipeline.runtime.invoke("SweepFunction", load_event("sweep_schedule.json"))
+    again, error_again = pipeline.runtime.invoke("SweepFunction", load_event("sweep_schedule.json"))
+
+    assert error is None and error_again is None
+    assert abandoned in payload["failed"] and unstarted in payload["handed_over"]
+    assert abandoned not in again["failed"] and unstarted not in again["handed_over"]
+    assert pipeline.wait_done(abandoned)["status"] == "failed"
+    assert pipeline.wait_done(unstarted)["status"] == "rejected"
+    assert len(pipeline.emails_for(abandoned)) == 1 and len(pipeline.emails_for(unstarted)) == 1
+
+
+def test_check_partners_handler_reports_late_and_invalid_partners(pipeline, load_event):
+    late = parse_partner("handler-late", {"import_type": "people", "expect": {"every_hours": 1}})
+    save_partner(pipeline.s3, pipeline.bucket, late)
+    pipeline.s3.put_object(Bucket=pipeline.bucket, Key=config_key("handler-broken"), Body=b'{"existing": "merge"}')
+    pipeline.ddb.put_item(
+        TableName=pipeline.table,
+        Item={
+            "pk": {"S": "PARTNER#handler-late"},
+            "sk": {"S": "ACTIVITY"},
+            "last_upload_at": {"N": str(time.time() - 48 * 3600)},
+            "uploads": {"N": "1"},
+        },
+    )
+
+    payload, error = pipeline.runtime.invoke("CheckPartnersFunction", load_event("check_partners_schedule.json"))
+
+    assert error is None
+    assert "handler-late" in payload["overdue"] and "handler-broken" in payload["invalid"]
+    assert "partner upload overdue" in pipeline.runtime.read_log("CheckPartnersFunction")

@@ -253,6 +253,60 @@ def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(en
     assert duplicates[4102].startswith("duplicates line 4101 (same email)")
 
 
+def test_external_id_case_matters_for_duplicates_across_a_checkpoint_and_email_case_does_not(env: Env):
+    lines = ["email,external_id"] + [f"p{i}@example.com,ext-{i}" for i in range(1500)]
+    lines[1] = "First@Example.com,ABC"
+    lines[1201] = "p1200@example.com,abc"  # another person: external_id is case-sensitive in Intercom
+    lines[1301] = "p1300@example.com, ABC "  # the same person as line 2
+    lines[1401] = " first@EXAMPLE.com ,ext-1400"  # the same email as line 2
+    data = ("\n".join(lines) + "\n").encode()
+
+    job_id = env.validate(env.upload("incoming/id-case.csv", data, **{"dry-run": "true"}), [1])
+
+    invalid = {
+        r["line"]: [(p["column"], p["message"].split(":")[0]) for p in r["problems"]]
+        for r in map(json.loads, env.outcome(job_id)["invalid"].splitlines())
+    }
+    assert env.invocations == 2
+    assert invalid == {
+        1302: [("external_id", "duplicates line 2 (same external_id)")],
+        1402: [("email", "duplicates line 2 (same email)")],
+    }
+
+
+def test_people_file_companies_under_skip_keep_existing_ones_and_create_the_rest_with_attributes(
+    env: Env, intercom: SandboxServer
+):
+    """The companies of a people file read across a checkpoint: their attributes travel in it, the existing
+    company is only looked up, the new one is created with the first value given for each attribute."""
+    suffix = uuid.uuid4().hex[:8]
+    old, new = f"old-{suffix}", f"new-{suffix}"
+    client = IntercomClient("any-token", intercom.url)
+    client.upsert_company({"company_id": old, "name": "Old Name", "plan": "Basic", "size": 3})
+    header = "email,company_id,company_name,company_plan,company_size,company_industry,company_monthly_spend"
+    lines = [header, f"a-{suffix}@example.com,{new},New Co,Pro,,,", f"b-{suffix}@example.com,{old},Renamed,Gold,999,,"]
+    lines += [f"p{i}-{suffix}@example.com,,,,,," for i in range(1200)]
+    lines += [f"c-{suffix}@example.com,{new},Other Name,Other Plan,12,Software,1999.99"]
+    data = ("\n".join(lines) + "\n").encode()
+    intercom.reset_stats()
+
+    job_id = env.validate(env.upload(f"incoming/co-skip-{suffix}.csv", data, existing="skip"), [1])
+
+    job = env.store.get(job_id)
+    routes = intercom.stats()["by_route"]
+    assert env.invocations == 2 and job["status"] == jobs.IMPORTING
+    assert job["companies_total"] == 2
+    assert sum(routes["GET /companies"].values()) == 2 and sum(routes["POST /companies"].values()) == 1
+    assert int(job["prepare_calls"]) == 3  # two lookups, one create
+    found_old, found_new = client.find_company(old), client.find_company(new)
+    assert found_old is not None and found_new is not None
+    assert (found_old["name"], found_old["plan"]["name"], found_old["size"]) == ("Old Name", "Basic", 3)
+    assert (found_new["name"], found_new["plan"]["name"], found_new["size"]) == ("New Co", "Pro", 12)
+    assert (found_new["industry"], found_new["monthly_spend"]) == ("Software", 1999)
+    ids = json.loads(env.s3.get_object(Bucket=env.bucket, Key=job["companies_key"])["Body"].read())
+    assert ids == {old: found_old["id"], new: found_new["id"]}
+
+
 def test_inferred_type_decided_after_a_checkpoint_is_kept(env: Env):
     job_id = env.validate(env.upload("incoming/types.csv", people_csv().encode(), **{"dry-run": "true"}), [1, 1, 1, 1])
 
@@ -551,3 +605,37 @@ def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuat
     assert continued["outcome"] == "accepted"
     assert after == [{"job_id": job_id, "outcome": "already-handled"}]
     assert env.store.get(job_id)["status"] == jobs.IMPORTING
+
+
+def test_last_continuation_failing_to_start_the_job_is_finished_by_its_retry(env: Env):
+    upload = env.upload("incoming/start-fails-late.csv", people_csv().encode(), **{"dry-run": "true"})
+    job_id = env.start(upload)
+    (event,) = env.lambda_.events
+    env.lambda_.events.clear()
+    sfn = env.clients.sfn
+
+    class Throttled:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sfn, name)
+
+        def start_execution(self, **kwargs: Any) -> Any:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
+
+    env.clients.sfn = Throttled()
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        env.continue_(event, NO_DEADLINE)  # read to the end, then StartExecution fails after boto's retries
+    env.clients.sfn = sfn
+    job = env.store.get(job_id)
+    assert job["status"] == jobs.IMPORTING and job["handover"] == jobs.HANDOVER_PENDING
+
+    retried = env.continue_(event, NO_DEADLINE)  # Lambda's retry: the checkpoint is taken, the hand-over is not
+    late = env.continue_(event, NO_DEADLINE)
+
+    assert retried["outcome"] == "accepted" and retried["resumed"]
+    assert late["duplicate"]
+    assert [
+        e["name"] for e in env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]
+    ] == [job_id]
+    job = env.store.get(job_id)
+    assert job["handover"] == jobs.HANDOVER_DONE and job["chunks_queued"] == job["chunks_total"]
+    assert job["validate_invocations"] == 2  # the retry read nothing again

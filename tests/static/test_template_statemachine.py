@@ -218,3 +218,15 @@ def test_every_function_folder_has_a_thin_handler_and_an_event(template):
         assert "import boto3" not in app.read_text(), f"{name}: handlers call domain code, not boto3"
         assert len(app.read_text().splitlines()) < 80, f"{name}: handler is not thin"
         assert list((ROOT / "events").glob(f"{folder.name}_*.json")), f"no sample event for {name}"
+
+
+def test_readme_documents_every_parameter_with_its_default(template):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)`[^|]*\| ([^|]*) \|", readme, flags=re.MULTILINE))
+    for name, parameter in template["Parameters"].items():
+        if name.startswith("Partner"):  # one row for the three partner-example parameters
+            assert "`PartnerName`, `PartnerPrincipalArn`, `PartnerExternalId`" in readme
+            continue
+        assert name in rows, f"README's parameter table lacks {name}"
+        default = str(parameter.get("Default", "—"))
+        assert rows[name].strip("`") in {default, "empty" if default == "" else default}, (name, rows[name])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from intercom_importer.errors import IntercomServerError
-from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, RowResult, _run_rows
+from intercom_importer.errors import IntercomAuthError, IntercomServerError
+from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, _run_rows
 
 pytestmark = pytest.mark.unit
 
@@ -38,6 +40,24 @@ def test_a_retry_runs_only_the_rows_not_done_and_keeps_the_earlier_results_in_or
     assert sorted(ran) == [7, 11]
     assert [r.line for r in results] == list(range(2, 12))
     assert results[0].contact_id == "c2" and results[5].contact_id == "new"
+
+
+def test_no_row_starts_after_a_row_aborts_the_job():
+    rows = [{"line": line, "record": {}} for line in range(2, 102)]
+    ran = []
+
+    def one(row):
+        ran.append(row["line"])
+        if row["line"] == 5:
+            raise JobAbort(IntercomAuthError("401", status=401))
+        time.sleep(0.1)  # a call to Intercom: line 5 is refused while lines 2-4 are in flight
+        return RowResult(row["line"], CREATED, "c")
+
+    with pytest.raises(JobAbort):
+        _run_rows(rows, one, ChunkContext(existing="update", role="user"), threads=4)
+
+    # lines 2-5 and at most the 3 rows the other threads had started when line 5 was refused
+    assert 5 in ran and len(ran) <= 4 + 3, sorted(ran)
 
 
 def test_a_redelivered_chunk_counts_contacts_created_since_its_first_delivery_as_its_own_creates():

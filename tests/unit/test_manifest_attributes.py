@@ -9,9 +9,10 @@ import pytest
 from intercom_importer.attributes import CAP, finalise, plan_attributes
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.manifest import parse_manifest
-from intercom_importer.mapping import PEOPLE, map_header
+from intercom_importer.mapping import COMPANIES, PEOPLE, map_header
 from intercom_importer.schema import TypeSniffer
 from intercom_importer.seen import SeenKeys
+from intercom_importer.validation import identity_key
 
 pytestmark = pytest.mark.unit
 
@@ -72,6 +73,24 @@ def test_standard_name_is_refused():
         plan_attributes(map_header(["email", "browser"], PEOPLE), PEOPLE, [_attr("browser", custom=False)], [])
 
 
+def test_company_standard_names_are_planned_as_new_contact_attributes():
+    plan = plan_attributes(map_header(["email", "industry", "Plan", "size"], PEOPLE), PEOPLE, [], [])
+
+    assert [c.target for c in plan.create] == ["industry", "Plan", "size"]
+
+
+def test_company_standard_name_is_refused_as_a_company_custom_attribute():
+    columns = map_header(["company_id", "Sector"], COMPANIES, {"columns": {"Sector": {"attribute": "user_count"}}})
+
+    with pytest.raises(FileRejectedError, match="standard attribute 'user_count'"):
+        plan_attributes(columns, COMPANIES, [], [])
+
+
+def test_contact_standard_name_is_refused_as_a_contact_custom_attribute_even_if_the_listing_omits_it():
+    with pytest.raises(FileRejectedError, match="standard attribute 'last_replied_at'"):
+        plan_attributes(map_header(["email", "last_replied_at"], PEOPLE), PEOPLE, [], [])
+
+
 def test_going_over_the_attribute_cap_is_refused_with_the_numbers():
     existing = [_attr(f"a{i}") for i in range(CAP - 1)]
     with pytest.raises(FileRejectedError, match=f"already has {CAP - 1} of Intercom's maximum {CAP}"):
@@ -107,3 +126,10 @@ def test_seen_keys_report_the_first_line_of_a_duplicate():
         assert seen.first_line("email\0a@x.com", 2) is None
         assert seen.first_line("email\0b@x.com", 3) is None
         assert seen.first_line("email\0a@x.com", 9) == 2
+
+
+def test_duplicate_keys_fold_the_case_of_emails_only():
+    assert identity_key("email", " Ana@Example.COM ") == identity_key("email", "ana@example.com")
+    assert identity_key("external_id", "ABC") != identity_key("external_id", "abc")
+    assert identity_key("company_id", "Acme") != identity_key("company_id", "acme")
+    assert identity_key("external_id", " ABC ") == identity_key("external_id", "ABC") == "external_id\0ABC"

@@ -66,6 +66,63 @@ def test_companies_alias_maps_to_standard_attribute(header: str, target: str):
     assert targets(["company_id", header], COMPANIES)[header] == target
 
 
+def test_people_company_columns_and_their_aliases_map_to_typed_company_attributes():
+    header = [
+        "email",
+        "company_id",
+        "Company",
+        "Company Plan",
+        "Company Employees",
+        "Company URL",
+        "company_industry",
+        "Company MRR",
+    ]
+
+    columns = {c.header: (c.target, c.type, c.custom) for c in map_header(header, PEOPLE)}
+
+    assert columns == {
+        "email": ("email", "email", False),
+        "company_id": ("company_id", "string", False),
+        "Company": ("company_name", "string", False),
+        "Company Plan": ("company_plan", "string", False),
+        "Company Employees": ("company_size", "integer", False),
+        "Company URL": ("company_website", "string", False),
+        "company_industry": ("company_industry", "string", False),
+        "Company MRR": ("company_monthly_spend", "number", False),
+    }
+
+
+@pytest.mark.parametrize("header", ["industry", "plan", "size", "website", "monthly_spend"])
+def test_company_attribute_names_are_contact_custom_columns_in_a_people_file(header: str):
+    (_, column) = map_header(["email", header], PEOPLE)
+
+    assert (column.target, column.custom) == (header, True)
+
+
+def test_people_company_attribute_column_without_company_id_is_rejected():
+    message = rejection(["email", "company_plan"])
+
+    assert "column 2 ('company_plan') sets the contact's company's 'plan'" in message
+    assert "no 'company_id' column" in message
+
+
+def test_a_company_name_without_company_id_is_rejected_not_dropped():
+    # Intercom identifies a company by its company_id only: the names would otherwise be lost unseen
+    message = rejection(["email", "Company"])
+
+    assert "column 2 ('Company') sets the contact's company's 'name'" in message
+    assert "add a company_id column, or ignore this column" in message
+
+
+@pytest.mark.parametrize(
+    ("header", "target"),
+    [("company_plan", "plan"), ("company_website", "website"), ("company_industry", "industry"),
+     ("company_monthly_spend", "monthly_spend"), ("company_size", "size")],
+)  # fmt: skip
+def test_companies_file_accepts_the_people_file_company_column_names(header: str, target: str):
+    assert targets(["company_id", header], COMPANIES)[header] == target
+
+
 def test_companies_id_column_is_the_company_id():
     assert targets(["ID", "Name"], COMPANIES) == {"ID": "company_id", "Name": "name"}
 
@@ -148,3 +205,37 @@ def test_every_header_problem_is_reported_in_one_message():
 
 def test_unknown_import_type_is_rejected():
     assert "Unknown import type 'deals'" in rejection(["email"], "deals")
+
+
+def clear(*names: str) -> dict:
+    return {"columns": {name: {"empty": "clear"} for name in names}}
+
+
+@pytest.mark.parametrize("column", ["size", "monthly_spend", "MRR", "remote_created_at", "company_id"])
+def test_companies_empty_clear_on_a_column_intercom_cannot_erase_is_refused_with_the_fix(column: str):
+    header = ["company_id", "name", column] if column != "company_id" else ["company_id", "name"]
+    with pytest.raises(FileRejectedError) as caught:
+        map_header(header, COMPANIES, clear(column))
+
+    message = caught.value.message
+    assert f"({column!r}) maps to '" in message
+    assert 'remove "empty": "clear" from its mapping' in message
+
+
+@pytest.mark.parametrize("column", ["email", "external_id", "id", "role", "company_id", "company_name"])
+def test_people_empty_clear_on_an_identifier_or_company_column_is_refused(column: str):
+    with pytest.raises(FileRejectedError, match='remove "empty": "clear"'):
+        map_header(["email", "external_id", "id", "role", "company_id", "company_name"], PEOPLE, clear(column))
+
+
+def test_empty_clear_is_kept_on_columns_intercom_can_erase():
+    people = map_header(["email", "phone", "unsubscribed_from_emails", "Tier"], PEOPLE, clear("phone", "Tier"))
+    companies = map_header(["company_id", "industry", "Seats"], COMPANIES, clear("industry", "Seats"))
+
+    assert {c.target: c.empty for c in people} == {
+        "email": "keep",
+        "phone": "clear",
+        "unsubscribed_from_emails": "keep",
+        "Tier": "clear",
+    }
+    assert {c.target: c.empty for c in companies} == {"company_id": "keep", "industry": "clear", "Seats": "clear"}

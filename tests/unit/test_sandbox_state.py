@@ -331,6 +331,64 @@ def test_company_custom_attributes_are_checked_against_company_model(ws: Workspa
         ws.upsert_company({"company_id": "c-1", "custom_attributes": {"plan": "x"}})
 
 
+@pytest.mark.parametrize(
+    ("data_type", "text", "stored"),
+    [
+        ("integer", "42", 42),
+        ("integer", "-7", -7),
+        ("float", "99.5", 99.5),
+        ("float", "10", 10.0),
+        ("float", "1e+16", 1e16),
+        ("boolean", "true", True),
+        ("boolean", "false", False),
+        ("date", "1796083200", 1796083200),
+        ("string", "true", "true"),
+    ],
+)
+def test_company_custom_attribute_text_is_stored_as_the_attribute_type(
+    clock: FakeClock, data_type: str, text: str, stored: object
+) -> None:
+    ws = Workspace(clock)
+    ws.create_data_attribute({"name": "attr", "model": "company", "data_type": data_type})
+
+    company = ws.upsert_company({"company_id": "c-1", "custom_attributes": {"attr": text}})
+
+    assert company["custom_attributes"] == {"attr": stored}
+    assert type(company["custom_attributes"]["attr"]) is type(stored)
+
+
+@pytest.mark.parametrize(
+    ("data_type", "text"),
+    [("integer", "42.0"), ("integer", "many"), ("float", "1,5"), ("boolean", "yes"), ("date", "2026-12-01")],
+)
+def test_company_custom_attribute_text_not_in_the_type_form_is_type_mismatch(
+    clock: FakeClock, data_type: str, text: str
+) -> None:
+    ws = Workspace(clock)
+    ws.create_data_attribute({"name": "attr", "model": "company", "data_type": data_type})
+
+    with raises(400, "type_mismatch", "'attr' must be"):
+        ws.upsert_company({"company_id": "c-1", "custom_attributes": {"attr": text}})
+
+
+@pytest.mark.parametrize("data_type", ["integer", "float", "boolean", "date", "string"])
+def test_company_custom_attribute_empty_text_clears_the_value(clock: FakeClock, data_type: str) -> None:
+    ws = Workspace(clock)
+    ws.create_data_attribute({"name": "attr", "model": "company", "data_type": data_type})
+    ws.create_data_attribute({"name": "other", "model": "company", "data_type": "string"})
+    value = {"integer": "1", "float": "1.5", "boolean": "true", "date": "1796083200", "string": "x"}[data_type]
+    ws.upsert_company({"company_id": "c-1", "custom_attributes": {"attr": value, "other": "kept"}})
+
+    company = ws.upsert_company({"company_id": "c-1", "custom_attributes": {"attr": ""}})
+
+    assert company["custom_attributes"] == {"other": "kept"}
+
+
+def test_contact_custom_attribute_text_for_a_typed_attribute_stays_a_type_mismatch(ws: Workspace) -> None:
+    with raises(400, "type_mismatch", "'seats'"):
+        ws.create_contact({"email": "a@example.com", "custom_attributes": {"seats": "42"}})
+
+
 def test_company_retrieve_by_company_id_or_404(ws: Workspace) -> None:
     company = ws.upsert_company({"company_id": "c-1"})
 

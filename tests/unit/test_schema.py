@@ -182,6 +182,13 @@ def test_email_with_zero_width_space_names_the_invisible_character():
     assert problem.value == "ana@example.com\\u200b"
 
 
+def test_reported_values_show_control_and_bidi_characters_as_escapes():
+    (problem,) = problems_of({"E-mail": "a@example.com", "Signed up": "1/1/2026\n=cmd\u202e\x07"})
+
+    assert problem.value == "1/1/2026\\n=cmd\\u202e\\u0007"
+    assert problem.value.isprintable()
+
+
 def test_impossible_slashed_date_is_not_a_real_calendar_date():
     (problem,) = problems_of({"E-mail": "a@example.com", "Signed up": "31/02/2026"})
 
@@ -258,6 +265,41 @@ def test_every_problem_of_a_row_is_reported_at_once_with_headers_and_fixes():
     assert by_column["Unsubscribed"].endswith("use true/false, yes/no or 1/0")
     assert "not a real calendar date" in by_column["Signed up"]
     assert all(p.line == 7 for p in problems)
+
+
+IDENTITY_HEADER = ["E-mail", "User ID", "Role", "Full name"]
+
+
+def test_user_role_without_email_or_external_id_is_a_problem_of_the_role_column():
+    (problem,) = problems_of({"Role": " User ", "Full name": "Nobody"}, header=IDENTITY_HEADER)
+
+    assert (problem.line, problem.column, problem.value) == (7, "Role", "User")
+    assert problem.message.startswith("is 'user' but the row has no email or external_id")
+    assert "fill in the email or external_id, or set the role to 'lead'" in problem.message
+    assert (
+        problem.kind
+        == "Role: is 'user' but the row has no email or external_id, and Intercom needs one of them for a user"
+    )
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        {"Role": "user", "E-mail": "a@example.com"},
+        {"Role": "user", "User ID": "u-1"},
+        {"Role": "lead", "Full name": "Visitor"},
+        {"Full name": "Visitor"},  # no role: a lead
+    ],
+    ids=["user-with-email", "user-with-external-id", "lead-without-identifier", "no-role-without-identifier"],
+)
+def test_rows_that_can_be_their_role_are_valid(cells):
+    assert record_of(cells, header=IDENTITY_HEADER)
+
+
+def test_user_role_with_an_invalid_email_reports_the_email_only():
+    (problem,) = problems_of({"Role": "user", "E-mail": "not-an-email"}, header=IDENTITY_HEADER)
+
+    assert problem.column == "E-mail"
 
 
 def test_empty_company_id_is_required_and_named_by_its_header():

@@ -32,6 +32,9 @@ COMPLETE_ENV = {
     "DEFAULT_EXISTING": "update",
     "DEFAULT_ROLE": "user",
     "DEFAULT_INVALID_ROWS": "reject_file",
+    "DEFAULT_TAGS": "",
+    "DEFAULT_AUTO_TAG": "false",
+    "DEFAULT_IDENTITY_TRAP": "attach",
     "NOTIFY_RECIPIENTS": "ops@example.com, sales@example.com",
     "SENDER_EMAIL": "importer@example.com",
     "JOB_TIMEOUT_SECONDS": "86400",
@@ -182,6 +185,26 @@ def test_metadata_overrides_the_defaults(settings: Settings):
     assert options == ImportOptions(
         import_type="companies", existing="update", role="user", invalid_rows="reject_file", tags=()
     )
+
+
+def test_tags_auto_tag_and_identity_trap_default_to_the_stack_and_an_upload_overrides_them():
+    stack = Settings.from_env(
+        env_with(DEFAULT_TAGS=" csv-import, crm ", DEFAULT_AUTO_TAG="true", DEFAULT_IDENTITY_TRAP="report")
+    )
+
+    defaulted = ImportOptions.from_metadata({}, stack)
+    asked = ImportOptions.from_metadata({"tags": "spring", "auto-tag": "false", "identity-trap": "attach"}, stack)
+
+    assert (defaulted.tags, defaulted.auto_tag, defaulted.identity_trap) == (("csv-import", "crm"), True, "report")
+    assert (asked.tags, asked.auto_tag, asked.identity_trap) == (("spring",), False, "attach")
+
+
+def test_bad_tag_and_policy_defaults_fail_loudly():
+    message = settings_error(env_with(DEFAULT_TAGS=",".join(f"t{i}" for i in range(21)), DEFAULT_AUTO_TAG="maybe"))
+
+    assert "DEFAULT_TAGS lists 21 tags; at most 20" in message
+    assert "DEFAULT_AUTO_TAG='maybe' must be one of true, false" in message
+    assert "DEFAULT_IDENTITY_TRAP is not set" in settings_error(env_with(DEFAULT_IDENTITY_TRAP=None))
 
 
 def test_tags_metadata_is_a_trimmed_comma_list(settings: Settings):

@@ -263,6 +263,19 @@ def test_partner_is_absent_when_the_job_has_none():
     assert "partner" not in email["html"]
 
 
+def test_uploader_and_source_ip_appear_in_the_settings_when_recorded():
+    email = render(job(uploaded_by="AWS:AROAEXAMPLE:partner-acme", source_ip="203.0.113.7"))
+
+    assert re.search(r"^Uploaded by: +AWS:AROAEXAMPLE:partner-acme \(from 203\.0\.113\.7\)$", email["text"], re.M)
+    assert re.search(
+        r">Uploaded by</td><td[^>]*>AWS:AROAEXAMPLE:partner-acme \(from 203\.0\.113\.7\)</td>", email["html"]
+    )
+
+
+def test_uploader_is_absent_when_the_job_does_not_record_it():
+    assert "Uploaded by" not in render()["text"]
+
+
 def test_custom_mapping_counts_its_columns_and_names_its_source():
     options = {**job()["options"], "mapping": {"columns": {"Customer No": "external_id", "Seats": {"type": "integer"}}}}
 
@@ -337,6 +350,28 @@ def test_failure_groups_group_rows_by_message_without_the_values():
         "example": "",
     }
     assert chunk["count"] == 1 and chunk["lines"] == [7] and chunk["fix"] == ""
+
+
+def test_failure_groups_ignore_request_ids_and_retries_of_the_same_refusal():
+    groups = FailureGroups()
+    refused = (
+        "Intercom refused the row: Intercom could not process the request: Custom attribute 'seats' must be an integer"
+    )
+    groups.add(
+        3, "custom_attributes.seats", f"{refused} [HTTP 400, code type_mismatch, request_id r-1, POST /companies]"
+    )
+    groups.add(
+        2, "custom_attributes.seats", f"{refused} [HTTP 400, code type_mismatch, request_id r-2, POST /companies]"
+    )
+    groups.add(
+        4, "custom_attributes.seats", f"{refused} [HTTP 400, code type_mismatch, POST /companies, after 2 retries]"
+    )
+
+    [group] = groups.groups()
+
+    assert group["count"] == 3 and group["lines"] == [2, 3, 4]
+    assert group["kind"].startswith("custom_attributes.seats: ")
+    assert group["kind"].endswith("[HTTP 400, code type_mismatch, POST /companies]")
 
 
 def test_failure_groups_keep_few_lines_and_bounded_kinds():

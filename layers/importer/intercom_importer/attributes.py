@@ -7,7 +7,8 @@ up front from ``GET /data_attributes`` (both models: names are unique across peo
   values are validated and coerced to it; a list attribute's values must be among its options);
 - a new one is created (``POST /data_attributes``) after the file validated and before the first row
   is written, with the type declared in the mapping or inferred from all of its values;
-- refused before anything is written: names of standard/reserved attributes, names used by the other
+- refused before anything is written: names of this model's standard/reserved attributes (a company
+  attribute name such as ``industry`` is a fine contact custom attribute), names used by the other
   model, names Intercom's rules refuse, and going over the workspace's cap of 250 custom attributes.
 """
 
@@ -24,53 +25,57 @@ from intercom_importer.mapping import INFER, INTERCOM_TYPES, PEOPLE, Column
 CAP = 250
 # Intercom refuses '.', '$' and these characters in attribute names (older docs; see the API brief 3.2)
 REFUSED_CHARACTERS = re.compile(r"[.$~`!@#%^&*'{}|\\\x00]")
-# Standard contact/company attributes that no CSV column maps to, but that a custom name must not take.
-RESERVED = {
-    "id",
-    "type",
-    "role",
-    "email",
-    "email_domain",
-    "external_id",
-    "user_id",
-    "name",
-    "phone",
-    "avatar",
-    "owner_id",
-    "created_at",
-    "updated_at",
-    "signed_up_at",
-    "last_seen_at",
-    "last_replied_at",
-    "last_contacted_at",
-    "last_email_opened_at",
-    "last_email_clicked_at",
-    "unsubscribed_from_emails",
-    "marked_email_as_spam",
-    "has_hard_bounced",
-    "language_override",
-    "browser",
-    "browser_version",
-    "browser_language",
-    "os",
-    "location",
-    "tags",
-    "notes",
-    "companies",
-    "segments",
-    "social_profiles",
-    "company_id",
-    "plan",
-    "size",
-    "website",
-    "industry",
-    "monthly_spend",
-    "session_count",
-    "user_count",
-    "remote_created_at",
-    "last_request_at",
-    "app_id",
-    "workspace_id",
+# Standard attribute names a custom attribute must not take, per model (Intercom refuses a standard name
+# for its own model only: ``industry`` is a company attribute, and free as a contact custom attribute).
+# Besides these, the workspace's own listing (``custom: false``) is checked.
+_SHARED_RESERVED = frozenset(
+    {
+        "id",
+        "type",
+        "name",
+        "created_at",
+        "updated_at",
+        "tags",
+        "notes",
+        "companies",
+        "segments",
+        "company_id",
+        "session_count",
+        "last_request_at",
+        "app_id",
+        "workspace_id",
+    }
+)
+RESERVED: dict[str, frozenset[str]] = {
+    "contact": _SHARED_RESERVED
+    | {
+        "role",
+        "email",
+        "email_domain",
+        "external_id",
+        "user_id",
+        "phone",
+        "avatar",
+        "owner_id",
+        "signed_up_at",
+        "last_seen_at",
+        "last_replied_at",
+        "last_contacted_at",
+        "last_email_opened_at",
+        "last_email_clicked_at",
+        "unsubscribed_from_emails",
+        "marked_email_as_spam",
+        "has_hard_bounced",
+        "language_override",
+        "browser",
+        "browser_version",
+        "browser_language",
+        "os",
+        "location",
+        "social_profiles",
+    },
+    "company": _SHARED_RESERVED
+    | {"plan", "size", "website", "industry", "monthly_spend", "user_count", "remote_created_at"},
 }
 _EXISTING_TYPES = {"string": "string", "integer": "integer", "float": "number", "boolean": "boolean", "date": "date"}
 
@@ -98,7 +103,7 @@ def plan_attributes(
     model = model_of(import_type)
     other_model = "company" if model == "contact" else "people"
     existing = {str(a["name"]): a for a in own if a.get("custom") and not a.get("archived")}
-    standard = {str(a["name"]).lower() for a in own if not a.get("custom")} | RESERVED
+    standard = {str(a["name"]).lower() for a in own if not a.get("custom")} | RESERVED[model]
     other_names = {str(a["name"]) for a in other if a.get("custom") and not a.get("archived")}
     in_use = len({n for n in existing} | other_names)
     problems: list[str] = []

@@ -37,6 +37,11 @@ FAILED = "failed"
 INCOMPLETE = "incomplete"
 TERMINAL = (REJECTED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, INCOMPLETE)
 
+# The hand-over of a job that left validation (``handover``): its state machine started and, for an accepted
+# file, its chunks queued. Set to "pending" in the same write that ends the validation, "done" once finished.
+HANDOVER_PENDING = "pending"
+HANDOVER_DONE = "done"
+
 
 def job_id_for(bucket: str, key: str, version: str | None) -> str:
     """Deterministic job id: the same object version always maps to the same job."""
@@ -343,6 +348,31 @@ class JobStore:
             {":validating": VALIDATING, ":now": now},
         )
 
+    # ---------------------------------------------------------------- hand-over
+    def claim_handover(self, job_id: str, lease_seconds: int) -> bool:
+        """Take over a job's unfinished hand-over (nobody holds the job's lease any more): ``False`` when it is
+        finished or a live invocation holds it."""
+        now = int(time.time())
+        return self._set_if(
+            job_id,
+            {"lease_until": now + lease_seconds},
+            "handover = :pending AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            {":pending": HANDOVER_PENDING, ":now": now},
+        )
+
+    def release_handover(self, job_id: str) -> bool:
+        """Give up the lease of a hand-over that failed, so a retry of its event (or the sweep) finishes it now
+        rather than when the lease expires."""
+        return self._set_if(job_id, {"lease_until": 0}, "handover = :pending", {":pending": HANDOVER_PENDING})
+
+    def unfinished_handovers(self, created_since: str, now: int) -> list[dict[str, Any]]:
+        """Jobs created since ``created_since`` (ISO) whose hand-over is unfinished and nobody holds."""
+        return self._query_jobs(
+            created_since,
+            "handover = :pending AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            {":pending": HANDOVER_PENDING, ":now": now},
+        )
+
     def _set_if(self, job_id: str, fields: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> bool:
         """Set ``fields`` (and ``updated_at``) if ``condition`` holds (``#status`` names the status); ``False``
         when it does not."""
@@ -352,7 +382,8 @@ class JobStore:
                 Key={"pk": _pk(job_id), "sk": "META"},
                 UpdateExpression=expr,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={**names, "#status": "status"},
+                # DynamoDB refuses a name the expressions do not use
+                ExpressionAttributeNames={**names, **({"#status": "status"} if "#status" in condition else {})},
                 ExpressionAttributeValues={**attr_values, **values},
             )
         except ClientError as exc:
@@ -363,18 +394,22 @@ class JobStore:
 
     def stale_validations(self, created_since: str, now: int) -> list[dict[str, Any]]:
         """Jobs created since ``created_since`` (ISO) still validating with their lease expired before ``now``."""
+        return self._query_jobs(
+            created_since,
+            "#status = :validating AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            {":validating": VALIDATING, ":now": now},
+        )
+
+    def _query_jobs(self, created_since: str, condition: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Jobs created since ``created_since`` (ISO) matching ``condition`` (``#status`` names the status)."""
         kwargs: dict[str, Any] = {
             "IndexName": "by-created",
             "KeyConditionExpression": "gsi1pk = :jobs AND gsi1sk >= :since",
-            "FilterExpression": "#status = :validating AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":jobs": "JOBS",
-                ":since": created_since,
-                ":validating": VALIDATING,
-                ":now": now,
-            },
+            "FilterExpression": condition,
+            "ExpressionAttributeValues": {":jobs": "JOBS", ":since": created_since, **values},
         }
+        if "#status" in condition:
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
         found: list[dict[str, Any]] = []
         while True:
             try:

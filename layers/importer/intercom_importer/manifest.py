@@ -51,7 +51,12 @@ _COLUMN = {
                 "type": {"enum": list(CUSTOM_TYPES)},
                 "options": {"type": "array", "items": {"type": "string"}, "minItems": 2, "uniqueItems": True},
                 "ignore": {"type": "boolean"},
-                "empty": {"enum": ["keep", "clear"]},
+                "empty": {
+                    "enum": ["keep", "clear"],
+                    "description": "an empty cell: keep leaves the value unchanged, clear erases it (refused on "
+                    "identifiers, role, a people file's company columns and the company numbers size, "
+                    "monthly_spend, remote_created_at, which Intercom cannot erase)",
+                },
             },
         },
     ]

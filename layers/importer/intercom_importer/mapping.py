@@ -32,6 +32,21 @@ PEOPLE_ATTRIBUTES: dict[str, str] = {
     "unsubscribed_from_emails": "boolean",
     "company_id": "string",
     "company_name": "string",
+    # the contact's company (the row's company_id): sent once per company, as COMPANY_ATTRIBUTES say
+    "company_plan": "string",
+    "company_size": "integer",
+    "company_website": "string",
+    "company_industry": "string",
+    "company_monthly_spend": "number",
+}
+# A people file's company columns -> the company attribute each one sets (company_id identifies it).
+PEOPLE_COMPANY_COLUMNS: dict[str, str] = {
+    "company_name": "name",
+    "company_plan": "plan",
+    "company_size": "size",
+    "company_website": "website",
+    "company_industry": "industry",
+    "company_monthly_spend": "monthly_spend",
 }
 COMPANY_ATTRIBUTES: dict[str, str] = {
     "company_id": "string",
@@ -77,6 +92,13 @@ _ALIASES: dict[str, dict[str, str]] = {
         "company": "company_name",
         "companyid": "company_id",
         "company_identifier": "company_id",
+        "company_plan_name": "company_plan",
+        "company_employees": "company_size",
+        "company_number_of_employees": "company_size",
+        "company_url": "company_website",
+        "company_domain": "company_website",
+        "company_spend": "company_monthly_spend",
+        "company_mrr": "company_monthly_spend",
     },
     COMPANIES: {
         "id": "company_id",
@@ -89,7 +111,12 @@ _ALIASES: dict[str, dict[str, str]] = {
         "url": "website",
         "domain": "website",
         "plan_name": "plan",
+        "company_plan": "plan",
+        "company_website": "website",
+        "company_url": "website",
+        "company_industry": "industry",
         "spend": "monthly_spend",
+        "company_monthly_spend": "monthly_spend",
         "mrr": "monthly_spend",
         "created_at": "remote_created_at",
         "company_created_at": "remote_created_at",
@@ -99,6 +126,28 @@ _ALIASES: dict[str, dict[str, str]] = {
 
 # The error file's own columns: ignored when a fixed error file is uploaded again.
 IGNORED_COLUMNS = frozenset({"error_line", "error_column", "error"})
+
+# Standard attributes an empty cell cannot erase, and why: ``"empty": "clear"`` on their column is refused
+# when the mapping is read (Intercom's 2.14 API takes no null for them, or the import never removes them).
+_IDENTIFIES = "identifies the record, so an import cannot erase it"
+_NUMBER = "is a number Intercom's API cannot erase (it takes no null for it)"
+_COMPANY_OF_CONTACT = "sets the contact's company, which a people file never erases or detaches"
+NOT_CLEARABLE: dict[str, dict[str, str]] = {
+    PEOPLE: {
+        "id": _IDENTIFIES,
+        "email": _IDENTIFIES,
+        "external_id": _IDENTIFIES,
+        "role": "cannot be empty in Intercom (a contact is a user or a lead)",
+        "company_id": _COMPANY_OF_CONTACT,
+        **{name: _COMPANY_OF_CONTACT for name in PEOPLE_COMPANY_COLUMNS},
+    },
+    COMPANIES: {
+        "company_id": _IDENTIFIES,
+        "size": _NUMBER,
+        "monthly_spend": _NUMBER,
+        "remote_created_at": _NUMBER,
+    },
+}
 
 CUSTOM_NAME = re.compile(r"^[\w\- ]+$", re.UNICODE)
 
@@ -196,6 +245,13 @@ def map_header(header: list[str], import_type: str, mapping: dict[str, Any] | No
                     "remove 'type'/'options' from its mapping"
                 )
                 continue
+            why = NOT_CLEARABLE[import_type].get(target) if empty == "clear" else None
+            if why:
+                problems.append(
+                    f'{position} ({raw!r}) maps to \'{target}\', which {why}: remove "empty": "clear" from its '
+                    "mapping (an empty cell then leaves the value unchanged)"
+                )
+                continue
             column = Column(index, raw, target, standard[target], empty=empty)
         else:
             name = (wanted or raw).strip()
@@ -226,6 +282,14 @@ def map_header(header: list[str], import_type: str, mapping: dict[str, Any] | No
         problems.append(
             "no identifier column: a people file needs an 'email' or 'external_id' (or 'user_id') column "
             "so rows can be matched to existing contacts"
+        )
+    if import_type == PEOPLE and "company_id" not in targets:
+        problems.extend(
+            f"column {c.index + 1} ({c.header!r}) sets the contact's company's '{PEOPLE_COMPANY_COLUMNS[c.target]}', "
+            "but the file has no 'company_id' column to say which company: add a company_id column, or ignore "
+            "this column in the mapping file"
+            for c in columns
+            if c.target in PEOPLE_COMPANY_COLUMNS
         )
     if import_type == COMPANIES and "company_id" not in targets:
         problems.append("no 'company_id' column: a companies file needs it to create or update companies")

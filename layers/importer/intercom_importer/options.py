@@ -15,9 +15,14 @@ from typing import Any
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.mapping import IMPORT_TYPES
 from intercom_importer.partners import Partner
-from intercom_importer.settings import EXISTING_POLICIES, INVALID_ROW_POLICIES, ROLES, Settings
+from intercom_importer.settings import (
+    EXISTING_POLICIES,
+    IDENTITY_TRAP_POLICIES,
+    INVALID_ROW_POLICIES,
+    ROLES,
+    Settings,
+)
 
-IDENTITY_TRAP_POLICIES = ("attach", "report")
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -72,10 +77,10 @@ class ImportOptions:
             "existing": settings.default_existing,
             "role": settings.default_role,
             "invalid_rows": settings.default_invalid_rows,
-            "tags": (),
-            "auto_tag": False,
+            "tags": settings.default_tags,
+            "auto_tag": settings.default_auto_tag,
             "dry_run": False,
-            "identity_trap": "attach",
+            "identity_trap": settings.default_identity_trap,
             "mapping": None,
         }
         asked = {**_from_metadata(metadata), **(manifest or {})}

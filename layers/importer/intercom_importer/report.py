@@ -25,7 +25,7 @@ from intercom_importer import jobs
 from intercom_importer.chunks import chunk_key
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.settings import Settings
-from intercom_importer.summary import UNFINISHED_SHOWN, FailureGroups, render_email
+from intercom_importer.summary import UNFINISHED_SHOWN, FailureGroups, dry_run_estimate, render_email
 
 ERROR_COLUMNS = ("error_line", "error_column", "error")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -191,16 +191,18 @@ def build_report(
         )
     finished = time.time()
     started = datetime.fromisoformat(str(job["created_at"]).replace("Z", "+00:00")).timestamp()
-    job = store.update(
-        job_id,
-        {
-            "status": status,
-            "reason": reason or "",
-            "error_file_key": error_key,
-            "duration_seconds": round(finished - started, 3),
-            "reported_at": jobs.now_iso(),
-        },
-    )
+    final: dict[str, Any] = {
+        "status": status,
+        "reason": reason or "",
+        "error_file_key": error_key,
+        "duration_seconds": round(finished - started, 3),
+        "reported_at": jobs.now_iso(),
+    }
+    if job.get("dry_run"):
+        final["estimated_api_calls"], final["estimated_seconds"] = dry_run_estimate(
+            job, settings.intercom_rate_limit_per_minute
+        )
+    job = store.update(job_id, final)
     _tag_processed(s3, job)
     email = render_email(
         job,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from jsonschema import Draft202012Validator
 from intercom_importer.mapping import PEOPLE, Column
 
 MAX_TEXT = 255
+IDENTIFIERS = ("email", "external_id", "id")  # what identifies a contact (a user needs email or external_id)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # what report.neutralise prefixes with "'"
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
@@ -179,6 +181,17 @@ class RowValidator:
                 record[target] = convert(value)
             except ValueError as exc:
                 problems.append(Problem(line, column.header, _show(value), f"{exc}: {FIXES[column.type]}"))
+        if record.get("role") == "user" and not any(target in raw for target in IDENTIFIERS):
+            problems.append(
+                Problem(
+                    line,
+                    self._by_target["role"].header,
+                    _show(raw["role"]),
+                    "is 'user' but the row has no email or external_id, and Intercom needs one of them for a user: "
+                    "fill in the email or external_id, or set the role to 'lead' (an empty role makes such a row "
+                    "a lead)",
+                )
+            )
         if problems:
             return None, problems
         for column in self._clear:
@@ -290,9 +303,23 @@ def parse_date(value: str, *, day_first: bool = True) -> int:
     return int(parsed.timestamp())
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    # control characters, zero-width and bidi-override characters, line and paragraph separators
+    if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}:
+        return f"\\u{ord(ch):04x}"
+    return ch
+
+
 def _show(value: str, limit: int = 80) -> str:
-    """A value as it may appear in a report: truncated, with invisible characters made visible."""
-    shown = "".join(f"\\u{ord(ch):04x}" if ch in INVISIBLE else ch for ch in value)
+    """A value as it may appear in a report: truncated, with invisible and control characters
+    (newlines, zero-width spaces, bidi overrides, ...) written as escapes, so a report line shows
+    what the cell holds and can never be reordered or split by it."""
+    shown = "".join(_visible(ch) for ch in value)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 

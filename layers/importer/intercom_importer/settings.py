@@ -27,6 +27,9 @@ WORKER_THREADS = "WORKER_THREADS"
 DEFAULT_EXISTING = "DEFAULT_EXISTING"
 DEFAULT_ROLE = "DEFAULT_ROLE"
 DEFAULT_INVALID_ROWS = "DEFAULT_INVALID_ROWS"
+DEFAULT_TAGS = "DEFAULT_TAGS"  # comma-separated; may be empty
+DEFAULT_AUTO_TAG = "DEFAULT_AUTO_TAG"  # true | false
+DEFAULT_IDENTITY_TRAP = "DEFAULT_IDENTITY_TRAP"
 NOTIFY_RECIPIENTS = "NOTIFY_RECIPIENTS"
 SENDER_EMAIL = "SENDER_EMAIL"
 JOB_TIMEOUT_SECONDS = "JOB_TIMEOUT_SECONDS"
@@ -50,6 +53,9 @@ ALL_VARIABLES = (
     DEFAULT_EXISTING,
     DEFAULT_ROLE,
     DEFAULT_INVALID_ROWS,
+    DEFAULT_TAGS,
+    DEFAULT_AUTO_TAG,
+    DEFAULT_IDENTITY_TRAP,
     NOTIFY_RECIPIENTS,
     SENDER_EMAIL,
     JOB_TIMEOUT_SECONDS,
@@ -61,6 +67,9 @@ ALL_VARIABLES = (
 EXISTING_POLICIES = ("update", "skip")
 ROLES = ("user", "lead")
 INVALID_ROW_POLICIES = ("reject_file", "skip_rows")
+IDENTITY_TRAP_POLICIES = ("attach", "report")
+MAX_TAGS = 20  # per import, as the manifest allows
+MAX_TAG_LENGTH = 200
 REGIONS = ("US", "EU", "AU")
 
 
@@ -85,6 +94,9 @@ class Settings:
     job_retention_days: int
     report_link_expiry_seconds: int
     validate_time_budget_seconds: float = 840.0
+    default_tags: tuple[str, ...] = ()
+    default_auto_tag: bool = False
+    default_identity_trap: str = "attach"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +141,12 @@ class Settings:
             return raw
 
         recipients = tuple(a.strip() for a in text(NOTIFY_RECIPIENTS).split(",") if a.strip())
+        tags = tuple(t.strip() for t in text(DEFAULT_TAGS, allow_empty=True).split(",") if t.strip())
+        if len(tags) > MAX_TAGS:
+            problems.append(f"{DEFAULT_TAGS} lists {len(tags)} tags; at most {MAX_TAGS}")
+        problems.extend(
+            f"{DEFAULT_TAGS}: {t[:40]!r}... is longer than {MAX_TAG_LENGTH}" for t in tags if len(t) > MAX_TAG_LENGTH
+        )
         settings = cls(
             jobs_table=text(JOBS_TABLE),
             import_bucket=text(IMPORT_BUCKET),
@@ -149,6 +167,9 @@ class Settings:
             job_retention_days=integer(JOB_RETENTION_DAYS, 1, 3650),
             report_link_expiry_seconds=integer(REPORT_LINK_EXPIRY_SECONDS, 60, 604_800),
             validate_time_budget_seconds=seconds(VALIDATE_TIME_BUDGET_SECONDS, 0.1, 900),
+            default_tags=tags,
+            default_auto_tag=choice(DEFAULT_AUTO_TAG, ("true", "false")) == "true",
+            default_identity_trap=choice(DEFAULT_IDENTITY_TRAP, IDENTITY_TRAP_POLICIES),
         )
         if not recipients and NOTIFY_RECIPIENTS in env:
             problems.append(f"{NOTIFY_RECIPIENTS} lists no address")

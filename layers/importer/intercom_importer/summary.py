@@ -139,6 +139,9 @@ def validation_groups(job: Mapping[str, Any]) -> list[ProblemGroup]:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# Per-call details of an Intercom error message (intercom._error_from_response): they differ between
+# rows with the same problem, so they stay in the error file but not in a group's kind.
+_PER_CALL = re.compile(r", request_id [^,\]]+|, after \d+ retries")
 FAILED_ROW_FIX = (
     "correct the value Intercom refused (the error file's error column says which), then upload the error file"
 )
@@ -154,7 +157,7 @@ class FailureGroups:
         self._lines: dict[str, list[int]] = {}
 
     def add(self, line: int, column: str, message: str) -> None:
-        kind = _QUOTED.sub("'…'", message).strip()[:300] or "not imported"
+        kind = _QUOTED.sub("'…'", _PER_CALL.sub("", message)).strip()[:300] or "not imported"
         if column and not kind.lower().startswith(column.lower()):
             kind = f"{column}: {kind}"
         if kind not in self._counts and len(self._counts) >= self._max_kinds:
@@ -279,6 +282,9 @@ def _settings(job: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if job.get("partner"):
         rows.append(("Partner", str(job["partner"])))
+    if job.get("uploaded_by"):  # the S3 event's principal, and where the upload came from
+        where = f" (from {job['source_ip']})" if job.get("source_ip") else ""
+        rows.append(("Uploaded by", f"{job['uploaded_by']}{where}"))
     if not options:  # rejected before the settings were read
         return rows
     rows.append(("Import type", import_type or "from the header"))
@@ -314,15 +320,19 @@ def _notes(job: Mapping[str, Any], dry_run: bool, rate_limit_per_minute: int | N
         notes.append(f"Custom attributes {'that would be ' if dry_run else ''}created: {listed}")
     notes.extend(str(note) for note in job.get("attribute_notes") or [])
     if dry_run:
-        calls = int(job.get("api_calls", 0) or 0) + int(job.get("prepare_calls", 0) or 0)
+        calls, seconds = dry_run_estimate(job, rate_limit_per_minute)
         estimate = f"The real import would make about {calls:,} Intercom API calls"
-        if rate_limit_per_minute:
-            estimate += (
-                f", taking at least {_duration(calls * 60 / rate_limit_per_minute)} at the rate limit of "
-                f"{rate_limit_per_minute:,} calls per minute"
-            )
+        if seconds is not None:
+            estimate += f", taking at least {_duration(seconds)} at the rate limit of {rate_limit_per_minute:,} calls per minute"
         notes.append(estimate + ".")
     return notes
+
+
+def dry_run_estimate(job: Mapping[str, Any], rate_limit_per_minute: int | None) -> tuple[int, float | None]:
+    """The Intercom calls a dry run counted for the real import, and the least time they take at the
+    rate limit (None without one)."""
+    calls = int(job.get("api_calls", 0) or 0) + int(job.get("prepare_calls", 0) or 0)
+    return calls, (round(calls * 60 / rate_limit_per_minute, 1) if rate_limit_per_minute else None)
 
 
 def _story(

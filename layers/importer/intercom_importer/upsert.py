@@ -8,6 +8,13 @@ People, per chunk of rows:
    contact is attached to its company (one call);
 4. tags: one bulk ``POST /tags`` per tag per 50 contacts.
 
+Companies, per chunk: one ``POST /companies`` per row (several in flight), then the same bulk tagging
+(``POST /tags`` with ``companies``) for the companies created or updated. Skipped rows (``existing=skip``)
+are never written, attached or tagged.
+
+A row with an Intercom ``id`` updates (or, with ``existing=skip``, looks up) that contact; an unknown id
+fails the row with the fix, in the dry run as in the real run.
+
 Intercom matches contacts by id, then external_id, then email, and does **not** fall back to email
 when a row has an external_id: a row with email + external_id whose email belongs to an existing
 contact without external_id would create a duplicate. That "identity trap" is detected here, before
@@ -35,10 +42,12 @@ from intercom_importer.errors import (
     IntercomAuthError,
     IntercomConflictError,
     IntercomForbiddenError,
+    IntercomGoneError,
+    IntercomNotFoundError,
     IntercomPermanentError,
 )
 from intercom_importer.intercom import MAX_FILTERS_PER_GROUP, MAX_IN_VALUES, TAG_BATCH_SIZE, IntercomClient
-from intercom_importer.mapping import PEOPLE
+from intercom_importer.mapping import PEOPLE, PEOPLE_COMPANY_COLUMNS
 from intercom_importer.schema import coerce
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
@@ -55,6 +64,7 @@ CONTACT_FIELDS = (
     "unsubscribed_from_emails",
 )
 COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "monthly_spend", "remote_created_at")
+COMPANY_TEXT_FIELDS = ("name", "plan", "website", "industry")  # typed ``string`` (not nullable) in 2.14
 
 
 class JobAbort(Exception):
@@ -119,7 +129,8 @@ def _run_rows(
     """Run ``one`` for every row not done by an earlier attempt, several at a time, in row order.
 
     A retryable error does not lose the rows that finished: they travel in ``ChunkInterrupted``.
-    A ``JobAbort`` (bad token, plan restriction) propagates as it is.
+    A ``JobAbort`` (bad token, plan restriction) propagates as it is, and no row starts after it: only
+    the calls already in flight on other threads are made (Intercom refuses those too).
     """
     results: dict[int, RowResult] = {}
     pending = []
@@ -130,15 +141,31 @@ def _run_rows(
         else:
             pending.append(row)
     failure: BaseException | None = None
+    aborted: list[JobAbort] = []
+
+    def guarded(row: Mapping[str, Any]) -> RowResult | None:
+        if aborted:
+            return None  # not started: the job is aborted
+        try:
+            return one(row)
+        except JobAbort as exc:
+            aborted.append(exc)
+            raise
+
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
-        futures = {pool.submit(one, row): int(row["line"]) for row in pending}
+        futures = {pool.submit(guarded, row): int(row["line"]) for row in pending}
         for future, line in futures.items():
             try:
-                results[line] = future.result()
+                result = future.result()
             except JobAbort:
-                raise
+                break  # leaving the pool waits for the rows in flight; the queued ones return at once
             except Exception as exc:
                 failure = failure or exc
+            else:
+                if result is not None:
+                    results[line] = result
+    if aborted:
+        raise aborted[0]
     if failure is not None:
         raise ChunkInterrupted(results, failure) from failure
     return [results[int(row["line"])] for row in rows]
@@ -217,14 +244,7 @@ def import_people(
     def one(row: Mapping[str, Any]) -> RowResult:
         return _person(client, row, ctx, by_external, by_email, scope, recovered.get(int(row["line"])))
 
-    results = _run_rows(rows, one, ctx, threads)
-    try:
-        _tag(client, ctx, results)
-    except JobAbort:
-        raise
-    except Exception as exc:  # keep the rows: only the tagging is retried
-        raise ChunkInterrupted({r.line: r for r in results}, exc) from exc
-    return results
+    return _tagged(client.tag_contacts, ctx, _run_rows(rows, one, ctx, threads))
 
 
 def _is_anonymous(record: Mapping[str, Any]) -> bool:
@@ -341,15 +361,7 @@ def _person(
     attach_calls = 1 if record.get("company_id") else 0
     try:
         if record.get("id"):
-            contact_id = str(record["id"])
-            if ctx.existing == "skip":
-                if not ctx.dry_run:
-                    client.get_contact(contact_id)
-                return RowResult(line, SKIPPED, contact_id, calls=1)
-            if ctx.dry_run:
-                return RowResult(line, UPDATED, contact_id, calls=1 + attach_calls)
-            client.update_contact(contact_id, _safe_update(body, None, ctx))
-            return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
+            return _by_id(client, line, str(record["id"]), body, ctx, record, scope)
         found, reason = _pick_existing(record, by_external, by_email, role, ctx.identity_trap)
         existing: Mapping[str, Any] | None = found if found is not None else recovered
         if reason:
@@ -381,6 +393,42 @@ def _person(
     except IntercomPermanentError as exc:
         column = exc.field or ""
         return RowResult(line, FAILED, error=f"Intercom refused the row: {exc.message}", column=column)
+
+
+def _by_id(
+    client: IntercomClient,
+    line: int,
+    contact_id: str,
+    body: dict[str, Any],
+    ctx: ChunkContext,
+    record: Mapping[str, Any],
+    scope: str,
+) -> RowResult:
+    """A row naming the contact by its Intercom ``id``: skip or update it.
+
+    The dry run looks the contact up (``GET``) so an unknown id counts as the failure the real run's write
+    gets; ``calls`` is what the real run spends (a ``GET`` to skip; the update and the company attachment).
+    """
+    try:
+        if ctx.existing == "skip" or ctx.dry_run:
+            client.get_contact(contact_id)
+            if ctx.existing == "skip":
+                return RowResult(line, SKIPPED, contact_id, calls=1)
+            return RowResult(line, UPDATED, contact_id, calls=1 + (1 if record.get("company_id") else 0))
+        client.update_contact(contact_id, _safe_update(body, None, ctx))
+    except (IntercomNotFoundError, IntercomGoneError):
+        return RowResult(
+            line,
+            FAILED,
+            error=(
+                f"no Intercom contact has the id {contact_id!r} (a wrong id, or the contact was deleted or merged): "
+                "correct the id (the contact's Intercom id, from its URL in Intercom), or leave the id cell empty "
+                "to match the row by email or external_id"
+            ),
+            column="id",
+            calls=1,
+        )
+    return _company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
 
 
 def _update_existing(
@@ -423,15 +471,33 @@ def _created_by_earlier_attempt(existing: Mapping[str, Any], ctx: ChunkContext) 
 
 
 def _safe_update(body: Mapping[str, Any], existing: Mapping[str, Any] | None, ctx: ChunkContext) -> dict[str, Any]:
-    """Never re-subscribe someone (true -> false) unless the mapping allows it."""
+    """Never re-subscribe someone (true -> false) unless the mapping allows it.
+
+    ``None`` (an empty cell of a column mapped with ``"empty": "clear"``) re-subscribes too: Intercom stores a
+    cleared ``unsubscribed_from_emails`` as false. Unless the contact is known to be subscribed already, the
+    value is left out of the update."""
     update = dict(body)
     if (
-        update.get("unsubscribed_from_emails") is False
+        "unsubscribed_from_emails" in update
+        and update["unsubscribed_from_emails"] in (False, None)
         and not ctx.allow_resubscribe
         and (existing is None or existing.get("unsubscribed_from_emails") is not False)
     ):
         update.pop("unsubscribed_from_emails")
     return update
+
+
+def company_attributes(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes a people row gives its company (its ``company_*`` columns), named and typed as
+    ``POST /companies`` takes them (``monthly_spend`` an integer: Intercom truncates decimals anyway)."""
+    body = {
+        attribute: record[column]
+        for column, attribute in PEOPLE_COMPANY_COLUMNS.items()
+        if record.get(column) not in (None, "")
+    }
+    if "monthly_spend" in body:
+        body["monthly_spend"] = int(body["monthly_spend"])
+    return body
 
 
 def _company(
@@ -445,17 +511,33 @@ def _company(
     def create() -> str:
         if company_id in ctx.companies:
             return ctx.companies[company_id]
-        body: dict[str, Any] = {"company_id": company_id}
-        if record.get("company_name"):
-            body["name"] = record["company_name"]
-        return str(client.upsert_company(body)["id"])
+        if ctx.existing == "skip":  # as the validator does: an existing company is left untouched
+            found = client.find_company(company_id)
+            if found is not None:
+                return str(found["id"])
+        return str(client.upsert_company({"company_id": company_id, **company_attributes(record)})["id"])
 
     intercom_id = COMPANIES.get_or_create(scope, company_id, create)
     client.attach_contact_to_company(result.contact_id, intercom_id)
     return result
 
 
-def _tag(client: IntercomClient, ctx: ChunkContext, results: Sequence[RowResult]) -> None:
+TagMany = Callable[[str, Sequence[str]], Any]  # IntercomClient.tag_contacts / tag_companies
+
+
+def _tagged(tag_many: TagMany, ctx: ChunkContext, results: list[RowResult]) -> list[RowResult]:
+    """Tag the records the chunk created or updated (skipped and failed rows are never tagged): one bulk
+    ``POST /tags`` per tag per 50 records. A failure keeps the rows' results, so only the tagging is retried."""
+    try:
+        _tag(tag_many, ctx, results)
+    except JobAbort:
+        raise
+    except Exception as exc:
+        raise ChunkInterrupted({r.line: r for r in results}, exc) from exc
+    return results
+
+
+def _tag(tag_many: TagMany, ctx: ChunkContext, results: Sequence[RowResult]) -> None:
     ids = [r.contact_id for r in results if r.outcome in (CREATED, UPDATED) and r.contact_id]
     tagged = [r for r in results if r.outcome in (CREATED, UPDATED)]
     if not tagged or not ctx.tags:
@@ -464,7 +546,7 @@ def _tag(client: IntercomClient, ctx: ChunkContext, results: Sequence[RowResult]
         tagged[0].calls += len(ctx.tags) * math.ceil(len(tagged) / TAG_BATCH_SIZE)
         return
     for tag in ctx.tags:
-        client.tag_contacts(tag, ids)
+        tag_many(tag, ids)
 
 
 def import_companies(
@@ -476,7 +558,8 @@ def import_companies(
     threads: int,
     started_at: float,
 ) -> list[RowResult]:
-    """Upsert one chunk of company rows (``POST /companies`` creates or updates by company_id).
+    """Upsert one chunk of company rows (``POST /companies`` creates or updates by company_id), then tag
+    the companies created or updated.
 
     ``POST /companies`` does not say whether it created; a company is counted as created when its
     ``created_at`` is after the import started. ``existing=skip`` and dry runs look each company up first.
@@ -484,11 +567,7 @@ def import_companies(
 
     def one(row: Mapping[str, Any]) -> RowResult:
         line = int(row["line"])
-        body = _body(row["record"], COMPANY_FIELDS, ctx)
-        if "monthly_spend" in body:
-            body["monthly_spend"] = int(body["monthly_spend"])  # Intercom truncates; say so by sending an int
-        if "custom_attributes" in body:  # the 2.14 contract types company custom values as strings
-            body["custom_attributes"] = {k: _as_text(v) for k, v in body["custom_attributes"].items()}
+        body = _company_body(row["record"], ctx)
         try:
             if ctx.existing == "skip" or ctx.dry_run:
                 existing = client.find_company(str(body["company_id"]))
@@ -505,12 +584,42 @@ def import_companies(
         created = float(company.get("created_at") or 0) >= started_at - 1
         return RowResult(line, CREATED if created else UPDATED, str(company["id"]))
 
-    return _run_rows(rows, one, ctx, threads)
+    return _tagged(client.tag_companies, ctx, _run_rows(rows, one, ctx, threads))
+
+
+def _company_body(record: Mapping[str, Any], ctx: ChunkContext) -> dict[str, Any]:
+    """The ``POST /companies`` body of a row, in the types of the 2.14 contract.
+
+    - ``monthly_spend`` is an integer (Intercom truncates a float; sending the int says so);
+    - the standard text fields are non-nullable strings: a cleared one (``"empty": "clear"``) is sent as "";
+      the numeric ones cannot be cleared (the mapping refuses ``clear`` on them), a ``None`` is left out;
+    - custom attributes are typed ``additionalProperties: string``: each value is sent as the canonical text
+      of its attribute's type (``_as_text``), which Intercom stores as that type; a cleared one as "".
+    """
+    body = _body(record, COMPANY_FIELDS, ctx)
+    for key, value in list(body.items()):
+        if value is None:
+            if key in COMPANY_TEXT_FIELDS:
+                body[key] = ""
+            else:
+                del body[key]
+    if "monthly_spend" in body:
+        body["monthly_spend"] = int(body["monthly_spend"])
+    if "custom_attributes" in body:
+        body["custom_attributes"] = {k: _as_text(v) for k, v in body["custom_attributes"].items()}
+    return body
 
 
 def _as_text(value: Any) -> str:
+    """A coerced cell as the canonical text of its type: ``true``/``false``; integers (and dates, in unix
+    seconds) without a fraction; floats as Python's shortest round-trip form (``99.5``, ``10.0``); ``None``
+    (a cleared cell) as ``""``."""
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
     return str(value)
 
 

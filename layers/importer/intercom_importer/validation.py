@@ -9,7 +9,11 @@ Design (see README, "Why the validator starts the state machine"):
 3. Only after the whole file is read is anything queued: under ``reject_file`` a single invalid
    row means no chunk is ever sent, so nothing is written to Intercom.
 4. The state machine is started for every job (accepted, rejected or failed), so every upload ends
-   in exactly one summary email.
+   in exactly one summary email. That hand-over (start the execution, queue the chunks) is recorded on
+   the job (``handover``: "pending" in the write that ends the validation, ``execution_started``,
+   ``chunks_queued``, then "done"), so whoever finds it unfinished (a retry of the event, the failure
+   destination, the sweep) finishes it from where it stopped: StartExecution by name is idempotent and
+   each chunk is queued once (a batch interrupted half-sent may be sent again: recording is exactly-once).
 5. A file too big for one invocation (Lambda stops at 15 minutes) is read in several: when the time
    budget runs out, at a block boundary, the validator saves a checkpoint under ``work/<job>/checkpoints/``
    (the byte offset of the next row, every counter, the duplicate-detection database, the invalid rows so
@@ -54,10 +58,12 @@ from intercom_importer.partners import Partner, load_partner, partner_of_key
 from intercom_importer.schema import Problem, RowValidator, TypeSniffer
 from intercom_importer.seen import SeenKeys
 from intercom_importer.settings import Settings
+from intercom_importer.upsert import company_attributes
 
 SAMPLE_PROBLEMS = 25
 PROGRESS_EVERY_SECONDS = 2.0
 SQS_BATCH = 10
+HANDOVER_LEASE_SECONDS = 300  # a hand-over taken over by the failure handler or the sweep (timeouts 30 s, 120 s)
 BLOCK_ROWS = 1000  # rows validated together (one duplicate lookup per block)
 CHUNK_PUTS_IN_FLIGHT = 8  # chunk objects written concurrently (and at most this many held in memory)
 CHECKPOINT_FORMAT = 1
@@ -74,6 +80,8 @@ class Upload:
     version_id: str | None
     etag: str | None
     size: int | None
+    uploaded_by: str | None = None  # the S3 event's userIdentity.principalId
+    source_ip: str | None = None  # the S3 event's requestParameters.sourceIPAddress
 
 
 @dataclass
@@ -127,7 +135,7 @@ class _State:
     kinds: Counter[str] = field(default_factory=Counter)
     sample: list[dict[str, Any]] = field(default_factory=list)
     sniffers: dict[str, TypeSniffer] = field(default_factory=dict)
-    companies: dict[str, str] = field(default_factory=dict)
+    companies: dict[str, dict[str, Any]] = field(default_factory=dict)  # company_id -> its attributes (people)
     chunks: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)  # valid rows not yet in a chunk
     invalid_parts: list[str] = field(default_factory=list)  # invalid rows of earlier invocations
@@ -180,12 +188,20 @@ def handle_upload(
         "version_id": upload.version_id or "",
         "etag": upload.etag or "",
         "size": upload.size or 0,
+        "uploaded_by": upload.uploaded_by or "",
+        "source_ip": upload.source_ip or "",
         "lease_until": int(time.time()) + lease,
         "claimed_seq": 0,
         "validate_invocations": 1,
     }
     if not store.create(job_id, fields) and not store.claim(job_id, lease):
         job = store.get(job_id)
+        if job.get("handover") == jobs.HANDOVER_PENDING:
+            # Lambda retries an upload event whose invocation failed after the validation ended, while starting
+            # the job: this event finishes the hand-over (unless a live invocation holds it)
+            resumed = _resume_hand_over(job_id, lease, settings=settings, store=store, clients=clients)
+            if resumed is not None:
+                return {"job_id": job_id, "outcome": resumed, "resumed": True}
         if job.get("status") == jobs.VALIDATING and job.get("checkpoint_seq"):
             # Lambda retries an upload event whose invocation died: if it died after saving a checkpoint
             # but before handing over, nobody else will go on, so this event does (from the checkpoint,
@@ -238,6 +254,11 @@ def handle_continue(
     seq = max(int(request["seq"]), int(store.get(job_id).get("checkpoint_seq") or 0))
     lease = max(60, remaining_ms() // 1000 + 30)
     if not store.claim_checkpoint(job_id, seq, lease):
+        if store.get(job_id).get("handover") == jobs.HANDOVER_PENDING:
+            # the retry of the last continuation, whose invocation failed while starting the job: finish that
+            resumed = _resume_hand_over(job_id, lease, settings=settings, store=store, clients=clients)
+            if resumed is not None:
+                return {"job_id": job_id, "seq": seq, "outcome": resumed, "resumed": True}
         logger.info("continuation already taken or stale; ignored", job_id=job_id, seq=seq)
         return {"job_id": job_id, "seq": seq, "duplicate": True}
     result = _run(
@@ -292,10 +313,59 @@ def _conclude(
     """Start the job's state machine once the file is read (not when another invocation continues)."""
     if outcome == "continued":
         return {"job_id": job_id, "outcome": outcome}
-    _start_execution(clients.sfn, settings, job_id, outcome)
-    if outcome == "accepted":
-        _queue_chunks(clients.sqs, settings, job_id, store.get(job_id)["chunks_total"])
+    _hand_over_held(job_id, settings=settings, store=store, clients=clients)
     return {"job_id": job_id, "outcome": outcome}
+
+
+def _leaving_validation(outcome: str) -> dict[str, Any]:
+    """The fields written with the status that ends a validation: its hand-over is now due."""
+    return {"handover": jobs.HANDOVER_PENDING, "handover_outcome": outcome}
+
+
+def _hand_over(job_id: str, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
+    """Start the state machine of a job that left validation and queue its chunks, each step recorded on the
+    job so that a later call goes on where an interrupted one stopped; returns the outcome handed over."""
+    job = store.get(job_id)
+    outcome = str(job.get("handover_outcome") or "failed")
+    if not job.get("execution_started"):
+        _start_execution(clients.sfn, settings, job_id, outcome)  # by name: a repeated start is a no-op
+        store.update(job_id, {"execution_started": True})
+    if outcome == "accepted" and job.get("status") == jobs.IMPORTING:
+        _queue_chunks(
+            clients.sqs,
+            settings,
+            job_id,
+            int(job.get("chunks_total", 0)),
+            first=int(job.get("chunks_queued", 0)) + 1,
+            queued=lambda last: store.update(job_id, {"chunks_queued": last}),
+        )
+    store.update(job_id, {"handover": jobs.HANDOVER_DONE})
+    return outcome
+
+
+def _hand_over_held(job_id: str, *, settings: Settings, store: jobs.JobStore, clients: Clients) -> str:
+    """The hand-over by the invocation that holds the job's lease. If it fails the lease is released and the
+    error raised: Lambda's retry of the event finishes it at once (the sweep does if the retries run out)."""
+    try:
+        return _hand_over(job_id, settings=settings, store=store, clients=clients)
+    except Exception:
+        logger.exception("starting the job failed; a retry or the sweep finishes it")
+        try:
+            store.release_handover(job_id)
+        except Exception:  # the lease then expires by itself
+            logger.exception("could not release the hand-over")
+        raise
+
+
+def _resume_hand_over(
+    job_id: str, lease: int, *, settings: Settings, store: jobs.JobStore, clients: Clients
+) -> str | None:
+    """Finish a hand-over that an earlier invocation left unfinished: its outcome, or None when it is finished
+    or a live invocation holds it."""
+    if not store.claim_handover(job_id, lease):
+        return None
+    logger.warning("finishing an interrupted hand-over", job_id=job_id)
+    return _hand_over_held(job_id, settings=settings, store=store, clients=clients)
 
 
 def _guarded(job_id: str, store: jobs.JobStore, validate: Callable[[], str]) -> str:
@@ -304,7 +374,7 @@ def _guarded(job_id: str, store: jobs.JobStore, validate: Callable[[], str]) -> 
         outcome = validate()
     except FileRejectedError as exc:
         logger.info("file rejected", reason=exc.message)
-        store.update(job_id, {"status": jobs.REJECTED, "rejection": exc.message})
+        store.update(job_id, {"status": jobs.REJECTED, "rejection": exc.message, **_leaving_validation("rejected")})
         outcome = "rejected"
     except ImporterError as exc:
         logger.exception("validation failed")
@@ -318,7 +388,12 @@ def _guarded(job_id: str, store: jobs.JobStore, validate: Callable[[], str]) -> 
         valid = int(store.get(job_id).get("valid", 0))
         store.update(
             job_id,
-            {"status": jobs.FAILED, "failed": valid, "failure": {"error": type(exc).__name__, "message": message}},
+            {
+                "status": jobs.FAILED,
+                "failed": valid,
+                "failure": {"error": type(exc).__name__, "message": message},
+                **_leaving_validation("failed"),
+            },
         )
         outcome = "failed"
     except Exception as exc:  # any bug still ends in an email, never in silence
@@ -328,6 +403,7 @@ def _guarded(job_id: str, store: jobs.JobStore, validate: Callable[[], str]) -> 
             {
                 "status": jobs.FAILED,
                 "failure": {"error": type(exc).__name__, "message": "The validator failed unexpectedly."},
+                **_leaving_validation("failed"),
             },
         )
         outcome = "failed"
@@ -510,7 +586,7 @@ def _continue(
         kinds=Counter(saved["kinds"]),
         sample=list(saved["sample"]),
         sniffers=sniffers,
-        companies=dict(saved["companies"]),
+        companies={k: _saved_company(v) for k, v in saved["companies"].items()},
         chunks=int(saved["chunks"]),
         pending=list(saved["pending"]),
         invalid_parts=list(saved["invalid_parts"]),
@@ -567,7 +643,10 @@ def _read_rows(
                         if record.get(target) is not None:
                             sniffer.add(record[target])
                     if import_type == PEOPLE and record.get("company_id"):
-                        companies.setdefault(str(record["company_id"]), str(record.get("company_name") or ""))
+                        # the first value given for each attribute of the company wins
+                        known = companies.setdefault(str(record["company_id"]), {})
+                        for attribute, value in company_attributes(record).items():
+                            known.setdefault(attribute, value)
                     if not (reject_all and counts["invalid"]):
                         writer.add(row.line, row.cells, record)
                 if time.monotonic() - last_progress > PROGRESS_EVERY_SECONDS:
@@ -629,6 +708,7 @@ def _finish(
         fields.update(
             skipped=counts["valid"],  # valid rows not imported because of the policy: every row counted once
             status=jobs.REJECTED,
+            **_leaving_validation("rejected"),
             rejection=(
                 f"{counts['invalid']} of {counts['rows']} rows are invalid and this import rejects the whole "
                 "file when any row is invalid (invalid_rows=reject_file), so nothing was imported. Fix the rows "
@@ -642,16 +722,27 @@ def _finish(
     chunks_total = writer.flush()
     store.update(job_id, fields)  # the counts are known even if preparing Intercom fails below
     prepare_calls = 2 if run.create or any(c.custom for c in columns) else 0
+    skip = options.existing == "skip"
     if clients.intercom_writes and not options.dry_run and chunks_total:
         client = clients.intercom()
         before = client.stats.calls
         create_attributes(client, model_of(import_type), new_attributes)
         if companies:
-            fields["companies_key"] = _upsert_companies(client, clients.s3, settings, job_id, companies)
+            fields["companies_key"] = _upsert_companies(client, clients.s3, settings, job_id, companies, skip=skip)
         prepare_calls += client.stats.calls - before
-    else:
-        prepare_calls += len(new_attributes) + len(companies)
-    fields.update(status=jobs.IMPORTING, chunks_total=chunks_total, prepare_calls=prepare_calls)
+    elif skip and companies and chunks_total and clients.intercom_writes:
+        # a dry run looks the companies up as the real run would, to count the creates it would make
+        missing = _missing_companies(clients.intercom(), settings, companies)
+        prepare_calls += len(new_attributes) + len(companies) + missing
+    else:  # validate only (Intercom may not be reachable): under skip, as if every company were new
+        prepare_calls += len(new_attributes) + len(companies) * (2 if skip else 1)
+    fields.update(
+        status=jobs.IMPORTING,
+        chunks_total=chunks_total,
+        prepare_calls=prepare_calls,
+        chunks_queued=0,
+        **_leaving_validation("accepted"),
+    )
     store.update(job_id, fields)
     _remove_checkpoint_files(run, state, settings=settings, clients=clients)
     logger.info("file accepted", rows=counts["rows"], invalid=counts["invalid"], chunks=chunks_total)
@@ -783,19 +874,41 @@ def companies_key(job_id: str) -> str:
     return f"work/{job_id}/companies.json"
 
 
-def _upsert_companies(client: Any, s3: Any, settings: Settings, job_id: str, companies: dict[str, str]) -> str:
-    """Companies of a people file are upserted once per import, before any contact is written."""
+def _upsert_companies(
+    client: Any, s3: Any, settings: Settings, job_id: str, companies: dict[str, dict[str, Any]], *, skip: bool
+) -> str:
+    """Companies of a people file are upserted once per import, before any contact is written, with the
+    attributes the file gives them. Under ``existing=skip`` each is looked up first and only the missing
+    ones are created: an existing company is left untouched (new contacts are still attached to it).
+    Writes the ``company_id -> Intercom id`` map the workers attach contacts with; returns its key."""
 
-    def one(item: tuple[str, str]) -> tuple[str, str]:
-        company_id, name = item
-        body = {"company_id": company_id, **({"name": name} if name else {})}
-        return company_id, str(client.upsert_company(body)["id"])
+    def one(item: tuple[str, dict[str, Any]]) -> tuple[str, str]:
+        company_id, attributes = item
+        if skip:
+            found = client.find_company(company_id)
+            if found is not None:
+                return company_id, str(found["id"])
+        return company_id, str(client.upsert_company({"company_id": company_id, **attributes})["id"])
 
     with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
         ids = dict(pool.map(one, companies.items()))
     key = companies_key(job_id)
     s3.put_object(Bucket=settings.import_bucket, Key=key, Body=json.dumps(ids).encode(), ContentType="application/json")
     return key
+
+
+def _missing_companies(client: Any, settings: Settings, companies: Mapping[str, Any]) -> int:
+    """How many of the companies do not exist in Intercom (one lookup each, nothing written)."""
+    with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
+        return sum(found is None for found in pool.map(client.find_company, companies))
+
+
+def _saved_company(saved: Any) -> dict[str, Any]:
+    """A company of a checkpoint: its attributes (a checkpoint written before company attributes holds
+    only its name)."""
+    if isinstance(saved, dict):
+        return dict(saved)
+    return {"name": saved} if saved else {}
 
 
 def _identity_columns(columns: list[Column], import_type: str) -> dict[str, str]:
@@ -828,7 +941,7 @@ def _duplicates(
         for target in identity:
             value = record.get(target)
             if value is not None:
-                entries.append((row.line, f"{target}\0{str(value).strip().lower()}"))
+                entries.append((row.line, identity_key(target, value)))
     found: dict[int, list[Problem]] = {}
     for line, key, first in seen.check_block(entries):
         target, _, value = key.partition("\0")
@@ -842,6 +955,14 @@ def _duplicates(
             )
         )
     return found
+
+
+def identity_key(target: str, value: Any) -> str:
+    """The duplicate-detection key of an identifier (the format of the checkpointed database):
+    ``target NUL value``, trimmed; only emails are compared case-insensitively (Intercom matches
+    emails case-insensitively, ``external_id``, ``id`` and ``company_id`` exactly)."""
+    text = str(value).strip()
+    return f"{target}\0{text.lower() if target == 'email' else text}"
 
 
 def _spool_invalid(spool: Any, line: int, cells: list[str], problems: list[Problem]) -> None:
@@ -932,8 +1053,17 @@ class _ChunkWriter:
             self._pool = None
 
 
-def _queue_chunks(sqs: Any, settings: Settings, job_id: str, chunks_total: int) -> None:
-    for start in range(1, chunks_total + 1, SQS_BATCH):
+def _queue_chunks(
+    sqs: Any,
+    settings: Settings,
+    job_id: str,
+    chunks_total: int,
+    *,
+    first: int = 1,
+    queued: Callable[[int], Any] | None = None,
+) -> None:
+    """Send the messages of chunks ``first``..``chunks_total``, ``queued(last)`` called after each batch."""
+    for start in range(first, chunks_total + 1, SQS_BATCH):
         # MessageGroupId: an SQS fair queue (standard queue) interleaves the chunks of concurrent jobs, so a
         # big import does not hold a small one behind its backlog; ignored where fair queues do not apply.
         entries = [
@@ -948,6 +1078,8 @@ def _queue_chunks(sqs: Any, settings: Settings, job_id: str, chunks_total: int) 
                 MessageBody=chunk_message(job_id, int(entry["Id"])),
                 MessageGroupId=job_id,
             )
+        if queued is not None:
+            queued(min(start + SQS_BATCH, chunks_total + 1) - 1)
 
 
 def _start_execution(sfn: Any, settings: Settings, job_id: str, outcome: str) -> None:
@@ -990,9 +1122,19 @@ def handle_validator_failure(
         if not key or key.endswith("/") or key.lower().endswith(".json"):
             continue
         job_id = jobs.job_id_for(bucket, key, obj.get("versionId") or obj.get("eTag"))
-        fields = {"status": jobs.FAILED, "failure": {"error": error, "message": _failure_message(error, detail)}}
-        if store.create(job_id, {**fields, "bucket": bucket, "key": key, "version_id": obj.get("versionId") or ""}):
-            _start_execution(clients.sfn, settings, job_id, "failed")  # it died before it could record the job
+        fields = {
+            "status": jobs.FAILED,
+            "failure": {"error": error, "message": _failure_message(error, detail)},
+            "bucket": bucket,
+            "key": key,
+            "version_id": obj.get("versionId") or "",
+            "uploaded_by": str((record.get("userIdentity") or {}).get("principalId") or ""),
+            "source_ip": str((record.get("requestParameters") or {}).get("sourceIPAddress") or ""),
+            "lease_until": int(time.time()) + HANDOVER_LEASE_SECONDS,
+            **_leaving_validation("failed"),
+        }
+        if store.create(job_id, fields):  # it died before it could record the job
+            _hand_over_held(job_id, settings=settings, store=store, clients=clients)
             outcomes.append({"job_id": job_id, "outcome": "failed"})
             continue
         outcomes.append({"job_id": job_id, "outcome": fail_abandoned(job_id, error, detail, **context)})
@@ -1013,21 +1155,38 @@ def fail_abandoned(
     """End a validation nobody holds any more as failed and start its email: "failed"; "already-handled"
     when it left validation; "held" while an invocation's lease is live (the dead invocation's own lease
     outlives it by up to 30 s, or another invocation is at work: ask again later). The condition is checked
-    by the write, so a late continuation cannot revive the job and two handlers cannot both fail it."""
+    by the write, so a late continuation cannot revive the job and two handlers cannot both fail it.
+
+    A job that left validation but whose hand-over is unfinished (the invocation failed or died while starting
+    it) has it finished here: "handed-over" ("held" while a live invocation holds it)."""
     now = int(time.time())
     job = store.get(job_id)
     if job.get("status") != jobs.VALIDATING:
-        return "already-handled"
+        return _finish_hand_over(job_id, job, settings=settings, store=store, clients=clients)
     if int(job.get("lease_until", 0) or 0) >= now:
         return "held"
     fields = {
         "failure": {"error": error, "message": _failure_message(error, detail)},
         "failed": int(job.get("valid", 0) or 0),  # rows found valid so far were never imported
+        "lease_until": now + HANDOVER_LEASE_SECONDS,  # this handler holds the job while it starts the email
+        **_leaving_validation("failed"),
     }
     if not store.fail_abandoned(job_id, fields, now):
         return "held" if store.get(job_id).get("status") == jobs.VALIDATING else "already-handled"
-    _start_execution(clients.sfn, settings, job_id, "failed")
+    _hand_over_held(job_id, settings=settings, store=store, clients=clients)
     return "failed"
+
+
+def _finish_hand_over(
+    job_id: str, job: Mapping[str, Any], *, settings: Settings, store: jobs.JobStore, clients: Clients
+) -> str:
+    """For a job that left validation: "handed-over" if its unfinished hand-over was finished here, "held" if a
+    live invocation holds it, "already-handled" if it was finished."""
+    if job.get("handover") != jobs.HANDOVER_PENDING:
+        return "already-handled"
+    if _resume_hand_over(job_id, HANDOVER_LEASE_SECONDS, settings=settings, store=store, clients=clients):
+        return "handed-over"
+    return "held" if store.get(job_id).get("handover") == jobs.HANDOVER_PENDING else "already-handled"
 
 
 SWEEP_LOOKBACK_DAYS = 7
@@ -1043,10 +1202,35 @@ def sweep_abandoned(*, settings: Settings, store: jobs.JobStore, clients: Client
     for job in store.stale_validations(since, now):
         job_id = str(job["job_id"])
         detail = "no invocation was working on it any more (found by the periodic sweep)"
-        if (
-            fail_abandoned(job_id, "ValidationAbandoned", detail, settings=settings, store=store, clients=clients)
-            == "failed"
-        ):
+        try:
+            outcome = fail_abandoned(
+                job_id, "ValidationAbandoned", detail, settings=settings, store=store, clients=clients
+            )
+        except Exception:  # failed but its email not started: left to ``sweep_handovers``, which raises
+            logger.exception("abandoned validation failed; its email not started yet", job_id=job_id)
+            continue
+        if outcome == "failed":
             logger.warning("abandoned validation failed", job_id=job_id)
             failed.append(job_id)
     return failed
+
+
+def sweep_handovers(*, settings: Settings, store: jobs.JobStore, clients: Clients) -> list[str]:
+    """Every job of the last days that left validation but whose hand-over (start the state machine, queue the
+    chunks) nobody finished and nobody holds (the invocation died, or failed and its retries ran out). Each is
+    finished; returns their ids. One that fails again is left for the next sweep (the error is raised after
+    the others were tried)."""
+    now = int(time.time())
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - SWEEP_LOOKBACK_DAYS * 86400))
+    finished: list[str] = []
+    errors: list[Exception] = []
+    for job in store.unfinished_handovers(since, now):
+        job_id = str(job["job_id"])
+        try:
+            if _finish_hand_over(job_id, job, settings=settings, store=store, clients=clients) == "handed-over":
+                finished.append(job_id)
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+    return finished

@@ -171,7 +171,10 @@ def process_chunk(
                 started_at=_epoch(job["created_at"]),
             )
             if options.dry_run:  # what the real import would spend: the search plus each row's writes
-                api_calls = (1 if job["import_type"] == PEOPLE else 0) + sum(r.calls for r in results)
+                searched = job["import_type"] == PEOPLE and any(
+                    r["record"].get("email") or r["record"].get("external_id") for r in rows
+                )  # a chunk of only `id` or anonymous rows makes no search
+                api_calls = int(searched) + sum(r.calls for r in results)
             else:
                 api_calls = client.stats.calls - before.calls
         except ChunkInterrupted as exc:

@@ -1,0 +1,411 @@
+"""Exactly one email and exactly one count, whatever fails: the job's hand-over (start the state machine, queue
+the chunks) finished once by whoever finds it unfinished, and the chunk recording's own guard (the
+transaction's ``attribute_not_exists``) when two deliveries of a chunk race past the early check.
+
+The domain code runs against a moto server (S3, DynamoDB, SQS, Step Functions) and the Intercom sandbox over
+HTTP; failures are injected by wrapping one client call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from intercom_importer import jobs, validation, worker
+from intercom_importer.chunks import chunk_message
+from intercom_importer.intercom import IntercomClient
+from intercom_importer.settings import Settings
+from intercom_importer.validation import Clients, Upload, handle_upload
+from intercom_sandbox import SandboxServer
+from moto_server import create_jobs_table, moto_server_fixture
+from moto_server import session as boto_session
+
+pytestmark = pytest.mark.integration
+
+CHUNK_ROWS = 2
+ROWS = 25  # 13 chunks: two SQS batches (10 + 3)
+CHUNKS = 13
+
+
+moto_url = moto_server_fixture()
+
+
+@pytest.fixture(scope="module")
+def intercom() -> Iterator[SandboxServer]:
+    with SandboxServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+class Killed(BaseException):
+    """The invocation killed (timeout, out of memory): not an Exception, so nothing in the code may catch it."""
+
+
+class Failing:
+    """A boto3 client whose ``method`` raises on some calls (``fail_on``: 1-based call numbers)."""
+
+    def __init__(self, client: Any, method: str, fail_on: set[int], error: BaseException | None = None) -> None:
+        self._client = client
+        self._method = method
+        self._fail_on = fail_on
+        self._error = error or ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, method
+        )
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name != self._method:
+            return attribute
+
+        def call(**kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls in self._fail_on:
+                raise self._error
+            return attribute(**kwargs)
+
+        return call
+
+
+class Env:
+    def __init__(self, moto_url: str, intercom_url: str) -> None:
+        session = boto_session()
+        self.s3 = session.client("s3", endpoint_url=moto_url)
+        self.sqs = session.client("sqs", endpoint_url=moto_url)
+        self.sfn = session.client("stepfunctions", endpoint_url=moto_url)
+        ddb = session.resource("dynamodb", endpoint_url=moto_url)
+        name = uuid.uuid4().hex[:10]
+        self.bucket = f"icimport-{name}"
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.table = create_jobs_table(ddb, f"jobs-{name}")
+        self.queue_url = self.sqs.create_queue(QueueName=f"chunks-{name}")["QueueUrl"]
+        self.machine = self.sfn.create_state_machine(
+            name=f"import-{name}",
+            # waits, as the real one does while the chunks are imported: a second start with the same name and
+            # input is then accepted as the same execution (Standard workflows' idempotent StartExecution)
+            definition=json.dumps(
+                {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+        self.intercom_url = intercom_url
+        self.settings = Settings(
+            jobs_table=self.table.name,
+            import_bucket=self.bucket,
+            chunk_queue_url=self.queue_url,
+            state_machine_arn=self.machine,
+            intercom_token_secret="unused",
+            intercom_region="US",
+            intercom_base_url=intercom_url,
+            intercom_rate_limit_per_minute=10_000,
+            chunk_rows=CHUNK_ROWS,
+            worker_threads=2,
+            default_existing="update",
+            default_role="user",
+            default_invalid_rows="skip_rows",
+            notify_recipients=("ops@example.com",),
+            sender_email="importer@example.com",
+            job_timeout_seconds=3600,
+            job_retention_days=1,
+            report_link_expiry_seconds=3600,
+        )
+        self.store = jobs.JobStore(self.table)
+
+    def clients(self, *, sfn: Any = None, sqs: Any = None) -> Clients:
+        return Clients(
+            s3=self.s3,
+            sqs=sqs or self.sqs,
+            sfn=sfn or self.sfn,
+            intercom=lambda: IntercomClient("any-token", self.intercom_url),
+        )
+
+    def upload(self, key: str, data: bytes, **metadata: str) -> Upload:
+        put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
+        return Upload(self.bucket, key, put.get("VersionId"), put["ETag"].strip('"'), len(data))
+
+    def validate(self, upload: Upload, clients: Clients | None = None) -> dict[str, Any]:
+        """One invocation of the validator for the upload's S3 event (a retry is another call)."""
+        return handle_upload(
+            upload,
+            settings=self.settings,
+            store=self.store,
+            clients=clients or self.clients(),
+            remaining_ms=lambda: 900_000,
+        )
+
+    def job_id(self, upload: Upload) -> str:
+        return jobs.job_id_for(self.bucket, upload.key, upload.version_id)
+
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.sfn.list_executions(stateMachineArn=self.machine)["executions"])
+
+    def execution_status(self, job_id: str) -> str:
+        (execution,) = [e for e in self.executions() if e["name"] == job_id]
+        return str(json.loads(self.sfn.describe_execution(executionArn=execution["executionArn"])["input"])["status"])
+
+    def queued_chunks(self) -> Counter[int]:
+        """Every chunk message in the queue (taken out of it): chunk number -> times queued."""
+        found: Counter[int] = Counter()
+        for _ in range(50):  # bounded: 10 messages a call
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600
+            ).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                found[int(json.loads(message["Body"])["chunk"])] += 1
+        return found
+
+
+@pytest.fixture
+def env(moto_url: str, intercom: SandboxServer) -> Env:
+    return Env(moto_url, intercom.url)
+
+
+def people_csv(rows: int = ROWS) -> bytes:
+    return ("email,name\n" + "".join(f"user{i}@example.com,User {i}\n" for i in range(rows))).encode()
+
+
+EVERY_CHUNK_ONCE = Counter(range(1, CHUNKS + 1))
+
+
+# ------------------------------------------------------------------------------ the hand-over
+def test_start_execution_failing_is_finished_by_the_retried_upload_event(env: Env):
+    upload = env.upload("incoming/start-fails.csv", people_csv())
+    job_id = env.job_id(upload)
+    flaky = Failing(env.sfn, "start_execution", {1})
+
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        env.validate(upload, env.clients(sfn=flaky))  # StartExecution throttled after boto's retries
+
+    job = env.store.get(job_id)
+    assert job["status"] == jobs.IMPORTING and job["handover"] == jobs.HANDOVER_PENDING
+    assert job["lease_until"] == 0  # released: Lambda's retry need not wait for the lease to expire
+    assert env.executions() == [] and env.queued_chunks() == Counter()
+
+    retried = env.validate(upload, env.clients(sfn=flaky))  # Lambda retries the S3 event
+    again = env.validate(upload, env.clients(sfn=flaky))  # ... and S3 delivers it once more
+
+    assert retried == {"job_id": job_id, "outcome": "accepted", "resumed": True}
+    assert again == {"job_id": job_id, "duplicate": True}
+    assert [e["name"] for e in env.executions()] == [job_id]
+    assert env.queued_chunks() == EVERY_CHUNK_ONCE
+    job = env.store.get(job_id)
+    assert job["handover"] == jobs.HANDOVER_DONE and job["chunks_queued"] == CHUNKS and job["rows"] == ROWS
+
+
+def test_chunk_queueing_failing_part_way_goes_on_after_the_last_queued_batch(env: Env):
+    upload = env.upload("incoming/queue-fails.csv", people_csv())
+    job_id = env.job_id(upload)
+    flaky = Failing(env.sqs, "send_message_batch", {2})  # the second batch of ten chunks is refused
+
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        env.validate(upload, env.clients(sqs=flaky))
+
+    job = env.store.get(job_id)
+    assert job["execution_started"] is True and job["chunks_queued"] == 10
+    assert job["handover"] == jobs.HANDOVER_PENDING
+
+    retried = env.validate(upload, env.clients(sqs=flaky))
+
+    assert retried["outcome"] == "accepted" and retried["resumed"]
+    assert [e["name"] for e in env.executions()] == [job_id]  # started once, not again
+    assert env.queued_chunks() == EVERY_CHUNK_ONCE
+    assert env.store.get(job_id)["handover"] == jobs.HANDOVER_DONE
+
+
+def test_rejected_file_whose_start_fails_still_gets_its_rejection_email(env: Env):
+    upload = env.upload(
+        "incoming/rejected-start-fails.csv", people_csv() + b"not-an-email,Bad\n", **{"invalid-rows": "reject_file"}
+    )
+    job_id = env.job_id(upload)
+    flaky = Failing(env.sfn, "start_execution", {1})
+
+    with pytest.raises(ClientError):
+        env.validate(upload, env.clients(sfn=flaky))
+    retried = env.validate(upload, env.clients(sfn=flaky))
+
+    assert retried["outcome"] == "rejected"
+    assert env.execution_status(job_id) == "rejected" and len(env.executions()) == 1
+    assert env.queued_chunks() == Counter()  # nothing of a rejected file is imported
+
+
+def test_hand_over_of_a_killed_invocation_is_finished_by_the_sweep_once_its_lease_expired(env: Env):
+    upload = env.upload("incoming/killed-queueing.csv", people_csv())
+    job_id = env.job_id(upload)
+    killed = Failing(env.sqs, "send_message_batch", {2}, Killed())
+    sweep = dict(settings=env.settings, store=env.store, clients=env.clients())
+
+    with pytest.raises(Killed):
+        env.validate(upload, env.clients(sqs=killed))
+    while_held = validation.sweep_handovers(**sweep)  # the dead invocation's lease is still live
+    retry_while_held = env.validate(upload)
+    env.store.update(job_id, {"lease_until": 0})  # ... until it expires
+    swept = validation.sweep_handovers(**sweep)
+    again = validation.sweep_handovers(**sweep)
+
+    assert while_held == [] and retry_while_held == {"job_id": job_id, "duplicate": True}
+    assert swept == [job_id] and again == []
+    assert [e["name"] for e in env.executions()] == [job_id]
+    assert env.queued_chunks() == EVERY_CHUNK_ONCE
+
+
+def test_failure_destination_finishes_the_hand_over_of_an_upload_whose_retries_ran_out(env: Env):
+    upload = env.upload("incoming/killed-starting.csv", people_csv())
+    job_id = env.job_id(upload)
+    killed = Failing(env.sfn, "start_execution", {1}, Killed())
+    s3_record = {"s3": {"bucket": {"name": env.bucket}, "object": {"key": upload.key, "versionId": upload.version_id}}}
+    record = {"requestPayload": {"Records": [s3_record]}, "responsePayload": {"errorType": "Sandbox.Timedout"}}
+    failure = dict(settings=env.settings, store=env.store, clients=env.clients())
+
+    with pytest.raises(Killed):
+        env.validate(upload, env.clients(sfn=killed))
+    held = validation.handle_validator_failure(record, **failure)
+    env.store.update(job_id, {"lease_until": 0})
+    handed = validation.handle_validator_failure(record, **failure)
+    repeated = validation.handle_validator_failure(record, **failure)
+
+    assert held == [{"job_id": job_id, "outcome": "held"}]  # SQS delivers the record again later
+    assert handed == [{"job_id": job_id, "outcome": "handed-over"}]
+    assert repeated == [{"job_id": job_id, "outcome": "already-handled"}]
+    assert env.store.get(job_id)["status"] == jobs.IMPORTING  # the import goes on: nothing was wrong with it
+    assert env.execution_status(job_id) == "accepted" and len(env.executions()) == 1
+    assert env.queued_chunks() == EVERY_CHUNK_ONCE
+
+
+def test_failure_email_of_an_abandoned_validation_is_started_by_a_later_sweep_when_its_start_fails(env: Env):
+    upload = env.upload("incoming/abandoned.csv", people_csv())
+    job_id = env.job_id(upload)
+    env.store.create(job_id, {"status": jobs.VALIDATING, "bucket": env.bucket, "key": upload.key, "lease_until": 0})
+    flaky = Failing(env.sfn, "start_execution", {1})
+    failing = dict(settings=env.settings, store=env.store, clients=env.clients(sfn=flaky))
+
+    failed = validation.sweep_abandoned(**failing)  # marks it failed, then cannot start its email
+    swept = validation.sweep_handovers(**failing)  # what the sweep does next
+
+    assert failed == [] and swept == [job_id]
+    assert env.store.get(job_id)["status"] == jobs.FAILED
+    assert env.execution_status(job_id) == "failed" and len(env.executions()) == 1
+
+
+# ------------------------------------------------------------------------------ recording a chunk
+class RacingStore(jobs.JobStore):
+    """The job store, with ``record_chunk`` held until both deliveries reach it (both passed the early check)."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(table)
+        self.barrier = threading.Barrier(2, timeout=60)
+        self.recorded: list[bool] = []
+
+    def record_chunk(self, *args: Any, **kwargs: Any) -> bool:
+        self.barrier.wait()
+        result = super().record_chunk(*args, **kwargs)
+        self.recorded.append(result)
+        return result
+
+
+def accepted_job(env: Env, key: str) -> str:
+    """A validated job with one chunk (its message taken out of the queue: the test delivers it)."""
+    upload = env.upload(key, people_csv(CHUNK_ROWS))
+    result = env.validate(upload)
+    assert result["outcome"] == "accepted"
+    assert env.queued_chunks() == Counter({1: 1})
+    return str(result["job_id"])
+
+
+def race(*deliveries: Callable[[], str]) -> list[str]:
+    with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
+        return sorted(f.result(timeout=120) for f in [pool.submit(d) for d in deliveries])
+
+
+def counters(job: dict[str, Any]) -> dict[str, int]:
+    return {c: int(job.get(c, 0)) for c in (*jobs.COUNTERS, "chunks_done")}
+
+
+def test_two_deliveries_of_a_chunk_racing_to_record_count_it_once(env: Env):
+    job_id = accepted_job(env, "incoming/race-worker.csv")
+    store = RacingStore(env.table)
+
+    def deliver() -> str:
+        return worker.process_chunk(
+            chunk_message(job_id, 1),
+            settings=env.settings,
+            store=store,
+            s3=env.s3,
+            sfn=env.sfn,
+            client_factory=lambda: IntercomClient("any-token", env.intercom_url),
+        )
+
+    outcomes = race(deliver, deliver)
+
+    assert sorted(store.recorded) == [False, True]  # both reached the transaction; its condition refused one
+    assert outcomes == ["duplicate", "recorded"]
+    (chunk,) = env.store.chunks(job_id)
+    job = env.store.get(job_id)
+    assert counters(job) == {**{c: int(chunk[c]) for c in jobs.COUNTERS}, "chunks_done": 1}
+    assert sum(int(job[c]) for c in jobs.COUNTERS) == CHUNK_ROWS  # each row counted once
+
+
+def test_chunk_recorded_meanwhile_leaves_the_job_counters_unchanged(env: Env):
+    job_id = accepted_job(env, "incoming/late-record.csv")
+    first = env.store.record_chunk(job_id, 1, {"created": 3}, result_key=None, source="worker")
+    before = counters(env.store.get(job_id))
+
+    second = env.store.record_chunk(job_id, 1, {"updated": 3}, result_key=None, source="worker")
+
+    assert first is True and second is False
+    assert counters(env.store.get(job_id)) == before == {"created": 3, "updated": 0, "skipped": 0, "failed": 0,
+                                                          "chunks_done": 1}  # fmt: skip
+
+
+def test_two_dead_letter_deliveries_racing_to_record_count_the_chunk_once(env: Env):
+    job_id = accepted_job(env, "incoming/race-dead.csv")
+    store = RacingStore(env.table)
+
+    def deliver() -> str:
+        return worker.record_dead_chunk(
+            chunk_message(job_id, 1), settings=env.settings, store=store, s3=env.s3, sfn=env.sfn
+        )
+
+    outcomes = race(deliver, deliver)
+
+    assert sorted(store.recorded) == [False, True]
+    assert outcomes == ["duplicate", "recorded"]
+    job = env.store.get(job_id)
+    assert counters(job) == {"created": 0, "updated": 0, "skipped": 0, "failed": CHUNK_ROWS, "chunks_done": 1}
+
+
+def test_worker_and_dead_letter_handler_racing_for_one_chunk_count_it_once(env: Env):
+    job_id = accepted_job(env, "incoming/race-mixed.csv")
+    store = RacingStore(env.table)
+
+    def work() -> str:
+        return worker.process_chunk(
+            chunk_message(job_id, 1),
+            settings=env.settings,
+            store=store,
+            s3=env.s3,
+            sfn=env.sfn,
+            client_factory=lambda: IntercomClient("any-token", env.intercom_url),
+        )
+
+    def dead() -> str:
+        return worker.record_dead_chunk(
+            chunk_message(job_id, 1), settings=env.settings, store=store, s3=env.s3, sfn=env.sfn
+        )
+
+    outcomes = race(work, dead)
+
+    assert sorted(store.recorded) == [False, True] and outcomes.count("duplicate") == 1
+    (chunk,) = env.store.chunks(job_id)
+    job = env.store.get(job_id)
+    assert counters(job) == {**{c: int(chunk[c]) for c in jobs.COUNTERS}, "chunks_done": 1}
+    assert sum(int(job[c]) for c in jobs.COUNTERS) == CHUNK_ROWS
