@@ -49,7 +49,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 build:
-	sam build --use-container=false
+	sam build
 
 deploy: build
 	sam deploy --guided

@@ -64,7 +64,7 @@ _PROBLEMS = {
     "problem_kinds": {
         "email: is not a valid email address": 23,
         "signed_up_at: is not a date that can be read": 9,
-        "external_id: duplicates line 14 (same external_id)": 2,
+        "external_id: duplicates an earlier row's external_id": 2,
     },
     "problems_sample": [
         {
@@ -92,8 +92,8 @@ _PROBLEMS = {
             "line": 96,
             "column": "external_id",
             "value": "u-1001",
-            "message": "duplicates line 14 (same "
-            "external_id): a contact or company may appear once per file; merge the two rows",
+            "message": "duplicates an earlier row's external_id: the same external_id as line 14; a contact or "
+            "company may appear once per file: merge the two rows",
         },
     ],
 }

@@ -122,7 +122,8 @@ def uploaded_by(job: Mapping[str, Any]) -> str:
 
 def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
     """A job record for people: status, source, settings, counts, timing, problems, error file, email."""
-    lines = [f"Job {job.get('job_id')}: {job.get('status')}"]
+    dry = " (dry run: nothing was written; the counts are what the import would do)" if job.get("dry_run") else ""
+    lines = [f"Job {job.get('job_id')}: {job.get('status')}{dry}"]
 
     def add(label: str, value: Any) -> None:
         if value not in _EMPTY[:4]:
@@ -149,6 +150,10 @@ def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
     add("counts", counts_line(job))
     if int(job.get("chunks_total", 0) or 0):
         add("chunks", f"{job.get('chunks_done', 0)}/{job.get('chunks_total')} done")
+    attributes = job.get("new_attributes") or []
+    add("new attributes", ", ".join(f"{a.get('name')} ({a.get('data_type')})" for a in attributes))
+    for i, note in enumerate(job.get("attribute_notes") or []):
+        add("notes" if i == 0 else "", note)
     add("reason", job.get("reason") or job.get("rejection"))
     failure = job.get("failure") or {}
     if failure:

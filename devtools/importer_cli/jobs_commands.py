@@ -299,4 +299,9 @@ def history_row(job: Mapping[str, Any]) -> dict[str, Any]:
     row["source"] = f"s3://{job['bucket']}/{job['key']}" if job.get("bucket") and job.get("key") else None
     row["finished_at"] = job.get("finished_at")
     row["duration_seconds"] = job.get("duration_seconds")
+    row["dry_run"] = bool(job.get("dry_run"))  # its counts are what the import would have done
+    row["partner"] = job.get("partner") or None
+    row["options"] = job.get("options") or {}
+    error_key = job.get("error_file_key")
+    row["error_file"] = f"s3://{job['bucket']}/{error_key}" if error_key and job.get("bucket") else None
     return row

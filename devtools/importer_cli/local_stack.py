@@ -42,6 +42,7 @@ STATE_DIR_ENV = "INTERCOM_IMPORT_LOCAL_DIR"
 TOKEN_ENV = "INTERCOM_IMPORT_INTERCOM_TOKEN"  # noqa: S105 - a variable name; hands --intercom-token to a detached `up` (not on its command line)
 SANDBOX_TOKEN = "local-sandbox-token"  # noqa: S105 - the sandbox accepts any token unless told otherwise
 STACK_FILE_VERSION = 1
+DEFAULT_RATE_LIMIT_PER_MINUTE = 10_000  # template.yaml IntercomRateLimitPerMinute default
 
 
 def state_dir() -> Path:
@@ -114,7 +115,11 @@ def local_pipeline(
     if intercom_url:
         url, token = intercom_url.rstrip("/"), intercom_token
     else:
-        sandbox = SandboxServer(port=sandbox_port, config=SandboxConfig(token=None))
+        # Intercom's rate limit as the stack is told it (per minute), in Intercom's 10-second windows: the
+        # sandbox sends X-RateLimit-* headers like Intercom, and the client paces itself by them
+        per_minute = int((parameters or {}).get("IntercomRateLimitPerMinute", DEFAULT_RATE_LIMIT_PER_MINUTE))
+        config = SandboxConfig(token=None, rate_limit_per_window=max(1, per_minute // 6))
+        sandbox = SandboxServer(port=sandbox_port, config=config)
         try:
             sandbox.start()
         except OSError as exc:

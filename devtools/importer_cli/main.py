@@ -407,7 +407,7 @@ def job_history(args: argparse.Namespace) -> int:
             short_time(r["created_at"]),
             clip(r["key"] or "-", 40),
             r["import_type"] or "-",
-            r["status"] or "-",
+            (r["status"] or "-") + (" (dry run)" if r.get("dry_run") else ""),
             r["rows"],
             r["created"],
             r["updated"],

@@ -41,7 +41,7 @@ def _redelivered_since(record: SQSRecord) -> float | None:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     settings = get_settings()
     try:
         return process_chunk(
@@ -52,6 +52,7 @@ def record_handler(record: SQSRecord) -> str:
             sfn=aws.client("stepfunctions"),
             client_factory=_client,
             redelivered_since=_redelivered_since(record),
+            remaining_ms=lambda_context.get_remaining_time_in_millis,
         )
     except ChunkFormatError:
         # Not a message this importer wrote: no retry can succeed, so it is logged and dropped.

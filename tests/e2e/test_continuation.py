@@ -52,7 +52,7 @@ def test_file_read_in_several_invocations_imports_every_row_once(pipeline, sandb
     assert types == {"Seats": "integer", "Score": "float"}
     errors = {row["error_line"]: row["error"] for row in pipeline.error_rows(job)}
     assert set(errors) == {"1502", "2502"}
-    assert "duplicates line 9 (same email)" in errors["2502"]
+    assert "the same email as line 9;" in errors["2502"]
     assert len(pipeline.emails_for(job_id)) == 1
     invocations = pipeline.runtime.invocations("ValidateFunction")
     continued = [r for r in invocations if r.source == "invoke-async"]

@@ -52,9 +52,9 @@ def test_people_with_company_columns_upsert_each_company_once(pipeline, sandbox)
 
 def test_custom_attributes_of_every_type_are_created_and_filled_with_typed_values(pipeline, sandbox):
     body = (
-        "email,Seats,MRR,Beta Tester,Renewal Date,Segment\n"
-        "a@example.com,12,99.5,yes,2026-12-01,enterprise\n"
-        "b@example.com,3,10,no,2027-01-15,smb\n"
+        "email,Seats,MRR,Beta Tester,Renewal Date,Segment,Zip\n"
+        "a@example.com,12,99.5,yes,2026-12-01,enterprise,02134\n"
+        "b@example.com,3,10,no,2027-01-15,smb,90210\n"
     )
     job = pipeline.wait_done(pipeline.upload("incoming/f-custom.csv", body))
 
@@ -65,6 +65,7 @@ def test_custom_attributes_of_every_type_are_created_and_filled_with_typed_value
         "Beta Tester": "boolean",
         "Renewal Date": "date",
         "Segment": "string",
+        "Zip": "string",  # a leading zero makes it a code, not a number
     }
     contact = next(c for c in sandbox.state()["contacts"] if c["email"] == "a@example.com")
     assert contact["custom_attributes"] == {
@@ -73,6 +74,7 @@ def test_custom_attributes_of_every_type_are_created_and_filled_with_typed_value
         "Beta Tester": True,
         "Renewal Date": 1796083200,
         "Segment": "enterprise",
+        "Zip": "02134",
     }
     assert "Seats (integer)" in pipeline.emails_for(job["job_id"])[0]["text"]
 
@@ -86,11 +88,15 @@ def test_existing_attribute_type_wins_and_wrong_values_are_reported(pipeline, sa
         headers=HEADERS,
         timeout=5,
     ).raise_for_status()
-    body = "email,Seats\na@example.com,12\nb@example.com,many\n"
+    # names are matched case-insensitively, as Intercom does: "seats" is the existing "Seats"
+    body = "email,seats\na@example.com,12\nb@example.com,many\n"
     job = pipeline.wait_done(pipeline.upload("incoming/f-existing-attr.csv", body, **{"invalid-rows": "skip_rows"}))
 
     assert counts(job) == {"rows": 2, "created": 1, "updated": 0, "skipped": 0, "failed": 0, "invalid": 1}
-    assert pipeline.error_rows(job)[0]["error_column"] == "Seats"
+    assert pipeline.error_rows(job)[0]["error_column"] == "seats"
+    assert _custom_attributes(sandbox) == {"Seats": "integer"}
+    [contact] = sandbox.state()["contacts"]
+    assert contact["custom_attributes"] == {"Seats": 12}
 
 
 def test_reserved_name_column_is_refused_before_anything_is_written(pipeline, sandbox):
@@ -124,15 +130,21 @@ def test_mapping_manifest_renames_ignores_and_declares_columns(pipeline, sandbox
     assert contact["external_id"] == "c-77"
     assert contact["custom_attributes"] == {"plan_tier": "pro", "customer_since": 1772582400}  # 4 March 2026
     assert "Internal" not in _custom_attributes(sandbox)
+    # the manifest expires with its upload (the bucket's lifecycle rule takes files tagged processed)
+    for key in ("incoming/f-mapped.csv", "incoming/f-mapped.csv.json"):
+        tags = pipeline.s3.get_object_tagging(Bucket=pipeline.bucket, Key=key)["TagSet"]
+        assert {"Key": "importer-status", "Value": "processed"} in tags, key
 
 
 def test_invalid_manifest_rejects_the_file_with_what_to_fix(pipeline, sandbox):
-    pipeline.upload("incoming/f-badmanifest.csv.json", json.dumps({"existing": "merge", "mapping": {"colums": {}}}))
+    manifest = {"existing": "merge", "mapping": {"colums": {}, "columns": {"name": {"type": "int"}}}}
+    pipeline.upload("incoming/f-badmanifest.csv.json", json.dumps(manifest))
     job = pipeline.wait_done(pipeline.upload("incoming/f-badmanifest.csv", PEOPLE))
 
     assert job["status"] == "rejected"
     assert "existing" in job["rejection"] and "update, skip" in job["rejection"]
     assert "colums" in job["rejection"]
+    assert 'mapping/columns/name/type: "int" is not allowed: use one of string, integer' in job["rejection"]
     assert sandbox.state()["contacts"] == []
 
 
@@ -141,7 +153,7 @@ def test_duplicate_identifiers_in_the_file_are_reported_not_imported_twice(pipel
     job = pipeline.wait_done(pipeline.upload("incoming/f-dupes.csv", body, **{"invalid-rows": "skip_rows"}))
 
     assert counts(job) == {"rows": 3, "created": 2, "updated": 0, "skipped": 0, "failed": 0, "invalid": 1}
-    assert "duplicates line 2" in pipeline.error_rows(job)[0]["error"]
+    assert "the same email as line 2;" in pipeline.error_rows(job)[0]["error"]
     assert len(sandbox.state()["contacts"]) == 2
 
 
@@ -246,6 +258,44 @@ def test_fixed_error_file_uploaded_again_imports_just_those_rows(pipeline, sandb
     assert emails == ["bad@example.com", "ok1@example.com", "ok2@example.com"]
     reader = csv.DictReader(io.StringIO(raw))
     assert reader.fieldnames[-3:] == ["error_line", "error_column", "error"]
+
+
+def test_error_file_uploaded_again_under_its_name_keeps_the_imports_mapping_and_tags(pipeline, sandbox):
+    mapping = {"columns": {"Customer Number": "external_id", "Internal": {"ignore": True}, "-Note": {"ignore": True}}}
+    pipeline.upload("incoming/f-refix.csv.json", json.dumps({"tags": ["spring"], "mapping": mapping}))
+    body = (
+        "email,Customer Number,Internal,-Note\n"
+        "m1@example.com,c-1,secret,x\n"
+        "bad@,c-2,secret,y\n"
+        "m3@example.com,c-3,secret,z,EXTRA\n"
+    )
+    job = pipeline.wait_done(pipeline.upload("incoming/f-refix.csv", body, **{"invalid-rows": "skip_rows"}))
+    assert counts(job)["invalid"] == 2
+    raw = pipeline.s3.get_object(Bucket=pipeline.bucket, Key=job["error_file_key"])["Body"].read().decode("utf-8-sig")
+    header, bad, long = list(csv.reader(io.StringIO(raw)))
+    # the header's formula-like cell is neutralised; a row with a cell too many keeps its error columns in place
+    assert header == ["email", "Customer Number", "Internal", "'-Note", "error_line", "error_column", "error"]
+    assert bad[:5] == ["bad@", "c-2", "secret", "y", "3"]
+    assert long[:5] == ["m3@example.com", "c-3", "secret", "z", "4"] and long[7:] == ["EXTRA"]
+    assert "has 5 cells" in long[6]
+    fixed = raw.replace("bad@,", "bad@example.com,").replace(",EXTRA", "")
+
+    # uploaded under the name it downloads as: read with the first import's mapping and tags
+    again = pipeline.wait_done(pipeline.upload(f"incoming/{job['job_id']}-errors.csv", fixed))
+
+    assert counts(again) == {"rows": 2, "created": 2, "updated": 0, "skipped": 0, "failed": 0, "invalid": 0}
+    assert again["fixes_job"] == job["job_id"] and again["options"]["tags"] == ["spring"]
+    assert f"as job {job['job_id']}" in again["mapping_source"]
+    contacts = {c["email"]: c for c in sandbox.state()["contacts"]}
+    assert {e: c["external_id"] for e, c in contacts.items()} == {
+        "m1@example.com": "c-1",
+        "bad@example.com": "c-2",
+        "m3@example.com": "c-3",
+    }
+    assert _custom_attributes(sandbox) == {}  # Internal and -Note stayed ignored
+    tags = {t["id"]: t["name"] for t in sandbox.state()["tags"]}
+    tagged = {pair["contact_id"] for pair in sandbox.state()["contact_tags"] if tags[pair["tag_id"]] == "spring"}
+    assert tagged == {c["id"] for c in contacts.values()}
 
 
 def test_gzip_upload_imports_like_the_plain_file(pipeline, sandbox):
@@ -651,7 +701,8 @@ def test_dry_run_under_skip_with_tags_estimates_exactly_what_the_real_run_spends
     writes = {"POST /contacts", "PUT /contacts/{contact_id}", "POST /tags", "POST /data_attributes"}
     assert not writes & set(sandbox.stats()["by_route"])
     [email] = pipeline.emails_for(dry["job_id"])
-    assert "calls per minute" in email["text"] and "taking at least" in email["text"]
+    # a few calls: "taking under a second at the rate limit of 10,000 calls per minute"
+    assert "taking under a second at the rate limit of 10,000 calls per minute" in email["text"]
 
     sandbox.reset_stats()
     real = pipeline.wait_done(pipeline.upload("incoming/f-real-skip.csv", body, **settings))
@@ -662,3 +713,15 @@ def test_dry_run_under_skip_with_tags_estimates_exactly_what_the_real_run_spends
     assert dry["api_calls"] + dry["prepare_calls"] == sandbox.stats()["total_requests"]
     names = {c["email"]: c["name"] for c in sandbox.state()["contacts"]}
     assert names == {"s1@example.com": "One", "s2@example.com": "Two", "s3@example.com": "Three"}
+
+
+def test_a_new_column_empty_in_every_row_creates_no_attribute(pipeline, sandbox):
+    body = "email,Seats,Notes Later\na@example.com,3,\nb@example.com,4,\n"
+
+    job = pipeline.wait_done(pipeline.upload("incoming/f-empty-column.csv", body))
+
+    assert counts(job)["created"] == 2
+    assert _custom_attributes(sandbox) == {"Seats": "integer"}
+    assert [a["name"] for a in job["new_attributes"]] == ["Seats"]
+    [email] = pipeline.emails_for(job["job_id"])
+    assert "Column 'Notes Later' is empty in every row, so no custom attribute was created for it" in email["text"]

@@ -322,6 +322,27 @@ def test_sample_does_not_overwrite_a_file_without_force(tmp_path, capsys):
     assert out.read_text().startswith("id,external_id,email,")
 
 
+def test_run_as_make_run_prints_progress_the_summary_email_and_what_landed(capsys, tmp_path):
+    """`make run` is `intercom-import run events/people.csv`: its output is the product's first impression."""
+    code = main(["run", str(ROOT / "events" / "people.csv"), "--ephemeral", "--log-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert "starting the local stack" in err and "completed [##" in err  # progress goes to stderr
+    assert "Columns (as matched to Intercom attributes):" in err
+    lines = out.splitlines()
+    [job_line] = [line for line in lines if line.startswith("Job job-")]
+    assert job_line.endswith(": completed")
+    assert "  rows 6  created 6  updated 0  skipped 0  failed 0  invalid 0" in lines
+    assert "Summary email to ops@example.com" in lines
+    assert "Subject: Import completed: people.csv (6 created, 0 updated, 0 with errors)" in lines
+    assert "All 6 rows were imported into Intercom: 6 created, 0 updated, 0 skipped." in out
+    assert "In the Intercom sandbox: 6 contacts, 2 companies" in lines
+    assert any(line.split()[:2] == ["user", "ada@example.com"] for line in lines)
+    assert any(line.split()[:2] == ["lead", "-"] for line in lines)
+    assert f"Function logs: {tmp_path}" in lines
+
+
 def test_run_dry_run_with_a_mapping_reports_would_be_counts_in_json(capsys, tmp_path):
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps({"columns": {"phone": {"ignore": True}}}))
@@ -356,7 +377,8 @@ def test_run_with_an_invalid_mapping_says_what_to_fix_before_uploading(capsys, t
     code = main(["run", str(ROOT / "events" / "people.csv"), "--mapping", str(mapping), "--ephemeral"])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert "columns/Seats" in err and err.count("\n") == 0
+    assert err.count("\n") == 0
+    assert 'columns/Seats/type: "int" is not allowed: use one of string, integer, float, boolean, date' in err
 
 
 def test_progress_shows_the_matched_columns_once_validation_settles_them(capsys):
@@ -381,3 +403,44 @@ def test_progress_shows_the_matched_columns_once_validation_settles_them(capsys)
     assert lines[shown + 2].split() == ["Seats", "->", "seats", "(custom", "integer)"]
     assert lines[shown + 3].startswith("importing [")
     assert progress.columns_shown
+
+
+def test_the_local_stacks_sandbox_limits_calls_as_intercom_at_the_stacks_rate(tmp_path):
+    with local_stack.local_pipeline(parameters={"IntercomRateLimitPerMinute": 600}, log_dir=tmp_path) as (_, sandbox):
+        answer = requests.get(f"{sandbox.url}/me", headers={"Authorization": "Bearer any"}, timeout=10)
+
+    assert answer.status_code == 200
+    # 600 a minute is 100 per 10-second window, Intercom's unit
+    assert answer.headers["X-RateLimit-Limit"] == "100"
+    assert int(answer.headers["X-RateLimit-Remaining"]) < 100
+
+
+@pytest.mark.parametrize("command", ["run", "upload"])
+def test_every_settings_flag_reaches_the_validators_options_through_the_upload_metadata(command):
+    from importer_cli import import_options
+    from intercom_importer.options import ImportOptions
+    from intercom_importer.settings import Settings
+
+    args = build_parser().parse_args(
+        [command, "x.csv", "--type", "companies", "--existing", "skip", "--role", "lead", "--tag", "a", "--tag", "b",
+         "--invalid-rows", "skip_rows", "--dry-run", "--auto-tag", "--identity-trap", "report"]
+    )  # fmt: skip
+    meta = import_options.metadata(args)
+    stack = Settings(
+        jobs_table="t", import_bucket="b", chunk_queue_url="q", state_machine_arn="s", intercom_token_secret="x",
+        intercom_region="US", intercom_base_url=None, intercom_rate_limit_per_minute=1000, chunk_rows=100,
+        worker_threads=1, default_existing="update", default_role="user", default_invalid_rows="reject_file",
+        notify_recipients=("ops@example.com",), sender_email="i@example.com", job_timeout_seconds=60,
+        job_retention_days=1, report_link_expiry_seconds=60,
+    )  # fmt: skip
+
+    assert ImportOptions.from_metadata(meta, stack) == ImportOptions(
+        import_type="companies",
+        existing="skip",
+        role="lead",
+        invalid_rows="skip_rows",
+        tags=("a", "b"),
+        auto_tag=True,
+        dry_run=True,
+        identity_trap="report",
+    )

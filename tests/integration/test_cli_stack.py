@@ -257,6 +257,25 @@ def test_history_lists_uploaded_jobs_newest_first(stack, imported, rejected):
     assert (first["uploaded_by"], first["source_ip"]) == ("AWS:AIDAJDPLRKLG7UEXAMPLE", "127.0.0.1")
 
 
+def test_history_and_status_tell_a_dry_run_and_its_settings_from_an_import(stack, tmp_path):
+    path = people_csv(tmp_path, "dry.csv", rows=2)
+    code, out, err = cli(
+        "upload", str(path), "--dry-run", "--existing", "skip", "--key-prefix", "incoming/cli-tests/dry/"
+    )
+    job_id = out.strip()
+    assert code == 0, err
+    assert cli("status", job_id, "--watch", "--quiet", "--timeout", str(IMPORT_TIMEOUT))[0] == 0
+
+    _, rows = cli_json("history", "--source", "incoming/cli-tests/dry/")
+    [row] = [r for r in rows if r["job_id"] == job_id]
+    _, table_out, _ = cli("history", "--source", "incoming/cli-tests/dry/")
+    _, details, _ = cli("status", job_id)
+
+    assert (row["dry_run"], row["options"]["existing"], row["created"], row["error_file"]) == (True, "skip", 2, None)
+    assert "completed (dry run)" in next(line for line in table_out.splitlines() if line.startswith(job_id))
+    assert details.splitlines()[0].startswith(f"Job {job_id}: completed (dry run: nothing was written")
+
+
 def test_history_filters_by_status_source_and_since(stack, imported, rejected):
     _, by_status = cli_json("history", "--status", "rejected")
     assert {r["status"] for r in by_status} == {"rejected"}

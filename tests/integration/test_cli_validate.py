@@ -67,7 +67,7 @@ def test_invalid_rows_are_listed_with_line_column_and_fix_and_written_to_the_err
     assert code == 1
     assert "1 valid, 2 invalid" in out
     assert "line 3, column email: 'bad@' is not a valid email address" in out
-    assert "line 4, column email: 'ok@example.com' duplicates line 2" in out
+    assert "line 4, column email: 'ok@example.com' duplicates an earlier row's email: the same email as line 2" in out
     assert "New custom attribute: Seats (integer)" in out
     rows = list(csv.DictReader(errors.read_text(encoding="utf-8-sig").splitlines()))
     assert [(r["error_line"], r["error_column"]) for r in rows] == [("3", "email"), ("4", "email")]

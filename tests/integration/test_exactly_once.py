@@ -409,3 +409,43 @@ def test_worker_and_dead_letter_handler_racing_for_one_chunk_count_it_once(env: 
     job = env.store.get(job_id)
     assert counters(job) == {**{c: int(chunk[c]) for c in jobs.COUNTERS}, "chunks_done": 1}
     assert sum(int(job[c]) for c in jobs.COUNTERS) == CHUNK_ROWS
+
+
+def deliver_chunk(env: Env, job_id: str, client: IntercomClient, remaining_ms: Callable[[], int] | None = None) -> str:
+    return worker.process_chunk(
+        chunk_message(job_id, 1),
+        settings=env.settings,
+        store=env.store,
+        s3=env.s3,
+        sfn=env.sfn,
+        client_factory=lambda: client,
+        remaining_ms=remaining_ms,
+    )
+
+
+def test_a_worker_out_of_time_leaves_its_rows_to_the_next_delivery_and_keeps_the_finished_ones(env: Env):
+    from intercom_importer.errors import ChunkOutOfTimeError
+
+    job_id = accepted_job(env, "incoming/out-of-time.csv")
+    client = IntercomClient("any-token", env.intercom_url)
+
+    with pytest.raises(ChunkOutOfTimeError):  # no time left: no row may start
+        deliver_chunk(env, job_id, client, remaining_ms=lambda: 0)
+    writes = client.stats.by_status.get(200, 0)
+    assert list(env.store.chunks(job_id)) == []  # nothing recorded: SQS delivers the chunk again
+
+    assert deliver_chunk(env, job_id, client, remaining_ms=lambda: 120_000) == "recorded"
+    assert int(env.store.get(job_id)["created"]) == CHUNK_ROWS
+    assert writes <= 1  # the first delivery made at most its search
+
+
+def test_a_chunk_of_a_job_already_reported_writes_nothing(env: Env):
+    job_id = accepted_job(env, "incoming/late-chunk.csv")
+    env.store.update(job_id, {"status": jobs.INCOMPLETE})  # the job timed out and its email went out
+    client = IntercomClient("any-token", env.intercom_url)
+
+    assert deliver_chunk(env, job_id, client) == "late"
+
+    assert client.stats.calls == 0
+    assert list(env.store.chunks(job_id)) == []
+    assert int(env.store.get(job_id).get("created", 0)) == 0

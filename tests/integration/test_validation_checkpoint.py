@@ -249,8 +249,28 @@ def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(en
         r["line"]: r["problems"][0]["message"] for r in invalid if "duplicates" in r["problems"][0]["message"]
     }
 
-    assert duplicates[3502].startswith("duplicates line 12 (same email)")
-    assert duplicates[4102].startswith("duplicates line 4101 (same email)")
+    assert duplicates[3502].startswith("duplicates an earlier row's email: the same email as line 12;")
+    assert duplicates[4102].startswith("duplicates an earlier row's email: the same email as line 4101;")
+
+
+def test_every_duplicate_is_one_kind_and_the_kinds_on_the_job_are_bounded(env: Env, monkeypatch):
+    lines = ["email,signed_up_at"] + [f"p{i % 600}@example.com,2026-01-01" for i in range(1200)]
+    lines[5] = "not-an-email,2026-01-01"
+    lines[7] = "p6@example.com,31/02/2026"
+    data = ("\n".join(lines) + "\n").encode()
+    email, date = (
+        "email: is not a valid email address",
+        "signed_up_at: is not a real calendar date when read as DD/MM/YYYY",
+    )
+
+    grouped = env.outcome(env.validate(env.upload("incoming/dups.csv", data, **{"dry-run": "true"}), [99]))
+    monkeypatch.setattr(validation, "MAX_PROBLEM_KINDS", 2)
+    bounded = env.outcome(env.validate(env.upload("incoming/dups-bounded.csv", data, **{"dry-run": "true"}), [99]))
+
+    # 598 duplicates, each of another line, are one kind (the job record and the email's groups stay small)
+    assert grouped["record"]["invalid"] == bounded["record"]["invalid"] == 600
+    assert grouped["record"]["problem_kinds"] == {"email: duplicates an earlier row's email": 598, email: 1, date: 1}
+    assert bounded["record"]["problem_kinds"] == {email: 1, date: 1, "other problems (see the error file)": 598}
 
 
 def test_external_id_case_matters_for_duplicates_across_a_checkpoint_and_email_case_does_not(env: Env):
@@ -269,8 +289,8 @@ def test_external_id_case_matters_for_duplicates_across_a_checkpoint_and_email_c
     }
     assert env.invocations == 2
     assert invalid == {
-        1302: [("external_id", "duplicates line 2 (same external_id)")],
-        1402: [("email", "duplicates line 2 (same email)")],
+        1302: [("external_id", "duplicates an earlier row's external_id")],
+        1402: [("email", "duplicates an earlier row's email")],
     }
 
 

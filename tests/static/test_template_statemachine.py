@@ -101,10 +101,15 @@ def test_every_task_retries_a_bounded_number_of_times(asl):
 
 
 def test_every_task_that_can_fail_the_job_is_caught(asl):
-    # The last bookkeeping steps retry; every other task leads to an email when it fails.
+    # Every task leads to an email when it fails; the last bookkeeping steps (after the email) end in a
+    # Fail state that says what was not recorded.
+    bookkeeping = {"MarkJobDone", "MarkJobFailed", "MarkEmailFailed"}
     for name, state in asl["States"].items():
-        if state["Type"] == "Task" and name not in ("MarkJobDone", "MarkJobFailed", "MarkEmailFailed"):
-            assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), name
+        if state["Type"] != "Task":
+            continue
+        [caught] = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
+        if name in bookkeeping:
+            assert asl["States"][caught["Next"]]["Type"] == "Fail", name
 
 
 def test_every_error_name_the_state_machine_uses_is_defined(asl):
@@ -128,6 +133,22 @@ def test_queue_visibility_timeout_is_at_least_six_times_the_worker_timeout(templ
     resources = template["Resources"]
     worker_timeout = resources["WorkerFunction"]["Properties"]["Timeout"]
     assert resources["ChunkQueue"]["Properties"]["VisibilityTimeout"] >= 6 * worker_timeout
+
+
+def test_every_sqs_event_source_queue_waits_six_times_its_functions_timeout(template):
+    resources = template["Resources"]
+    sources = [
+        (name, event["Properties"]["Queue"]["!GetAtt"].split(".")[0])
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function"
+        for event in (r["Properties"].get("Events") or {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert len(sources) == 3  # workers, dead-letter handler, validator-failure handler
+    for function, queue in sources:
+        timeout = resources[function]["Properties"].get("Timeout", template["Globals"]["Function"].get("Timeout", 3))
+        visibility = resources[queue]["Properties"].get("VisibilityTimeout", 30)  # SQS's default
+        assert visibility >= 6 * timeout, (function, queue, visibility, timeout)
 
 
 def test_bucket_refuses_plain_http_for_every_object(template):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from intercom_importer.errors import IntercomAuthError, IntercomServerError
+from intercom_importer.errors import ChunkOutOfTimeError, IntercomAuthError, IntercomServerError
 from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, _run_rows
 
 pytestmark = pytest.mark.unit
@@ -58,6 +58,26 @@ def test_no_row_starts_after_a_row_aborts_the_job():
 
     # lines 2-5 and at most the 3 rows the other threads had started when line 5 was refused
     assert 5 in ran and len(ran) <= 4 + 3, sorted(ran)
+
+
+def test_rows_not_started_before_the_time_runs_out_wait_for_the_next_delivery():
+    rows = [{"line": line, "record": {}} for line in range(2, 42)]
+    ran = []
+
+    def one(row):
+        ran.append(row["line"])
+        time.sleep(0.05)
+        return RowResult(row["line"], CREATED, f"c{row['line']}")
+
+    ctx = ChunkContext(existing="update", role="user", start_rows_until=time.monotonic() + 0.12)
+    with pytest.raises(ChunkInterrupted) as exc:
+        _run_rows(rows, one, ctx, threads=2)
+
+    assert isinstance(exc.value.cause, ChunkOutOfTimeError)
+    assert sorted(exc.value.done) == sorted(ran) and 0 < len(ran) < 40  # the finished rows travel with it
+    assert f"{40 - len(ran)} of the chunk's 40 rows were not started" in exc.value.cause.message
+    retry = _run_rows(rows, one, ChunkContext(existing="update", role="user", done=exc.value.done), threads=2)
+    assert [r.line for r in retry] == list(range(2, 42)) and sorted(ran) == list(range(2, 42))
 
 
 def test_a_redelivered_chunk_counts_contacts_created_since_its_first_delivery_as_its_own_creates():

@@ -313,7 +313,7 @@ def test_rate_limit_error_after_retries_carries_reset_at():
     assert len(adapter.sent) == 3
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 507, 520, 599])
 def test_server_errors_map_to_server_error_after_retries(status):
     client, adapter, _ = make_client([err(status, "server_error", "Something broke")] * 4)
     with pytest.raises(IntercomServerError) as caught:
@@ -322,6 +322,14 @@ def test_server_errors_map_to_server_error_after_retries(status):
     assert caught.value.retryable is True
     assert "after 3 retries" in caught.value.message
     assert len(adapter.sent) == 4
+
+
+def test_not_implemented_is_not_retried():
+    client, adapter, _ = make_client([err(501, "not_implemented", "No such feature")] * 4)
+    with pytest.raises(IntercomServerError) as caught:
+        client.get_contact("abc")
+    assert caught.value.status == 501
+    assert len(adapter.sent) == 1
 
 
 def test_non_json_error_body_still_maps_to_named_error():

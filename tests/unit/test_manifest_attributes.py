@@ -29,6 +29,31 @@ def test_manifest_errors_name_the_path_and_the_allowed_values():
     assert "mapping/columns/A" in message
 
 
+@pytest.mark.parametrize(
+    ("column", "said"),
+    [
+        (
+            {"type": "int"},
+            'mapping/columns/A/type: "int" is not allowed: use one of string, integer, float, boolean, date',
+        ),
+        (
+            {"typ": "integer"},
+            "mapping/columns/A: unknown key typ: remove it or check its spelling; allowed keys: attribute",
+        ),
+        ({"empty": "erase"}, 'mapping/columns/A/empty: "erase" is not allowed: use one of keep, clear'),
+        ({"options": ["a"]}, "mapping/columns/A/options: ['a'] is too short: list at least 2 values"),
+        ({"attribute": ""}, "mapping/columns/A/attribute: '' should be non-empty: it must not be empty"),
+        (5, 'give the attribute name as a string, or an object like {"attribute": "plan", "type": "string"}'),
+    ],
+)
+def test_a_bad_column_entry_names_its_key_and_what_is_allowed(column, said):
+    with pytest.raises(FileRejectedError) as exc:
+        parse_manifest(json.dumps({"mapping": {"columns": {"A": column}}}))
+
+    assert said in exc.value.message
+    assert "is not valid under any of the given schemas" not in exc.value.message or column == 5
+
+
 def test_manifest_unknown_key_is_named_with_the_allowed_keys():
     with pytest.raises(FileRejectedError) as exc:
         parse_manifest('{"mapping": {"colums": {}}}')
@@ -106,6 +131,9 @@ def test_going_over_the_attribute_cap_is_refused_with_the_numbers():
         (["2026-01-01", "31/12/2026"], "date"),
         (["1", "x"], "string"),
         ([], "string"),
+        (["02134", "90210"], "string"),  # zip codes keep their leading zeros
+        (["0", "0.5", "10"], "float"),  # a zero, or a decimal below one, is still a number
+        (["007"], "string"),
     ],
 )
 def test_type_is_inferred_from_every_value(values, expected):
@@ -133,3 +161,12 @@ def test_duplicate_keys_fold_the_case_of_emails_only():
     assert identity_key("external_id", "ABC") != identity_key("external_id", "abc")
     assert identity_key("company_id", "Acme") != identity_key("company_id", "acme")
     assert identity_key("external_id", " ABC ") == identity_key("external_id", "ABC") == "external_id\0ABC"
+
+
+def test_an_existing_attribute_is_matched_whatever_the_case_and_written_under_its_own_name():
+    plan = plan_attributes(map_header(["email", "seats"], PEOPLE), PEOPLE, [_attr("Seats", "integer")], [])
+
+    assert plan.create == []
+    assert [(c.header, c.target, c.type) for c in plan.columns if c.custom] == [("seats", "Seats", "integer")]
+    with pytest.raises(FileRejectedError, match="'account tier' is already a custom attribute of company data"):
+        plan_attributes(map_header(["email", "account tier"], PEOPLE), PEOPLE, [], [_attr("Account Tier")])

@@ -239,3 +239,12 @@ def test_empty_clear_is_kept_on_columns_intercom_can_erase():
         "Tier": "clear",
     }
     assert {c.target: c.empty for c in companies} == {"company_id": "keep", "industry": "clear", "Seats": "clear"}
+
+
+def test_a_column_named_type_is_a_custom_attribute_not_the_role():
+    # "Type" in a customer list is rarely Intercom's user/lead: only "role" or "contact type" set the role
+    assert targets(["email", "Type", "Contact type"], PEOPLE) == {
+        "email": "email",
+        "Type": "Type",
+        "Contact type": "role",
+    }

@@ -9,8 +9,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from intercom_importer.mapping import COMPANIES, PEOPLE, map_header
-from intercom_importer.report import FORMULA_START, neutralise
-from intercom_importer.schema import MAX_TEXT, Problem, RowValidator, build_schema, parse_date
+from intercom_importer.report import neutralise
+from intercom_importer.schema import FORMULA_PREFIXES, MAX_TEXT, Problem, RowValidator, build_schema, parse_date
 
 pytestmark = pytest.mark.unit
 
@@ -142,7 +142,7 @@ def test_apostrophe_before_ordinary_text_is_kept():
     assert record_of({"E-mail": "a@example.com", "Score": "'quoted"})["Score"] == "'quoted"
 
 
-@pytest.mark.parametrize("prefix", FORMULA_START)
+@pytest.mark.parametrize("prefix", FORMULA_PREFIXES)
 def test_error_file_neutralisation_round_trips(prefix: str):
     original = f"{prefix}value"
     assert neutralise(original) != original

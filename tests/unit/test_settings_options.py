@@ -230,6 +230,16 @@ def test_bad_metadata_value_is_rejected_naming_the_key(settings: Settings, key: 
     assert f"metadata {key}={value!r} must be one of" in caught.value.message
 
 
+@pytest.mark.parametrize("key", ["dry-run", "auto-tag"])
+def test_a_flag_that_is_neither_true_nor_false_is_refused_not_read_as_false(settings: Settings, key: str):
+    with pytest.raises(FileRejectedError) as caught:
+        ImportOptions.from_metadata({key: "ture"}, settings)
+
+    assert f"metadata {key}='ture' must be true or false" in caught.value.message
+    assert ImportOptions.from_metadata({key: "Yes"}, settings).to_dict()[key.replace("-", "_")] is True
+    assert ImportOptions.from_metadata({key: "off"}, settings).to_dict()[key.replace("-", "_")] is False
+
+
 def test_every_bad_metadata_value_is_reported_at_once(settings: Settings):
     with pytest.raises(FileRejectedError) as caught:
         ImportOptions.from_metadata({"role": "admin", "existing": "overwrite"}, settings)

@@ -694,3 +694,50 @@ def test_job_with_failed_or_invalid_rows_completed_with_errors(failed: int, inva
 
 def test_clean_job_completed():
     assert final_status({"status": jobs.IMPORTING, "failed": 0, "invalid": 0}, {}) == (jobs.COMPLETED, None)
+
+
+def test_the_largest_email_fits_the_state_machines_payload_limit():
+    """The email travels through the state machine (SendSummaryEmail reads it from the report's result),
+    whose payloads stop at 256 KiB; a bigger one would fail with States.DataLimitExceeded, which no Catch
+    takes. Everything an email lists is bounded: the worst case stays well under."""
+    from intercom_importer.summary import FailureGroups
+    from intercom_importer.validation import MAX_PROBLEM_KINDS, SAMPLE_PROBLEMS
+
+    long = "x" * 400
+    kinds = {f"Column {i} {long}: is not valid"[:300]: 1000 + i for i in range(MAX_PROBLEM_KINDS)}
+    kinds["other problems (see the error file)"] = 10**6
+    sample = [
+        {"line": i, "column": f"Column {i} {long}", "value": "v" * 80, "message": f"is not valid: {long}"}
+        for i in range(SAMPLE_PROBLEMS)
+    ]
+    groups = FailureGroups()
+    for i in range(5000):
+        groups.add(i, f"custom_attributes.c{i % 150}", f"Intercom refused the row: {long} {i % 150}")
+    record = job(
+        key="incoming/" + "k" * 1000 + ".csv",
+        problem_kinds=kinds,
+        problems_sample=sample,
+        failed=10**6,
+        invalid=10**6,
+        mapping_source=long,
+        attribute_notes=[long] * 50,
+        new_attributes=[{"name": f"Attr {i} {long}"[:190], "data_type": "string"} for i in range(250)],
+        partner="p" * 64,
+        uploaded_by=long,
+        source_ip="2001:db8::1",
+        chunks_total=10**5,
+        chunks_done=1,
+    )
+    unfinished = [{"chunk": i, "rows": 1000, "first_line": i * 1000, "last_line": i * 1000 + 999} for i in range(10)]
+
+    email = render(
+        record,
+        status=jobs.INCOMPLETE,
+        reason=long * 5,
+        failed_groups=groups.groups(),
+        unfinished=unfinished,
+        error_link=LINK + "&" + "q" * 2000,
+    )
+
+    assert len(json.dumps(email).encode()) < 128 * 1024
+    assert "and 220 more (`intercom-import status` lists them all)" in email["text"]

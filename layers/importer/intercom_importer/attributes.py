@@ -102,10 +102,11 @@ def plan_attributes(
     other = list(other)
     model = model_of(import_type)
     other_model = "company" if model == "contact" else "people"
-    existing = {str(a["name"]): a for a in own if a.get("custom") and not a.get("archived")}
+    # Intercom compares attribute names case-insensitively: "seats" is the existing "Seats"
+    existing = {str(a["name"]).lower(): a for a in own if a.get("custom") and not a.get("archived")}
     standard = {str(a["name"]).lower() for a in own if not a.get("custom")} | RESERVED[model]
-    other_names = {str(a["name"]) for a in other if a.get("custom") and not a.get("archived")}
-    in_use = len({n for n in existing} | other_names)
+    other_names = {str(a["name"]).lower() for a in other if a.get("custom") and not a.get("archived")}
+    in_use = len(set(existing) | other_names)
     problems: list[str] = []
     plan = AttributePlan(columns=[])
     for column in columns:
@@ -123,13 +124,13 @@ def plan_attributes(
         if REFUSED_CHARACTERS.search(name):
             problems.append(f"{where}: Intercom refuses attribute names with . $ or symbols: rename the column")
             continue
-        if name in other_names:
+        if name.lower() in other_names:
             problems.append(
                 f"{where}: '{name}' is already a custom attribute of {other_model} data, and names are unique "
                 "across people and companies: rename the column or map it to another attribute"
             )
             continue
-        found = existing.get(name)
+        found = existing.get(name.lower())
         if found is not None:
             kind = _EXISTING_TYPES.get(str(found.get("data_type")), "string")
             options = tuple(
@@ -140,7 +141,10 @@ def plan_attributes(
                     f"'{name}' exists in Intercom as {found.get('data_type')}; the column's values are checked "
                     f"as {found.get('data_type')} instead of the declared type"
                 )
-            plan.columns.append(replace(column, type=kind, options=options or column.options))
+            # written under the existing attribute's own spelling
+            plan.columns.append(
+                replace(column, target=str(found["name"]), type=kind, options=options or column.options)
+            )
             continue
         plan.columns.append(column)
         plan.create.append(column)

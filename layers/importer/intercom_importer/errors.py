@@ -1,7 +1,7 @@
 """Every error the importer raises, by name.
 
 The names are a contract: the state machine's ``ErrorEquals`` lists and the job record's
-``failure.error`` field use them, and ``tests/unit/test_statemachine.py`` checks that every name the
+``failure.error`` field use them, and ``tests/static/test_template_statemachine.py`` checks that every name the
 state machine mentions is defined here.
 
 Two families:
@@ -56,6 +56,11 @@ class ValidationStillHeldError(RetryableError):
 
 class ChunkFormatError(PermanentError):
     """A chunk message on the queue is not one this version of the importer wrote."""
+
+
+class ChunkOutOfTimeError(RetryableError):
+    """The worker's invocation is about to time out: the rows not started yet wait for the chunk's next
+    delivery (the finished ones are kept), instead of the invocation being killed half-way."""
 
 
 # --- job bookkeeping -----------------------------------------------------------------------------

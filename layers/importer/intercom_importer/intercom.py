@@ -117,7 +117,11 @@ MAX_FILTERS_PER_GROUP = 15
 TAG_BATCH_SIZE = 50
 """Contacts per ``POST /tags`` call (Intercom's recommendation against timeouts)."""
 
-TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
+
+def is_transient(status: int) -> bool:
+    """A status a later attempt may not get: a timeout or any server error but 501 (Not Implemented)."""
+    return status == 408 or (status >= 500 and status != 501)
+
 
 _CONFLICT_ID = re.compile(r"id=(\w+)")
 
@@ -639,7 +643,7 @@ class IntercomClient:
                 self._log_retry(method, route, response, rate_limit_retries, "rate_limited")
                 self._wait_for_reset(response, rate_limit_retries)
                 continue
-            if status in TRANSIENT_STATUSES and retry_ambiguous and transient_retries < policy.max_retries:
+            if is_transient(status) and retry_ambiguous and transient_retries < policy.max_retries:
                 transient_retries += 1
                 self._log_retry(method, route, response, transient_retries, "server_error")
                 self._backoff(transient_retries)

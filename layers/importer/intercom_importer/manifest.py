@@ -131,10 +131,26 @@ def parse_manifest(text: str | bytes, *, source: str = "the manifest") -> dict[s
         raise FileRejectedError(f"{source} is not valid JSON ({exc}). Fix the syntax and upload it again.") from exc
     errors = list(_VALIDATOR.iter_errors(data))
     if errors:
-        # oneOf errors are clearer through their best matching branch
-        messages = [explain_error(best_match([e]) if e.validator != "oneOf" else e) for e in errors]
+        messages = [message for e in errors for message in _explain(e)]
         raise FileRejectedError(f"{source} is invalid: " + "; ".join(sorted(set(messages))) + ".")
     return data
+
+
+def _explain(error: Any) -> list[str]:
+    """A column's ``oneOf`` (a name, or an object) is explained through the branch of the value's own JSON
+    type, so ``{"type": "int"}`` names the key and the allowed types; other errors by their best match."""
+    if error.validator != "oneOf":
+        return [explain_error(best_match([error]))]
+    kind = "object" if isinstance(error.instance, dict) else "string" if isinstance(error.instance, str) else None
+    branch = [e for e in error.context if _branch_type(error, e) == kind]
+    return [explain_error(e) for e in branch] or [explain_error(error)]
+
+
+def _branch_type(error: Any, sub: Any) -> str | None:
+    """The JSON type of the ``oneOf`` branch a sub-error comes from."""
+    index = sub.relative_schema_path[0] if sub.relative_schema_path else None
+    branches = error.validator_value
+    return branches[index].get("type") if isinstance(index, int) and index < len(branches) else None
 
 
 def validate_mapping(mapping: dict[str, Any], *, source: str = "the mapping file") -> dict[str, Any]:

@@ -78,7 +78,6 @@ _ALIASES: dict[str, dict[str, str]] = {
         "telephone": "phone",
         "mobile": "phone",
         "avatar_url": "avatar",
-        "type": "role",
         "contact_type": "role",
         "signed_up": "signed_up_at",
         "signup_date": "signed_up_at",
@@ -124,8 +123,10 @@ _ALIASES: dict[str, dict[str, str]] = {
     },
 }
 
-# The error file's own columns: ignored when a fixed error file is uploaded again.
-IGNORED_COLUMNS = frozenset({"error_line", "error_column", "error"})
+# The error file's own columns (report.py writes them after the file's): ignored when a fixed error file
+# is uploaded again.
+ERROR_COLUMNS = ("error_line", "error_column", "error")
+IGNORED_COLUMNS = frozenset(ERROR_COLUMNS)
 
 # Standard attributes an empty cell cannot erase, and why: ``"empty": "clear"`` on their column is refused
 # when the mapping is read (Intercom's 2.14 API takes no null for them, or the import never removes them).

@@ -24,6 +24,7 @@ from intercom_importer.settings import (
 )
 
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,14 @@ class ImportOptions:
         manifest: Mapping[str, Any] | None,
         settings: Settings,
         partner: Partner | None = None,
+        previous: ImportOptions | None = None,
     ) -> ImportOptions:
         """The stack's defaults, then the partner's settings, then what the upload itself asks for
-        (metadata, then the sidecar manifest) — for a partner, only its ``overridable`` fields."""
+        (metadata, then the sidecar manifest) — for a partner, only its ``overridable`` fields.
+
+        ``previous``: the settings of the import whose error file this upload is (fixed and uploaded
+        again). They replace the stack's defaults, so the rows are read with the same mapping and land
+        with the same tags (its automatic import tag included, none added); it is never a dry run."""
         values: dict[str, Any] = {
             "import_type": None,
             "existing": settings.default_existing,
@@ -83,6 +89,8 @@ class ImportOptions:
             "identity_trap": settings.default_identity_trap,
             "mapping": None,
         }
+        if previous is not None:
+            values.update(previous.to_dict(), dry_run=False, auto_tag=False)
         asked = {**_from_metadata(metadata), **(manifest or {})}
         if partner is not None:
             if not partner.enabled:
@@ -129,7 +137,10 @@ def _from_metadata(metadata: Mapping[str, str]) -> dict[str, Any]:
         given[name] = value
     for key, name in _METADATA_FLAGS.items():
         value = meta.get(key, "").lower()
-        if value:
+        if value and value not in _TRUE + _FALSE:
+            # a typo must not turn a dry run into real writes
+            problems.append(f"metadata {key}={value!r} must be true or false")
+        elif value:
             given[name] = value in _TRUE
     tags = tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip())
     if tags:

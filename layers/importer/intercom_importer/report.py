@@ -23,16 +23,16 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import jobs
 from intercom_importer.chunks import chunk_key
+from intercom_importer.mapping import ERROR_COLUMNS
 from intercom_importer.observability import logger, record_job_finished
+from intercom_importer.schema import FORMULA_PREFIXES
 from intercom_importer.settings import Settings
 from intercom_importer.summary import UNFINISHED_SHOWN, FailureGroups, dry_run_estimate, render_email
 
-ERROR_COLUMNS = ("error_line", "error_column", "error")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 
 def neutralise(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    """A cell a spreadsheet would run as a formula, made text (``schema.restore_cell`` undoes it)."""
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
 
 
 def unaccounted_rows(job: Mapping[str, Any]) -> int:
@@ -129,8 +129,13 @@ def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Map
         count = 0
         for line, cells, column, message, is_failure in rows:
             count += 1
-            padded = list(cells) + [""] * (len(header) - len(cells))
-            writer.writerow([neutralise(c) for c in padded] + [line, column, neutralise(message)])
+            # the error columns stay under their header: a short row is padded, a long row's extra cells
+            # follow them (the error says the row has too many cells)
+            padded = list(cells[: len(header)]) + [""] * (len(header) - len(cells))
+            extra = list(cells[len(header) :])
+            writer.writerow(
+                [neutralise(c) for c in padded] + [line, column, neutralise(message)] + [neutralise(c) for c in extra]
+            )
             if is_failure:
                 failed.add(line, column, message)
         text.flush()
@@ -222,22 +227,25 @@ def build_report(
 
 
 def _tag_processed(s3: Any, job: Mapping[str, Any]) -> None:
-    """Mark the upload processed so the bucket's lifecycle rule expires it later."""
-    try:
-        kwargs: dict[str, Any] = {"Bucket": job["bucket"], "Key": job["key"]}
-        if job.get("version_id"):
-            kwargs["VersionId"] = job["version_id"]
-        s3.put_object_tagging(
-            **kwargs,
-            Tagging={
-                "TagSet": [
-                    {"Key": "importer-status", "Value": "processed"},
-                    {"Key": "importer-job", "Value": job["job_id"]},
-                ]
-            },
-        )
-    except Exception:  # the upload may be gone; tagging is housekeeping, never a reason to fail the job
-        logger.warning("could not tag the processed upload", exc_info=True)
+    """Mark the upload (and its sidecar manifest, if any) processed so the bucket's lifecycle rule expires
+    them later."""
+    tags = {
+        "TagSet": [
+            {"Key": "importer-status", "Value": "processed"},
+            {"Key": "importer-job", "Value": job["job_id"]},
+        ]
+    }
+    upload: dict[str, Any] = {"Bucket": job["bucket"], "Key": job["key"]}
+    if job.get("version_id"):
+        upload["VersionId"] = job["version_id"]
+    for kwargs in (upload, {"Bucket": job["bucket"], "Key": f"{job['key']}.json"}):
+        try:
+            s3.put_object_tagging(**kwargs, Tagging=tags)
+        except ClientError as exc:
+            if kwargs is upload or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                logger.warning("could not tag a processed file", key=kwargs["Key"], exc_info=True)
+        except Exception:  # tagging is housekeeping, never a reason to fail the job
+            logger.warning("could not tag a processed file", key=kwargs["Key"], exc_info=True)
 
 
 def utc(ts: float) -> str:

@@ -96,6 +96,14 @@ class Problem:
         return problem_kind(self.column, self.message)
 
 
+def restore_cell(cell: str) -> str:
+    """A cell as it was before the error file neutralised it (``'=x`` -> ``=x``, see report.neutralise)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_PREFIXES else cell
+
+
+OTHER_PROBLEMS = "other problems (see the error file)"  # the kind beyond the kinds counted one by one
+
+
 def problem_kind(column: str, message: str) -> str:
     """The grouping key of a problem (the job's ``problem_kinds``, the email's "top problems"): the column
     and what is wrong with it, without the fix."""
@@ -156,8 +164,8 @@ class RowValidator:
         for index, target in self._slots:
             value = cells[index].strip()
             if value:
-                if value[0] == "'" and value[1:2] in FORMULA_PREFIXES:  # neutralised by our error file
-                    value = value[1:].strip()
+                if value[0] == "'":
+                    value = restore_cell(value).strip()
                     if not value:
                         continue
                 raw[target] = value
@@ -324,6 +332,7 @@ def _show(value: str, limit: int = 80) -> str:
 
 
 _INT = re.compile(r"^[+-]?\d{1,18}$")
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)$")
 _BOOL = {*TRUE_WORDS, *FALSE_WORDS} - {"1", "0"}
 _DATE = re.compile(f"({_ISO})|({_SLASHED})")
@@ -333,7 +342,8 @@ class TypeSniffer:
     """Infers a new custom attribute's type from every value of its column (narrowest that fits all).
 
     integer > float > boolean > date > string; an empty column is a string. Values that are
-    only digits stay numbers (a unix timestamp column is declared as a date in the mapping file).
+    only digits stay numbers (a unix timestamp column is declared as a date in the mapping file),
+    unless one has a leading zero (``02134``, ``007``): codes, whose zeros a number would drop.
     """
 
     def __init__(self, day_first: bool = True) -> None:
@@ -346,6 +356,8 @@ class TypeSniffer:
         if not self.candidates:
             return
         lowered = value.lower()
+        if _LEADING_ZERO.match(value):  # a zip code or an id: kept as text, zeros and all
+            self.candidates -= {"integer", "float"}
         if "integer" in self.candidates and not _INT.match(value):
             self.candidates.discard("integer")
         if "float" in self.candidates and not _FLOAT.match(value):

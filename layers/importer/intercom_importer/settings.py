@@ -1,7 +1,7 @@
 """The one settings object, read once and lazily from the function's environment.
 
 The variable names are constants shared with ``template.yaml`` (Globals.Function.Environment) and the
-tests (``tests/unit/test_template.py`` checks that the template defines every one of them).
+tests (``tests/static/test_template_statemachine.py`` checks that the template defines every one of them).
 Missing or invalid variables fail loudly, naming every problem at once.
 """
 

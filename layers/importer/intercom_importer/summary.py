@@ -22,11 +22,14 @@ from html import escape
 from typing import Any
 
 from intercom_importer import jobs
-from intercom_importer.schema import problem_kind
+from intercom_importer.schema import OTHER_PROBLEMS, problem_kind
 
 TOP_PROBLEMS = 5  # kinds of problem shown; the error file has every row
 LINES_SHOWN = 6  # line numbers shown per kind
 UNFINISHED_SHOWN = 10  # unfinished chunks listed in an incomplete email
+# The email travels through the state machine (256 KiB payloads): every list in it is bounded.
+ATTRIBUTES_SHOWN = 30  # new custom attributes named
+NOTES_SHOWN = 10  # notes on existing attributes
 
 COUNT_ROWS = (
     ("rows", "Rows read"),
@@ -161,7 +164,7 @@ class FailureGroups:
         if column and not kind.lower().startswith(column.lower()):
             kind = f"{column}: {kind}"
         if kind not in self._counts and len(self._counts) >= self._max_kinds:
-            kind = "other problems (see the error file)"
+            kind = OTHER_PROBLEMS
         self._counts[kind] += 1
         lines = self._lines.setdefault(kind, [])
         if len(lines) < LINES_SHOWN:
@@ -316,14 +319,20 @@ def _notes(job: Mapping[str, Any], dry_run: bool, rate_limit_per_minute: int | N
     notes: list[str] = []
     attributes = job.get("new_attributes") or []
     if attributes:
-        listed = ", ".join(f"{a['name']} ({a['data_type']})" for a in attributes)
+        listed = ", ".join(f"{a['name']} ({a['data_type']})" for a in attributes[:ATTRIBUTES_SHOWN])
+        if len(attributes) > ATTRIBUTES_SHOWN:
+            listed += f" and {len(attributes) - ATTRIBUTES_SHOWN} more (`intercom-import status` lists them all)"
         notes.append(f"Custom attributes {'that would be ' if dry_run else ''}created: {listed}")
-    notes.extend(str(note) for note in job.get("attribute_notes") or [])
+    attribute_notes = [str(note) for note in job.get("attribute_notes") or []]
+    notes.extend(attribute_notes[:NOTES_SHOWN])
+    if len(attribute_notes) > NOTES_SHOWN:
+        notes.append(f"… and {len(attribute_notes) - NOTES_SHOWN} more notes on attributes (`intercom-import status`)")
     if dry_run:
         calls, seconds = dry_run_estimate(job, rate_limit_per_minute)
         estimate = f"The real import would make about {calls:,} Intercom API calls"
         if seconds is not None:
-            estimate += f", taking at least {_duration(seconds)} at the rate limit of {rate_limit_per_minute:,} calls per minute"
+            least = "under a second" if seconds < 1 else f"at least {_duration(seconds)}"
+            estimate += f", taking {least} at the rate limit of {rate_limit_per_minute:,} calls per minute"
         notes.append(estimate + ".")
     return notes
 
@@ -359,8 +368,9 @@ def _story(
                     "error column."
                 ),
                 Step(
-                    "Fix those rows and upload the error file itself: only its rows are imported (the error "
-                    "columns are ignored)."
+                    "Fix those rows and upload the error file itself, under the name it downloads as: only its "
+                    "rows are imported, with this import's settings and column mapping (the error columns are "
+                    "ignored)."
                 ),
             ]
             if has_link

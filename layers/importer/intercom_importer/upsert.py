@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from intercom_importer.errors import (
+    ChunkOutOfTimeError,
     IntercomAuthError,
     IntercomConflictError,
     IntercomForbiddenError,
@@ -121,6 +123,9 @@ class ChunkContext:
     # row identifies that Intercom created after it was made by that earlier attempt, which died (killed,
     # timed out) before it could record the row: the row finishes as the create it was.
     redelivered_since: float | None = None
+    # ``time.monotonic()`` after which no row starts (the invocation must end before its timeout): the rest
+    # wait for the chunk's next delivery. None: no limit.
+    start_rows_until: float | None = None
 
 
 def _run_rows(
@@ -142,10 +147,14 @@ def _run_rows(
             pending.append(row)
     failure: BaseException | None = None
     aborted: list[JobAbort] = []
+    out_of_time: list[int] = []
 
     def guarded(row: Mapping[str, Any]) -> RowResult | None:
         if aborted:
             return None  # not started: the job is aborted
+        if ctx.start_rows_until is not None and time.monotonic() >= ctx.start_rows_until:
+            out_of_time.append(int(row["line"]))
+            return None  # not started: left for the next delivery
         try:
             return one(row)
         except JobAbort as exc:
@@ -166,6 +175,11 @@ def _run_rows(
                     results[line] = result
     if aborted:
         raise aborted[0]
+    if failure is None and out_of_time:
+        failure = ChunkOutOfTimeError(
+            f"{len(out_of_time)} of the chunk's {len(rows)} rows were not started before the worker's time ran out "
+            "(a slow Intercom or a low rate limit); they are imported by the chunk's next delivery"
+        )
     if failure is not None:
         raise ChunkInterrupted(results, failure) from failure
     return [results[int(row["line"])] for row in rows]

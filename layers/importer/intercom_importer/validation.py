@@ -27,11 +27,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,19 +49,21 @@ from intercom_importer.errors import (
     ImporterError,
     IntercomAuthError,
     IntercomValidationError,
+    JobNotFoundError,
     PartnerConfigError,
 )
 from intercom_importer.manifest import parse_manifest
-from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, map_header, normalise
+from intercom_importer.mapping import COMPANIES, ERROR_COLUMNS, INFER, PEOPLE, Column, map_header, normalise
 from intercom_importer.observability import bind_job, logger
 from intercom_importer.options import ImportOptions
 from intercom_importer.partners import Partner, load_partner, partner_of_key
-from intercom_importer.schema import Problem, RowValidator, TypeSniffer
+from intercom_importer.schema import OTHER_PROBLEMS, Problem, RowValidator, TypeSniffer, restore_cell
 from intercom_importer.seen import SeenKeys
 from intercom_importer.settings import Settings
 from intercom_importer.upsert import company_attributes
 
 SAMPLE_PROBLEMS = 25
+MAX_PROBLEM_KINDS = 50  # kinds of problem counted one by one on the job; the rest are OTHER_PROBLEMS
 PROGRESS_EVERY_SECONDS = 2.0
 SQS_BATCH = 10
 HANDOVER_LEASE_SECONDS = 300  # a hand-over taken over by the failure handler or the sweep (timeouts 30 s, 120 s)
@@ -421,7 +424,12 @@ def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return parse_manifest(body, source=f"The manifest {key}.json")
 
 
-def _mapping_source(options: ImportOptions, manifest: Mapping[str, Any] | None, partner: Partner | None) -> str:
+def _mapping_source(
+    options: ImportOptions,
+    manifest: Mapping[str, Any] | None,
+    partner: Partner | None,
+    fixes: Mapping[str, Any] | None = None,
+) -> str:
     """Where the column mapping came from, for the email ("" when none: automatic matching)."""
     mapping = options.mapping or {}
     if not mapping:
@@ -432,7 +440,26 @@ def _mapping_source(options: ImportOptions, manifest: Mapping[str, Any] | None, 
         return f"{what} (the file's manifest)"
     if partner is not None and "mapping" in partner.settings:
         return f"{what} (partner {partner.name}'s settings)"
+    if fixes:
+        return f"{what} (as job {fixes['job_id']}, whose error file this is)"
     return what
+
+
+# The name the error file downloads under (report.py): "<job id>-errors.csv"; a browser may add " (1)".
+_ERROR_FILE_NAME = re.compile(r"(job-[0-9a-f]{20})-errors\b")
+
+
+def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> dict[str, Any] | None:
+    """The job whose error file this upload is (fixed and uploaded again), known by the file's name and
+    its trailing error columns: its rows are then read with that job's settings and mapping."""
+    found = _ERROR_FILE_NAME.search(key.rsplit("/", 1)[-1])
+    if found is None or tuple(h.strip().lower() for h in header[-3:]) != ERROR_COLUMNS:
+        return None
+    try:
+        job = store.get(found.group(1))
+    except JobNotFoundError:  # expired, or another stack's: the upload's own settings apply
+        return None
+    return job if job.get("options") else None
 
 
 def _load_partner(
@@ -481,12 +508,15 @@ def _validate(
         raise
     partner = _load_partner(job_id, upload, settings=settings, store=store, clients=clients)
     manifest = _load_manifest(clients.s3, upload.bucket, upload.key)
-    options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, settings, partner)
     stream = CsvStream(obj["Body"])
-    import_type = options.import_type or guess_import_type(stream.header)
+    header = [restore_cell(h) for h in stream.header]  # a header cell our error file neutralised, as it was
+    fixes = _fixed_error_file_of(upload.key, header, store)
+    previous = ImportOptions.from_dict(fixes["options"]) if fixes else None
+    options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, settings, partner, previous)
+    import_type = options.import_type or guess_import_type(header)
     mapping = options.mapping or {}
     day_first = bool(mapping.get("day_first", True))
-    columns = map_header(stream.header, import_type, mapping)
+    columns = map_header(header, import_type, mapping)
     plan = AttributePlan(columns=list(columns))
     if any(c.custom for c in columns):
         client = clients.intercom()
@@ -504,10 +534,11 @@ def _validate(
         job_id,
         {
             "options": options.to_dict(),
-            "mapping_source": _mapping_source(options, manifest, partner),
+            "fixes_job": fixes["job_id"] if fixes else "",
+            "mapping_source": _mapping_source(options, manifest, partner, fixes),
             "import_type": import_type,
             "dry_run": options.dry_run,
-            "header": stream.header,
+            "header": header,
             "columns": [c.to_dict() for c in columns],
             "encoding": stream.dialect.encoding_label,
             "delimiter": stream.dialect.delimiter,
@@ -633,7 +664,10 @@ def _read_rows(
                         counts["invalid"] += 1
                         _spool_invalid(spool, row.line, row.cells, problems)
                         for problem in problems:
-                            kinds[problem.kind] += 1
+                            kind = problem.kind
+                            if kind not in kinds and len(kinds) >= MAX_PROBLEM_KINDS:
+                                kind = OTHER_PROBLEMS  # the job record stays small; the error file has them all
+                            kinds[kind] += 1
                             if len(sample) < SAMPLE_PROBLEMS:
                                 sample.append(problem.to_dict())
                         continue
@@ -684,7 +718,14 @@ def _finish(
     counts, kinds, sample, companies = state.counts, state.kinds, state.sample, state.companies
     reject_all = options.invalid_rows == "reject_file"
     columns = finalise(run.columns, {target: sniffer.result() for target, sniffer in state.sniffers.items()})
-    created_names = set(run.create)
+    # a new attribute whose column is empty in every row would take one of the workspace's 250 slots for
+    # nothing (no value is ever written to it): it is not created
+    unused = {
+        c.target
+        for c in run.columns
+        if c.empty == "keep" and c.target in state.sniffers and not state.sniffers[c.target].seen
+    }
+    created_names = set(run.create) - unused
     new_attributes = [
         {"name": c.target, "data_type": c.intercom_type(), "options": list(c.options) if c.options else None}
         for c in columns
@@ -703,6 +744,12 @@ def _finish(
         "new_attributes": new_attributes,
         "companies_total": len(companies),
     }
+    skipped_attributes = [c for c in columns if c.target in unused and c.target in run.create]
+    if skipped_attributes:
+        fields["attribute_notes"] = list(store.get(job_id).get("attribute_notes") or []) + [
+            f"Column '{c.header}' is empty in every row, so no custom attribute was created for it"
+            for c in skipped_attributes
+        ]
     if reject_all and counts["invalid"]:
         writer.discard()
         fields.update(
@@ -863,8 +910,8 @@ def create_attributes(client: Any, model: str, attributes: list[dict[str, Any]])
                 description="Created by the CSV importer",
             )
         except IntercomValidationError as exc:
-            names = {a["name"] for a in client.list_data_attributes(model)}
-            if attribute["name"] not in names:
+            names = {str(a["name"]).lower() for a in client.list_data_attributes(model)}
+            if attribute["name"].lower() not in names:
                 raise FileRejectedError(
                     f"Intercom refused to create the custom attribute '{attribute['name']}': {exc.message}"
                 ) from exc
@@ -950,8 +997,9 @@ def _duplicates(
                 line,
                 identity[target],
                 value[:80],
-                f"duplicates line {first} (same {target}): a contact or company may appear once per file; "
-                "merge the two rows",
+                # the line of the first occurrence after the first ':' so that every duplicate is one kind
+                f"duplicates an earlier row's {target}: the same {target} as line {first}; a contact or company "
+                "may appear once per file: merge the two rows",
             )
         )
     return found

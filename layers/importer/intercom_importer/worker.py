@@ -12,7 +12,7 @@ import functools
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -116,12 +116,15 @@ def process_chunk(
     sfn: Any,
     client_factory: Any,
     redelivered_since: float | None = None,
+    remaining_ms: Callable[[], int] | None = None,
 ) -> str:
-    """Import one chunk; returns what happened ("recorded", "duplicate", "aborted").
+    """Import one chunk; returns what happened ("recorded", "duplicate", "aborted", "late").
 
     ``client_factory()`` returns the Intercom client (called only when Intercom is needed).
     ``redelivered_since``: for a message SQS delivers again, when its first delivery was received
     (epoch seconds); see ``ChunkContext.redelivered_since``.
+    ``remaining_ms``: the invocation's time left; no row starts in its last ``ROW_START_MARGIN`` (a row's
+    calls, 429 waits included, must end before the timeout), the rest wait for the next delivery.
     Retryable errors propagate so SQS delivers the chunk again.
     """
     job_id, index, key = parse_message(body)
@@ -132,6 +135,11 @@ def process_chunk(
         resume_if_complete(store, sfn, job_id)
         return "duplicate"
     job = store.get(job_id)
+    if job.get("status") in jobs.TERMINAL:
+        # the job was reported (timed out as incomplete, or failed) before this chunk ran: its email listed
+        # these rows as not imported, so writing them now would change Intercom behind the summary
+        logger.warning("chunk of a job already reported; not imported", status=job.get("status"))
+        return "late"
     chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
     rows: list[dict[str, Any]] = chunk["rows"]
     columns = job.get("columns") or []
@@ -157,6 +165,7 @@ def process_chunk(
             companies=_companies(s3, settings.import_bucket, job.get("companies_key") or ""),
             done=load_progress(s3, settings.import_bucket, job_id, index),
             redelivered_since=redelivered_since,
+            start_rows_until=_row_start_deadline(remaining_ms),
         )
         client = client_factory()
         before = client.stats
@@ -214,6 +223,16 @@ def process_chunk(
     observability.record_chunk(job_id, counts, seconds=seconds, dry_run=options.dry_run)
     resume_if_complete(store, sfn, job_id)
     return outcome
+
+
+ROW_START_MARGIN = 0.25  # of the invocation's time left: no row starts in it
+
+
+def _row_start_deadline(remaining_ms: Callable[[], int] | None) -> float | None:
+    if remaining_ms is None:
+        return None
+    left = remaining_ms() / 1000
+    return time.monotonic() + left * (1 - ROW_START_MARGIN)
 
 
 def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3: Any, sfn: Any) -> str:
