@@ -77,3 +77,55 @@ def create_jobs_table(dynamodb: Any, name: str) -> Any:
         TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
     )
     return table
+
+
+class ImporterAws:
+    """The AWS side of the importer on a moto server, under unique names: the import bucket (versioned),
+    the jobs table, the chunk queue and a state machine of the given definition (``None``: one that ends
+    at once); ``settings(...)`` gives the domain code's settings for them."""
+
+    def __init__(self, moto_url: str, definition: dict[str, Any] | None = None) -> None:
+        import json
+        import uuid
+
+        aws = session()
+        self.s3 = aws.client("s3", endpoint_url=moto_url)
+        self.sqs = aws.client("sqs", endpoint_url=moto_url)
+        self.sfn = aws.client("stepfunctions", endpoint_url=moto_url)
+        name = uuid.uuid4().hex[:10]
+        self.bucket = f"icimport-{name}"
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.table = create_jobs_table(aws.resource("dynamodb", endpoint_url=moto_url), f"jobs-{name}")
+        self.queue_url = self.sqs.create_queue(QueueName=f"chunks-{name}")["QueueUrl"]
+        self.machine = self.sfn.create_state_machine(
+            name=f"import-{name}",
+            definition=json.dumps(definition or {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+
+    def settings(self, intercom_url: str, **overrides: Any) -> Any:
+        from intercom_importer.settings import Settings
+
+        values: dict[str, Any] = {
+            "jobs_table": self.table.name,
+            "import_bucket": self.bucket,
+            "chunk_queue_url": self.queue_url,
+            "state_machine_arn": self.machine,
+            "intercom_token_secret": "unused",
+            "intercom_region": "US",
+            "intercom_base_url": intercom_url,
+            "intercom_rate_limit_per_minute": 10_000,
+            "chunk_rows": 100,
+            "worker_threads": 2,
+            "default_existing": "update",
+            "default_role": "user",
+            "default_invalid_rows": "skip_rows",
+            "notify_recipients": ("ops@example.com",),
+            "sender_email": "importer@example.com",
+            "job_timeout_seconds": 3600,
+            "job_retention_days": 1,
+            "report_link_expiry_seconds": 3600,
+        }
+        values.update(overrides)
+        return Settings(**values)

@@ -24,11 +24,9 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import jobs, validation
 from intercom_importer.intercom import IntercomClient
-from intercom_importer.settings import Settings
 from intercom_importer.validation import NO_DEADLINE, Clients, Upload, _ChunkWriter, handle_continue, handle_upload
 from intercom_sandbox import SandboxServer
-from moto_server import create_jobs_table, moto_server_fixture
-from moto_server import session as boto_session
+from moto_server import ImporterAws, moto_server_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -74,42 +72,11 @@ class Blocks:
 
 class Env:
     def __init__(self, moto_url: str, intercom_url: str) -> None:
-        session = boto_session()
-        self.s3 = session.client("s3", endpoint_url=moto_url)
-        self.sqs = session.client("sqs", endpoint_url=moto_url)
-        self.sfn = session.client("stepfunctions", endpoint_url=moto_url)
-        ddb = session.resource("dynamodb", endpoint_url=moto_url)
-        name = uuid.uuid4().hex[:10]
-        self.bucket = f"icimport-{name}"
-        self.s3.create_bucket(Bucket=self.bucket)
-        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
-        table = create_jobs_table(ddb, f"jobs-{name}")
-        self.queue_url = self.sqs.create_queue(QueueName=f"chunks-{name}")["QueueUrl"]
-        machine = self.sfn.create_state_machine(
-            name=f"import-{name}",
-            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-            roleArn="arn:aws:iam::123456789012:role/sfn",
-        )["stateMachineArn"]
-        self.settings = Settings(
-            jobs_table=table.name,
-            import_bucket=self.bucket,
-            chunk_queue_url=self.queue_url,
-            state_machine_arn=machine,
-            intercom_token_secret="unused",
-            intercom_region="US",
-            intercom_base_url=intercom_url,
-            intercom_rate_limit_per_minute=10_000,
-            chunk_rows=70,  # chunks straddle the blocks of 1,000 rows, so checkpoints fall inside a chunk
-            worker_threads=4,
-            default_existing="update",
-            default_role="user",
-            default_invalid_rows="skip_rows",
-            notify_recipients=("ops@example.com",),
-            sender_email="importer@example.com",
-            job_timeout_seconds=3600,
-            job_retention_days=1,
-            report_link_expiry_seconds=3600,
-        )
+        aws = ImporterAws(moto_url)
+        self.s3, self.sqs, self.sfn, table = aws.s3, aws.sqs, aws.sfn, aws.table
+        self.bucket, self.queue_url = aws.bucket, aws.queue_url
+        # chunks straddle the blocks of 1,000 rows, so checkpoints fall inside a chunk
+        self.settings = aws.settings(intercom_url, chunk_rows=70, worker_threads=4)
         self.store = jobs.JobStore(table)
         self.lambda_ = Recorder()
         self.clients = Clients(
