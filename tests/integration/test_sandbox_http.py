@@ -183,15 +183,16 @@ def test_reset_fault_is_a_connection_error_and_the_next_call_works(
 def test_timeout_fault_is_a_read_timeout_and_the_write_lands_afterwards(
     sandbox: SandboxServer, sandbox_session: SandboxSession
 ) -> None:
-    sandbox.add_fault(kind="timeout", delay_ms=400, method="POST", path="/contacts")
+    sandbox.add_fault(kind="timeout", delay_ms=2500, method="POST", path="/contacts")
 
     started = time.monotonic()
     with pytest.raises(requests.ReadTimeout):
         sandbox_session.post("/contacts", json={"email": "slow@example.com"}, timeout=(1, 0.1))
-    assert time.monotonic() - started < 0.35
+    # the client gave up long before the server answered (margins wide enough for a loaded CI machine)
+    assert time.monotonic() - started < 1.5
     assert sandbox.state()["contacts"] == []  # Intercom has not processed it yet ...
 
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 6
     while not sandbox.state()["contacts"]:  # ... but will: the client can't know
         assert time.monotonic() < deadline, "the delayed write never landed"
         time.sleep(0.05)
