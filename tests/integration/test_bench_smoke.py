@@ -4,6 +4,7 @@ sandbox, and the validator alone. Asserts the numbers are sane, not fast (timing
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -58,5 +59,6 @@ def test_validator_measurement_reports_rows_and_memory(report):
 def test_table_has_one_line_per_run_and_the_targets(bench, report):
     text = bench.markdown(report)
     assert "| pipeline 300 | 300 | 1.0" in text
-    assert "| naive 300 | 300 | 2.000 |" in text
+    # two calls a row (a call retried after a 5xx under load shows as 2.003)
+    assert re.search(r"\| naive 300 \| 300 \| 2\.0\d\d \|", text), text
     assert "Targets of issue 4" in text
