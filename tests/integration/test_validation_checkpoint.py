@@ -95,23 +95,16 @@ class Env:
     def validate(self, upload: Upload, splits: list[int]) -> str:
         """Validate ``upload``, the first invocation stopping after splits[0] blocks, the next after splits[1]..."""
         budgets = iter(splits)
-        result = handle_upload(
-            upload,
-            settings=self.settings,
-            store=self.store,
-            clients=self.clients,
-            remaining_ms=lambda: 900_000,
-            function_arn=FUNCTION_ARN,
-            deadline=Blocks(next(budgets, None)),
-        )
+        job_id = self.start(upload, next(budgets, None))
         self.invocations = 1
         while self.lambda_.events:
             event = self.lambda_.events.pop(0)
             self.continue_(event, Blocks(next(budgets, None)))
-        return str(result["job_id"])
+        return job_id
 
-    def start(self, upload: Upload, blocks: int = 1) -> str:
-        """The upload's first invocation, stopping after ``blocks`` blocks; its hand-over stays queued."""
+    def start(self, upload: Upload, blocks: int | None = 1) -> str:
+        """The upload's first invocation, stopping after ``blocks`` blocks (None: never); its continuation
+        event stays queued."""
         return str(
             handle_upload(
                 upload,
