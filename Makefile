@@ -28,8 +28,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/intercom-import run $(FILE)
 
+# Two workers (one per core); each test module (or shared stack) runs whole on one worker, heaviest first
+# (tests/conftest.py). PYTEST_XDIST="" runs everything in this process.
+PYTEST_XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "unit or static or contract" $(PYTEST_ARGS)

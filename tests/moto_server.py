@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import socket
 from collections.abc import Iterator
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 import yaml
 from moto.server import ThreadedMotoServer
@@ -36,8 +40,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@functools.cache
+def _service_models() -> Any:
+    """One loader of botocore's service models for every session (each new one would parse them again)."""
+    return botocore.loaders.create_loader()
+
+
 def session() -> boto3.session.Session:
-    return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _service_models())
+    return boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION, botocore_session=core
+    )
 
 
 def moto_server_fixture(scope: str = "module") -> Any:
@@ -61,11 +75,16 @@ def moto_server_fixture(scope: str = "module") -> Any:
     return moto_url
 
 
+@functools.cache
+def _jobs_table_properties(mtime_ns: int) -> dict[str, Any]:
+    """The JobsTable's properties in template.yaml (parsed once per version of the file: ~1 s in pure Python)."""
+    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]
+    return dict(resources["JobsTable"]["Properties"])
+
+
 def create_jobs_table(dynamodb: Any, name: str) -> Any:
     """The jobs table (keys, index, billing, TTL) as template.yaml declares it; ``dynamodb`` is a resource."""
-    properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]["JobsTable"][
-        "Properties"
-    ]
+    properties = copy.deepcopy(_jobs_table_properties((ROOT / "template.yaml").stat().st_mtime_ns))
     table = dynamodb.create_table(
         TableName=name,
         BillingMode=properties["BillingMode"],

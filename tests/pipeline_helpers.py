@@ -6,8 +6,8 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,85 @@ def local_pipeline(intercom_url: str, token: str, log_dir: Path, **kwargs: Any) 
     )
     with runtime:
         yield Pipeline(runtime)
+
+
+class SharedStack:
+    """The one shared stack of this process (a sandbox and a pipeline), kept across test modules.
+
+    One LocalRuntime can be live per process, so a stack shared by several modules must be stopped before any
+    other starts: ``conftest.py`` runs a shared stack's modules one after another (their ``xdist_group`` is the
+    stack's name; under pytest-xdist the whole group goes to one worker) and calls :meth:`close_unless_next`
+    after every test, which stops the stack once the next test belongs to another group.
+    """
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.value: tuple[Any, Pipeline] | None = None
+        self._stack = ExitStack()
+
+    def get(self, name: str, start: Callable[[ExitStack], tuple[Any, Pipeline]]) -> tuple[Any, Pipeline]:
+        if self.name != name or self.value is None:
+            self.close()
+            self.value = start(self._stack)
+            self.name = name
+        return self.value
+
+    def close_unless_next(self, next_group: str | None) -> None:
+        if self.name is not None and next_group != self.name:
+            self.close()
+
+    def close(self) -> None:
+        stack, self._stack = self._stack, ExitStack()
+        self.name = self.value = None
+        stack.close()
+
+
+SHARED = SharedStack()
+DEFAULT_STACK = "stack-default"
+DEFAULT_STACK_TOKEN = "default-stack-token"
+
+
+def default_stack_fixtures() -> tuple[Any, Any]:
+    """``sandbox`` and ``pipeline`` fixtures on the stack with the template's defaults, shared by every module
+    that uses it (mark the module ``pytest.mark.xdist_group(DEFAULT_STACK)``; its token is ``DEFAULT_STACK_TOKEN``).
+    The sandbox is reset when a module starts; the stack's jobs, logs and sent emails accumulate, so tests
+    look at their own job ids."""
+    return shared_pipeline_fixtures(DEFAULT_STACK, DEFAULT_STACK_TOKEN)
+
+
+def shared_pipeline_fixtures(name: str, token: str, **pipeline_kwargs: Any) -> tuple[Any, Any]:
+    """Like :func:`pipeline_fixtures`, for a stack shared by the modules marked ``xdist_group(name)``."""
+    from intercom_sandbox import SandboxConfig, SandboxServer
+
+    def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Pipeline]:
+        groups = {str(m.args[0] if m.args else m.kwargs.get("name")) for m in request.node.iter_markers("xdist_group")}
+        if groups != {name}:
+            raise pytest.UsageError(
+                f"{request.node.nodeid} uses the shared stack {name!r}: mark it xdist_group({name!r})"
+            )
+
+        def start(stack: ExitStack) -> tuple[Any, Pipeline]:
+            server = stack.enter_context(SandboxServer(port=0, config=SandboxConfig(token=token)))
+            logs = tmp_path_factory.mktemp(f"{name}-logs")
+            return server, stack.enter_context(local_pipeline(server.url, token, logs, **pipeline_kwargs))
+
+        return SHARED.get(name, start)
+
+    @pytest.fixture(scope="module")
+    def sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+        server, pipeline = shared(request, tmp_path_factory)
+        pipeline.runtime.wait_idle(timeout=120)  # nothing of an earlier module still runs
+        server.clear_faults()
+        server.reset()
+        server.reset_stats()
+        server.configure(**SandboxConfig(token=token).as_dict())  # what earlier modules configured is undone
+        return server
+
+    @pytest.fixture(scope="module")
+    def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Pipeline:
+        return shared(request, tmp_path_factory)[1]
+
+    return sandbox, pipeline
 
 
 def pipeline_fixtures(token: str, **pipeline_kwargs: Any) -> tuple[Any, Any]:
@@ -104,6 +183,9 @@ class Pipeline:
         while time.monotonic() < deadline:
             job = self.job(job_id)
             if job.get("status") in TERMINAL and self.execution(job_id).get("status") not in (None, "RUNNING"):
+                # read it again: the execution's last states (MarkJobDone: email_status, finished_at) wrote to
+                # the job after the read above saw its terminal status
+                job = self.job(job_id)
                 # the invariant of every import: each data row ends in exactly one count
                 c = counts(job)
                 assert c["rows"] == sum(c[k] for k in ("created", "updated", "skipped", "failed", "invalid")), c

@@ -6,6 +6,8 @@ directly: ``from sandbox_fixtures import FakeClock``.
 
 - ``sandbox``: a fresh :class:`SandboxServer` on a free loopback port, stopped after the test;
   change its behaviour with ``sandbox.configure(...)`` / ``sandbox.add_fault(...)``.
+- ``sandbox_clock``: the sandbox's clock (rate-limit windows, timestamps, search lag): real time. A test
+  module that asserts on windows or lag overrides it with a ``FakeClock`` it advances itself.
 - ``sandbox_session``: a ``requests.Session`` for it, with the Intercom headers set; relative URLs
   (``"/contacts"``) are resolved against the sandbox, and every call has a timeout.
 - ``openapi_spec``: the pinned 2.14 description (openapi-core), loaded once per session.
@@ -13,7 +15,8 @@ directly: ``from sandbox_fixtures import FakeClock``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -47,8 +50,13 @@ class SandboxSession(requests.Session):
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(host="127.0.0.1", port=0) as server:
+def sandbox_clock() -> Callable[[], float]:
+    return time.time
+
+
+@pytest.fixture
+def sandbox(sandbox_clock: Callable[[], float]) -> Iterator[SandboxServer]:
+    with SandboxServer(host="127.0.0.1", port=0, clock=sandbox_clock) as server:
         yield server
 
 

@@ -122,6 +122,9 @@ def read_png(path: Path) -> Image:
 def _unfilter(kind: int, line: bytearray, prev: bytearray, bpp: int) -> None:
     if kind == 0:
         return
+    if kind == 2:  # "up", most rows of a screenshot: every byte plus the one above it, the whole row at once
+        line[:] = _add_bytes(line, prev)
+        return
     for i in range(len(line)):
         left = line[i - bpp] if i >= bpp else 0
         up = prev[i]
@@ -138,6 +141,15 @@ def _unfilter(kind: int, line: bytearray, prev: bytearray, bpp: int) -> None:
             line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
         else:
             raise ValueError(f"bad PNG filter {kind}")
+
+
+def _add_bytes(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    """``(a[i] + b[i]) & 0xFF`` for every byte, as two integers: the low 7 bits of each byte are added (their sum
+    cannot carry into the next byte) and its top bit is the XOR of both top bits and that sum's carry."""
+    n = len(a)
+    low, high = int.from_bytes(b"\x7f" * n, "big"), int.from_bytes(b"\x80" * n, "big")
+    x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
+    return (((x & low) + (y & low)) ^ ((x ^ y) & high)).to_bytes(n, "big")
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:

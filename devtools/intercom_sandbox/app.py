@@ -89,7 +89,11 @@ def _template_pattern(template: str) -> re.Pattern[str]:
 # Templates are the 2.14 description's paths, so stats keys and fault templates match the spec.
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/me", lambda c: c.workspace.me()),
-    Route("POST", "/contacts", lambda c: c.workspace.create_contact(c.body)),
+    Route(
+        "POST",
+        "/contacts",
+        lambda c: c.workspace.create_contact(c.body, email_conflicts=c.config.email_conflicts == "always"),
+    ),
     Route("GET", "/contacts", lambda c: c.workspace.list_contacts(c.query)),
     Route(
         "POST",

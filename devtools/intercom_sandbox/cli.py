@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from intercom_sandbox.config import ConfigError, SandboxConfig
+from intercom_sandbox.config import EMAIL_CONFLICTS, ConfigError, SandboxConfig
 
 DEFAULT_PORT = 8010
 
@@ -28,6 +28,13 @@ def build_parser(prog: str = "python -m intercom_sandbox") -> argparse.ArgumentP
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="random extra latency, 0..N ms")
     parser.add_argument("--search-lag", type=float, default=0.0, help="seconds before a new contact is searchable")
     parser.add_argument("--attribute-cap", type=int, default=250, help="custom data attributes allowed")
+    parser.add_argument(
+        "--email-conflicts",
+        choices=EMAIL_CONFLICTS,
+        default="always",
+        help="when a user create with an existing user's e-mail gets a 409: always, or (as Intercom documents) "
+        "only when it sends no external_id",
+    )
     return parser
 
 
@@ -45,6 +52,7 @@ def run_cli(argv: Sequence[str] | None = None, *, prog: str = "python -m interco
             jitter_ms=args.jitter_ms,
             search_lag_seconds=args.search_lag,
             attribute_cap=args.attribute_cap,
+            email_conflicts=args.email_conflicts,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,6 +17,9 @@ class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
 
 
+EMAIL_CONFLICTS = ("always", "without_external_id")
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """How the sandbox behaves. Every field can be changed while it runs.
@@ -33,6 +36,11 @@ class SandboxConfig:
             ``POST /contacts/search`` (Intercom's documented "Contact Creation Delay").
         attribute_cap: custom data attributes allowed per workspace (Intercom: 250), counted over both
             models.
+        email_conflicts: when a user create conflicts (409) on its e-mail. ``"always"`` (the default, friendlier
+            than Intercom documents): any user with the same e-mail. ``"without_external_id"`` (what Intercom
+            documents: contacts are matched by id, then external_id, and by e-mail only when no external_id is
+            sent): only a create that sends no external_id; one that does conflicts only on that external_id, so
+            an existing user with the e-mail and another or no external_id gets a second user beside it.
     """
 
     token: str | None = None
@@ -42,6 +50,7 @@ class SandboxConfig:
     jitter_ms: float = 0.0
     search_lag_seconds: float = 0.0
     attribute_cap: int = 250
+    email_conflicts: str = "always"
 
     def __post_init__(self) -> None:
         if self.token is not None and (not isinstance(self.token, str) or not self.token):
@@ -56,6 +65,8 @@ class SandboxConfig:
         _check_number("search_lag_seconds", self.search_lag_seconds)
         if not _is_int(self.attribute_cap) or self.attribute_cap < 0:
             raise ConfigError("attribute_cap must be a non-negative integer")
+        if self.email_conflicts not in EMAIL_CONFLICTS:
+            raise ConfigError(f"email_conflicts must be one of {', '.join(EMAIL_CONFLICTS)}")
 
     def replace(self, **changes: Any) -> SandboxConfig:
         """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`."""

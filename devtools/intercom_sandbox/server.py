@@ -15,6 +15,8 @@ import socket
 import socketserver
 import struct
 import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -163,11 +165,23 @@ class SandboxServer:
     ...     requests.get(f"{srv.url}/me", headers={"Authorization": "Bearer t", "Accept": "application/json"})
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, config: SandboxConfig | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: SandboxConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        """``clock`` drives the workspace's timestamps (``created_at``...), search lag, rate-limit windows and
+        stats, as :class:`SandboxApp`'s does: a test passes a fake one to set ``created_at`` without sleeping.
+        ``sleep`` waits for latency and timeout faults; by default a real wait that :meth:`stop` cuts short
+        (one passed here must return on its own)."""
         self.host = host
         self._requested_port = port
         self._stopping = threading.Event()
-        self.app = SandboxApp(config, sleep=self._stopping.wait)
+        self.app = SandboxApp(config, clock=clock, sleep=sleep or self._stopping.wait)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 

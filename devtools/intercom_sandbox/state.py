@@ -296,8 +296,9 @@ class Workspace:
 
     # ------------------------------------------------------------------ contacts
 
-    def create_contact(self, body: object) -> Json:
-        """``POST /contacts``."""
+    def create_contact(self, body: object, *, email_conflicts: bool = True) -> Json:
+        """``POST /contacts``. ``email_conflicts=False``: a user create that sends an external_id conflicts
+        only on it (Intercom matches by e-mail only when no external_id is sent; ``SandboxConfig.email_conflicts``)."""
         data = _object(body)
         with self._lock:
             _check_fields(data, _CONTACT_FIELDS)
@@ -309,7 +310,8 @@ class Workspace:
             if role == "user":
                 if not email and not external_id:
                     raise invalid("A user needs an email or an external_id", "email")
-                self._raise_on_conflict(email, external_id, exclude=None)
+                matched_email = email if email_conflicts or not external_id else None
+                self._raise_on_conflict(matched_email, external_id, exclude=None)
             now, now_s = self._now()
             contact = Contact(
                 id=new_object_id(now),

@@ -195,6 +195,7 @@ class SqsPoller:
         concurrency: int,
         poll_wait_seconds: int,
         stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.mapping = mapping
         self.concurrency = concurrency
@@ -203,6 +204,7 @@ class SqsPoller:
         self._region = region
         self._poll_wait = poll_wait_seconds
         self._stop = stop
+        self._clock = clock  # times the batching window (injectable for tests)
         self._threads: list[threading.Thread] = []
         self._slots = threading.Semaphore(concurrency)
         self._batches: queue.Queue[list[dict[str, Any]]] = queue.Queue()
@@ -270,9 +272,9 @@ class SqsPoller:
         window = self.mapping.maximum_batching_window
         if not batch or window <= 0:
             return batch
-        window_end = time.monotonic() + window
+        window_end = self._clock() + window
         while len(batch) < batch_size and not self._stop.is_set():
-            remaining = window_end - time.monotonic()
+            remaining = window_end - self._clock()
             if remaining <= 0:
                 break
             more = self._receive(sqs, min(batch_size - len(batch), 10), 0)

@@ -15,7 +15,7 @@ from pipeline_helpers import counts, pipeline_fixtures
 pytestmark = pytest.mark.e2e
 
 TOKEN = "continuation-token"
-ROWS = 3300
+ROWS = 2300  # 3 blocks of the validator (1,000 rows each): the continuation is the point, not the size
 
 
 sandbox, pipeline = pipeline_fixtures(
@@ -28,11 +28,11 @@ def people() -> str:
     lines = ["email,name,Seats,Score"]
     for i in range(ROWS):
         email = f"c{i}@example.com"
-        if i == 2500:
+        if i == 2100:
             email = "c7@example.com"  # a duplicate of line 9, two blocks (and invocations) later
-        if i == 1500:
+        if i == 1200:
             email = "not-an-email"
-        score = "0.5" if i == 3200 else str(i % 7)  # integer until the last block: a float attribute
+        score = "0.5" if i == 2200 else str(i % 7)  # integer until the last block: a float attribute
         lines.append(f"{email},Person {i},{i % 40},{score}")
     return "\n".join(lines) + "\n"
 
@@ -42,7 +42,9 @@ def test_file_read_in_several_invocations_imports_every_row_once(pipeline, sandb
 
     job = pipeline.wait_done(job_id, timeout=300)
 
-    assert job["validate_invocations"] > 1
+    # How many blocks of 1,000 rows fit in the 0.1 s budget depends on the machine (a bound is the behaviour): the
+    # deadline is checked after each whole block, so 2 or 3 invocations read these 3 blocks (2 full, 1 short)
+    assert 2 <= job["validate_invocations"] <= 3
     assert job["validate_invocations"] == job["checkpoint_seq"] + 1
     assert counts(job) == {"rows": ROWS, "created": ROWS - 2, "updated": 0, "skipped": 0, "failed": 0, "invalid": 2}
     assert job["bytes_read"] == len(people().encode())
@@ -51,8 +53,8 @@ def test_file_read_in_several_invocations_imports_every_row_once(pipeline, sandb
     types = {a["name"]: a["data_type"] for a in sandbox.state()["data_attributes"] if a.get("custom")}
     assert types == {"Seats": "integer", "Score": "float"}
     errors = {row["error_line"]: row["error"] for row in pipeline.error_rows(job)}
-    assert set(errors) == {"1502", "2502"}
-    assert "the same email as line 9;" in errors["2502"]
+    assert set(errors) == {"1202", "2102"}
+    assert "the same email as line 9;" in errors["2102"]
     assert len(pipeline.emails_for(job_id)) == 1
     invocations = pipeline.runtime.invocations("ValidateFunction")
     continued = [r for r in invocations if r.source == "invoke-async"]

@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from importer_cli.main import main
-from pipeline_helpers import counts, pipeline_fixtures
+from pipeline_helpers import DEFAULT_STACK, DEFAULT_STACK_TOKEN, counts, default_stack_fixtures
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(DEFAULT_STACK)]
 
-TOKEN = "partners-token"
+TOKEN = DEFAULT_STACK_TOKEN
 STACK_RECIPIENT = "ops@example.com"  # the template's default NotificationRecipients
 ACME = {
     "description": "Acme's nightly CRM export",
@@ -35,7 +35,7 @@ ACME = {
 }
 
 
-sandbox, pipeline = pipeline_fixtures(TOKEN)
+sandbox, pipeline = default_stack_fixtures()  # one stack for the modules with the template's defaults
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,9 @@ def acme(stack_file, tmp_path_factory) -> dict[str, Any]:
     return cli_json(stack_file, "partner", "add", "acme", "--config", str(config))
 
 
+@pytest.mark.friendly_sandbox(
+    "the seeded contact, seconds old, is hidden by a lag and the row sends an external_id: a second user is created beside it (#12)"
+)
 def test_partner_file_is_imported_with_its_settings_and_mailed_to_its_recipients(pipeline, sandbox, acme):
     seeded = pipeline.wait_done(pipeline.upload("incoming/seed.csv", "email,name\nold@example.com,Before\n"))
     assert counts(seeded)["created"] == 1
@@ -157,12 +160,13 @@ def test_partner_uploads_through_a_presigned_url_without_aws_credentials(pipelin
 def test_partner_show_and_list_report_uploads_and_schedule(stack_file, pipeline, acme):
     assert acme["prefix"] == "incoming/acme/"
     assert acme["recipients"] == ["data@acme.example", "imports@example.com"]
-    pipeline.wait_done(pipeline.upload("incoming/acme/show.csv", "Customer No,E-mail\ns-1,show@example.com\n"))
+    before = cli_json(stack_file, "partner", "show", "acme")["uploads"]  # the module's earlier tests upload too
+    job = pipeline.wait_done(pipeline.upload("incoming/acme/show.csv", "Customer No,E-mail\ns-1,show@example.com\n"))
 
     shown = cli_json(stack_file, "partner", "show", "acme")
     listed = {row["partner"]: row for row in cli_json(stack_file, "partner", "list")}
 
-    assert shown["uploads"] >= 1 and shown["last_job_id"]
+    assert (shown["uploads"], shown["last_job_id"]) == (before + 1, job["job_id"])
     assert shown["settings"]["existing"] == "skip"
     assert listed["acme"]["overdue"] is False
     assert listed["acme"]["expectation"] == "an upload every 24 h (+2 h grace)"
@@ -186,13 +190,12 @@ def test_schedule_check_flags_partners_whose_upload_is_late(pipeline, stack_file
     payload, error = pipeline.runtime.invoke("CheckPartnersFunction", {"detail-type": "Scheduled Event"})
 
     assert error is None
-    assert "late" in payload["overdue"]
-    assert "acme" not in payload["overdue"]
+    assert payload["overdue"] == ["late"]  # not acme: added and uploading within its 24 h
     emf = [
         json.loads(line) for line in pipeline.runtime.read_log("CheckPartnersFunction").splitlines() if '"_aws"' in line
     ]
     overdue_values = [v for r in emf for v in _values(r.get("OverduePartners"))]
-    assert overdue_values and overdue_values[-1] >= 1
+    assert overdue_values[-1:] == [1]  # this check's OverduePartners: the one overdue partner
     listed = {row["partner"]: row for row in cli_json(stack_file, "partner", "list")}
     assert listed["late"]["overdue"] is True
 

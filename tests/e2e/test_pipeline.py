@@ -31,8 +31,10 @@ TOKEN = "e2e-token"
 sandbox, pipeline = pipeline_fixtures(
     TOKEN,
     parameters={"WorkerBatchSize": "2"},
-    # short, so a failing chunk cycles to the dead-letter queue quickly, yet longer than a chunk takes
-    visibility_timeout_override={"ChunkQueue": 8},
+    # short, so a failing chunk cycles to the dead-letter queue quickly (5 receives), yet longer than a chunk
+    # takes here: at most 3.5 s of backoff for a failing attempt (0.5 + 1 + 2 s, full jitter), under a second
+    # for a healthy one
+    visibility_timeout_override={"ChunkQueue": 5},
 )
 
 
@@ -74,25 +76,26 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def test_summary_email_is_sent_within_seconds_of_the_last_chunk(pipeline, sandbox):
-    # The target ("the email within 2 s of the last chunk, locally") is the hand-over from the workers to the
-    # email, not start-up: `intercom-import up` and the bench prewarm every function, so the report
-    # environment's cold start (~2 s on an idle 2-core machine) is not part of the interval measured here.
-    pipeline.runtime.prewarm("ReportFunction")
+def test_summary_email_follows_the_last_chunk_through_the_task_token_not_the_job_timeout(pipeline, sandbox):
+    # The design's promise (the email within 2 s of the last chunk) is measured by the benchmark
+    # (bench/run.py, "completion latency" in docs/benchmarks.md); what makes it hold is pinned here: the
+    # worker that records the last chunk resumes the parked execution (SendTaskSuccess), which goes straight
+    # to the report and the email, with no Wait state, poll or timeout in between.
     body = "email,external_id,name\n" + "".join(f"t{i}@example.com,t-{i},T {i}\n" for i in range(250))
     job = pipeline.wait_done(pipeline.upload("incoming/latency.csv", body))
 
     chunks = pipeline.chunk_records(job["job_id"])
     assert job["status"] == "completed" and len(chunks) == int(job["chunks_total"]) == 3  # ChunkRows 100
     assert job["email_status"] == "sent" and len(pipeline.emails_for(job["job_id"])) == 1
-    last_chunk = max(_epoch(c["recorded_at"]) for c in chunks)  # the worker's clock, ms
-    # finished_at is when the state machine entered MarkJobDone, the state right after SendSummaryEmail
-    # succeeded: the email had been sent by then (an upper bound on the send time; same machine, same clock).
-    latency = _epoch(job["finished_at"]) - last_chunk
-    # ~0.3-0.7 s on an idle 2-core machine: SendTaskSuccess, the report Lambda (error file, email), SES, the
-    # next state. The bound is the 2 s target plus 1 s of slack for a loaded CI machine; what the target
-    # guards against (a Wait/poll loop before the report, a sweeper resuming the job, a slow report) costs more.
-    assert 0 <= latency <= 3.0, f"the summary email came {latency:.2f} s after the last chunk was recorded"
+    arn = pipeline.execution(job["job_id"])["executionArn"]
+    events = pipeline.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert entered == ["RouteValidation", "WaitForChunks", "BuildReport", "SendSummaryEmail", "MarkJobDone"]
+    assert not [e for e in events if e["type"] in ("TaskTimedOut", "ExecutionTimedOut")]
+    last_chunk = max(_epoch(c["recorded_at"]) for c in chunks)
+    assert _epoch(job["finished_at"]) >= last_chunk  # the email was sent after the last chunk, not before
+    resumed = [line for line in pipeline.runtime.read_log("WorkerFunction").splitlines() if job["job_id"] in line]
+    assert sum("job complete; state machine resumed" in line for line in resumed) == 1, "one worker resumed it"
 
 
 def test_people_attached_to_their_companies(pipeline, sandbox):
@@ -263,8 +266,9 @@ def test_invalid_token_fails_fast_and_the_email_says_so(pipeline, sandbox):
     email = pipeline.emails_for(job["job_id"])
     assert len(email) == 1
     assert "access token" in email[0]["text"]
-    stats = sandbox.stats()
-    assert 1 <= stats["by_status"].get("401", 0) <= 3  # one chunk tries, the others are not sent to Intercom
+    # The validator upserts the file's 2 companies (acme, bletchley) side by side before it queues any chunk:
+    # both are refused, the job fails there, and no chunk reaches Intercom
+    assert sandbox.stats()["by_route"] == {"POST /companies": {"401": 2}}
 
 
 def test_chunk_that_keeps_failing_ends_in_dlq_counted_as_failed(pipeline, sandbox):
@@ -304,6 +308,9 @@ def _sums(documents: list[dict]) -> dict[str, float]:
     return sums
 
 
+@pytest.mark.friendly_sandbox(
+    "the first import's contacts, seconds old, are hidden by a lag: each update costs a 409 first, beyond the calls counted"
+)
 def test_import_emits_row_metrics_equal_to_its_counts_and_mails_through_the_configuration_set(pipeline, sandbox):
     pipeline.wait_done(pipeline.upload("incoming/metrics-first.csv", PEOPLE))
     job = pipeline.wait_done(pipeline.upload("incoming/metrics-second.csv", PEOPLE.replace("Ada", "Ada B.")))
@@ -317,7 +324,9 @@ def test_import_emits_row_metrics_equal_to_its_counts_and_mails_through_the_conf
         k: counts(job)[k] for k in ("created", "updated", "skipped", "failed")
     }
     assert rows["RowsUpdated"] == 5
-    assert rows["IntercomApiCalls"] >= 1 + 6  # the chunk's search and one write per row
+    # the chunk's search, one write per row (5 updates and the new lead) and an attachment for each of the 3 rows
+    # with a company; the companies themselves were upserted by the validator
+    assert rows["IntercomApiCalls"] == 1 + 6 + 3
     final = _sums(report)
     assert final["JobsCompleted"] == 1 and final["JobsFailed"] == 0
     assert final["RowsInvalid"] == 0

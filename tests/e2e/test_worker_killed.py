@@ -13,7 +13,7 @@ from pipeline_helpers import counts, pipeline_fixtures
 pytestmark = pytest.mark.e2e
 
 TOKEN = "killed-token"
-WORKER_TIMEOUT = 6  # seconds; the template's is 120
+WORKER_TIMEOUT = 4  # seconds; the template's is 120 (a healthy chunk of these tests takes well under a second)
 
 
 sandbox, pipeline = pipeline_fixtures(
@@ -21,7 +21,7 @@ sandbox, pipeline = pipeline_fixtures(
     parameters={"WorkerThreads": "2", "WorkerMaxConcurrency": "2"},
     timeout_override={"WorkerFunction": WORKER_TIMEOUT},
     # redelivered a few seconds after the kill; still longer than a healthy chunk takes here
-    visibility_timeout_override={"ChunkQueue": WORKER_TIMEOUT + 4},
+    visibility_timeout_override={"ChunkQueue": WORKER_TIMEOUT + 2},
 )
 
 
@@ -49,7 +49,18 @@ def _killed_invocations(pipeline, since: float) -> list:
     ]
 
 
-@pytest.mark.parametrize("role", ["user", "lead"])
+@pytest.mark.parametrize(
+    "role",
+    [
+        "user",
+        pytest.param(
+            "lead",
+            marks=pytest.mark.friendly_sandbox(
+                "leads never conflict: only search finds the dead attempt's leads, and a lag hides them (duplicates: #12)"
+            ),
+        ),
+    ],
+)
 def test_chunk_killed_mid_way_is_finished_by_its_retry_without_duplicates(pipeline, sandbox, role):
     _hang_one_create_after_it_is_written(sandbox)
     rows = 30
@@ -83,6 +94,9 @@ def test_rows_killed_mid_way_under_existing_skip_still_count_as_created(pipeline
     assert len(by_email) == 21 and by_email["old@example.com"]["name"] == "Old"
 
 
+@pytest.mark.friendly_sandbox(
+    "leads never conflict: only search finds the dead attempt's leads, and a lag hides them (duplicates: #12)"
+)
 def test_leads_without_email_or_external_id_are_recognised_by_the_retry_not_created_twice(pipeline, sandbox):
     # Intercom cannot match these rows and never answers 409 for a lead: the retry finds the leads the dead
     # attempt created (created since the chunk's first delivery, same name and phone) instead of creating more

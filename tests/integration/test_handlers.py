@@ -11,17 +11,18 @@ import pytest
 
 from intercom_importer.jobs import JobStore, job_id_for
 from intercom_importer.partners import config_key, parse_partner, save_partner
+from intercom_importer.worker import resume_if_complete
 from moto_server import session as boto_session
-from pipeline_helpers import counts, pipeline_fixtures
+from pipeline_helpers import DEFAULT_STACK, DEFAULT_STACK_TOKEN, counts, default_stack_fixtures
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.documented_intercom, pytest.mark.xdist_group(DEFAULT_STACK)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = (ROOT / "events" / "people.csv").read_text()
-TOKEN = "handler-token"
+TOKEN = DEFAULT_STACK_TOKEN
 
 
-sandbox, pipeline = pipeline_fixtures(TOKEN)
+sandbox, pipeline = default_stack_fixtures()  # one stack for the modules with the template's defaults
 
 
 def _sqs_event(load_event, name: str, body: str) -> dict:
@@ -84,16 +85,73 @@ def test_dead_letter_handler_counts_an_unrecorded_chunk_as_failed_once(pipeline,
     assert job["failed"] == 6 and job["chunks_done"] == 1
 
 
+def _parked_execution(pipeline, name: str) -> tuple[str, str]:
+    """An execution waiting on a task token, as the import's WaitForChunks state does, and its live token: a
+    one-state machine hands the token to a queue (``sqs:sendMessage.waitForTaskToken``) instead of to Track."""
+    runtime = pipeline.runtime
+    sqs = runtime.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"{name}-token")["QueueUrl"]
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "End": True,
+    }
+    machine = pipeline.sfn.create_state_machine(
+        name=name,
+        definition=json.dumps({"StartAt": "Park", "States": {"Park": state}}),
+        roleArn=f"arn:aws:iam::{runtime.account_id}:role/{name}",
+    )["stateMachineArn"]
+    execution = pipeline.sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", []):
+            return execution, json.loads(message["Body"])["token"]
+    raise AssertionError(
+        f"the execution never handed out its task token: {pipeline.sfn.describe_execution(executionArn=execution)}"
+    )
+
+
+def _execution_end(pipeline, execution: str) -> dict:
+    def finished() -> dict | None:
+        described = pipeline.sfn.describe_execution(executionArn=execution)
+        return described if described["status"] != "RUNNING" else None
+
+    return pipeline.runtime.wait_until(finished, timeout=20)
+
+
 def test_track_handler_parks_the_token_and_resumes_at_once_when_already_complete(pipeline, load_event):
-    job_id = pipeline.upload("incoming/handler-track.csv", PEOPLE)
-    pipeline.wait_done(job_id)
-    event = load_event("track_wait_for_chunks.json") | {"job_id": job_id, "task_token": "not-a-live-token"}
+    # the last chunk was recorded before the state machine parked its token: no worker is left to resume it
+    job_id = "job-track-complete"
+    _job_store(pipeline).create(job_id, {"status": "importing", "chunks_total": 3, "chunks_done": 3})
+    execution, token = _parked_execution(pipeline, "handler-track-complete")
+    event = load_event("track_wait_for_chunks.json") | {"job_id": job_id, "task_token": token}
 
     payload, error = pipeline.runtime.invoke("TrackFunction", event)
 
     assert error is None
-    assert payload["parked"] is True
-    assert pipeline.job(job_id)["task_token"] == "not-a-live-token"
+    assert payload == {"job_id": job_id, "parked": True, "resumed_immediately": True}
+    assert pipeline.job(job_id)["task_token"] == token
+    described = _execution_end(pipeline, execution)  # went on with what the last chunk's worker would send
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"chunks_done": 3})
+
+
+def test_track_handler_parks_the_token_of_a_job_still_importing_for_its_last_worker(pipeline, load_event):
+    job_id, store = "job-track-importing", _job_store(pipeline)
+    store.create(job_id, {"status": "importing", "chunks_total": 3, "chunks_done": 2})
+    execution, token = _parked_execution(pipeline, "handler-track-importing")
+    event = load_event("track_wait_for_chunks.json") | {"job_id": job_id, "task_token": token}
+
+    payload, error = pipeline.runtime.invoke("TrackFunction", event)
+
+    assert error is None
+    assert payload == {"job_id": job_id, "parked": True, "resumed_immediately": False}
+    assert pipeline.job(job_id)["task_token"] == token  # where the worker recording chunk 3 finds it
+    assert pipeline.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    store.update(job_id, {"chunks_done": 3})  # the last chunk recorded: its worker resumes with the parked token
+    assert resume_if_complete(store, pipeline.sfn, job_id) is True
+    described = _execution_end(pipeline, execution)
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"chunks_done": 3})
 
 
 def test_report_handler_builds_the_email_for_a_finished_job(pipeline, load_event):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,11 +15,27 @@ import pytest
 import requests
 
 from intercom_sandbox import SandboxConfig, SandboxServer
-from sandbox_fixtures import INTERCOM_HEADERS, SandboxSession
+from sandbox_fixtures import INTERCOM_HEADERS, FakeClock, SandboxSession
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+START = 1_700_000_000.0  # FakeClock's start: a boundary of 0.5 and 10 s windows
+
+
+@pytest.fixture
+def sandbox_clock() -> FakeClock:
+    """The ``sandbox`` runs on a clock that moves only when a test advances it: rate-limit windows, reset times
+    and the search lag are exact, whatever the machine's load."""
+    return FakeClock(START)
+
+
+def eventually(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """A bounded wait for something another thread does (the verdict is whether it happens, not how fast)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} within {timeout:g} s"
+        time.sleep(0.02)
 
 
 def error_of(response: requests.Response) -> dict[str, str]:
@@ -112,31 +129,31 @@ def test_search_pagination_in_query_string_is_ignored(sandbox_session: SandboxSe
     assert in_body["data"][0]["id"] not in {c["id"] for c in first["data"]}
 
 
-def test_search_lag_hides_new_contacts_until_it_passes(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
-    sandbox.configure(search_lag_seconds=0.3)
+def test_search_lag_hides_new_contacts_until_it_passes(
+    sandbox: SandboxServer, sandbox_session: SandboxSession, sandbox_clock: FakeClock
+) -> None:
+    sandbox.configure(search_lag_seconds=0.5)
     sandbox_session.post("/contacts", json={"email": "new@example.com"})
     query = {"query": {"field": "email", "operator": "=", "value": "new@example.com"}}
 
-    assert sandbox_session.post("/contacts/search", json=query).json()["total_count"] == 0
-    deadline = time.monotonic() + 2
-    while sandbox_session.post("/contacts/search", json=query).json()["total_count"] == 0:
-        assert time.monotonic() < deadline, "the contact never became searchable"
-        time.sleep(0.05)
+    def found() -> int:
+        return int(sandbox_session.post("/contacts/search", json=query).json()["total_count"])
+
+    assert found() == 0
+    sandbox_clock.advance(0.25)
+    assert found() == 0
+    sandbox_clock.advance(0.25)  # the lag has passed
+    assert found() == 1
 
 
 # ---------------------------------------------------------------- rate limit
 
 
-def _wait_for_window_start(window: float) -> None:
-    """Sleep to just after a window boundary, so a burst of calls lands in one window."""
-    time.sleep(window - (time.time() % window) + 0.01)
-
-
 def test_429_after_the_limit_with_headers_then_refills_at_reset(
-    sandbox: SandboxServer, sandbox_session: SandboxSession
+    sandbox: SandboxServer, sandbox_session: SandboxSession, sandbox_clock: FakeClock
 ) -> None:
     sandbox.configure(rate_limit_per_window=3, window_seconds=0.5)
-    _wait_for_window_start(0.5)
+    sandbox_clock.advance(0.1)  # 0.1 s into the window [START, START + 0.5)
 
     responses = [sandbox_session.get("/me") for _ in range(4)]
 
@@ -146,24 +163,24 @@ def test_429_after_the_limit_with_headers_then_refills_at_reset(
     limited = responses[-1]
     assert error_of(limited) == {"code": "rate_limit_exceeded", "message": "Exceeded rate limit of 3 in 0.5_seconds"}
     reset = int(limited.headers["X-RateLimit-Reset"])
-    now = time.time()
-    assert now < reset <= now + 1.5  # the end of the 0.5 s window, rounded up to a whole second
+    assert reset == START + 1  # the end of the 0.5 s window, rounded up to a whole second
 
-    time.sleep(max(0.0, reset - time.time()) + 0.01)
+    sandbox_clock.now = reset
     refilled = sandbox_session.get("/me")
     assert refilled.status_code == 200
     assert refilled.headers["X-RateLimit-Remaining"] == "2"
     assert sandbox.stats()["rate_limited"] == 1
 
 
-def test_default_window_label_is_intercoms_10_seconds(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
+def test_default_window_label_is_intercoms_10_seconds(
+    sandbox: SandboxServer, sandbox_session: SandboxSession, sandbox_clock: FakeClock
+) -> None:
     sandbox.configure(rate_limit_per_window=1)
+    sandbox_clock.advance(9.9)
     sandbox_session.get("/me")
     limited = sandbox_session.get("/me")
-    if limited.status_code == 200:  # crossed a 10 s boundary between the two calls: try once more
-        limited = sandbox_session.get("/me")
     assert error_of(limited)["message"] == "Exceeded rate limit of 1 in 10_seconds"
-    assert int(limited.headers["X-RateLimit-Reset"]) % 10 == 0
+    assert int(limited.headers["X-RateLimit-Reset"]) == START + 10
 
 
 # ---------------------------------------------------------------- faults
@@ -180,22 +197,25 @@ def test_reset_fault_is_a_connection_error_and_the_next_call_works(
     assert sandbox_session.get("/me").status_code == 200
 
 
-def test_timeout_fault_is_a_read_timeout_and_the_write_lands_afterwards(
-    sandbox: SandboxServer, sandbox_session: SandboxSession
-) -> None:
-    sandbox.add_fault(kind="timeout", delay_ms=2500, method="POST", path="/contacts")
+def test_timeout_fault_is_a_read_timeout_and_the_write_lands_afterwards() -> None:
+    delays: list[float] = []
+    delay_over = threading.Event()
 
-    started = time.monotonic()
-    with pytest.raises(requests.ReadTimeout):
-        sandbox_session.post("/contacts", json={"email": "slow@example.com"}, timeout=(1, 0.1))
-    # the client gave up long before the server answered (margins wide enough for a loaded CI machine)
-    assert time.monotonic() - started < 1.5
-    assert sandbox.state()["contacts"] == []  # Intercom has not processed it yet ...
+    def delay(seconds: float) -> None:  # the fault's delay lasts until the test ends it
+        delays.append(seconds)
+        delay_over.wait(timeout=30)
 
-    deadline = time.monotonic() + 6
-    while not sandbox.state()["contacts"]:  # ... but will: the client can't know
-        assert time.monotonic() < deadline, "the delayed write never landed"
-        time.sleep(0.05)
+    with SandboxServer(sleep=delay) as sandbox, SandboxSession(sandbox.url) as session:
+        sandbox.add_fault(kind="timeout", delay_ms=2500, method="POST", path="/contacts")
+
+        with pytest.raises(requests.ReadTimeout):  # the client gave up while the server was still delaying
+            session.post("/contacts", json={"email": "slow@example.com"}, timeout=(1, 0.1))
+        eventually(lambda: delays, "the server started the fault's delay")
+        assert delays == [2.5]
+        assert sandbox.state()["contacts"] == []  # Intercom has not processed it yet ...
+
+        delay_over.set()  # ... but will once its delay is over: the client can't know
+        eventually(lambda: sandbox.state()["contacts"], "the delayed write landed")
 
 
 def test_after_commit_500_writes_the_contact_and_a_retry_gets_409_with_its_id(
@@ -244,15 +264,18 @@ def test_injected_429_has_rate_limit_headers(sandbox: SandboxServer, sandbox_ses
 
     assert response.status_code == 429
     assert response.headers["X-RateLimit-Remaining"] == "0"
-    assert int(response.headers["X-RateLimit-Reset"]) >= int(time.time())
+    assert int(response.headers["X-RateLimit-Reset"]) == START + 10  # the end of the current 10 s window
     assert error_of(response)["code"] == "rate_limit_exceeded"
 
 
-def test_configured_latency_delays_every_call(sandbox: SandboxServer, sandbox_session: SandboxSession) -> None:
-    sandbox.configure(latency_ms=120)
-    started = time.monotonic()
-    sandbox_session.get("/me")
-    assert time.monotonic() - started >= 0.12
+def test_configured_latency_delays_every_call() -> None:
+    slept: list[float] = []
+    with SandboxServer(sleep=slept.append) as sandbox, SandboxSession(sandbox.url) as session:
+        sandbox.configure(latency_ms=120)
+        responses = [session.get("/me"), session.post("/contacts", json={"email": "a@example.com"})]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    assert slept == [0.12, 0.12]  # the server waited before answering each call
 
 
 # ---------------------------------------------------------------- admin API over HTTP
@@ -288,7 +311,7 @@ def test_concurrent_creates_of_one_user_give_one_contact_and_409s_naming_it(sand
 
     def create(_: int) -> requests.Response:
         with SandboxSession(sandbox.url) as session:
-            barrier.wait(timeout=5)
+            barrier.wait(timeout=30)  # all at once; a bounded wait, not a verdict
             return session.post("/contacts", json={"email": "race@example.com"})
 
     with ThreadPoolExecutor(max_workers=20) as pool:

@@ -5,6 +5,10 @@ over HTTP. The invocation's deadline is a block count here (each invocation chec
 rows), so where a file is cut is exact and no test depends on the machine's speed; Lambda's
 asynchronous self-invoke is a recorder whose events the test delivers (the local runtime test in
 tests/e2e/test_continuation.py runs the real one).
+
+What these tests are about is the files' block structure (checkpoints between blocks, chunks straddling them,
+a duplicate blocks away from its first row, a type decided in the last block), not their size: the validator's
+blocks of rows and the reader's byte blocks are made about ten times smaller here, and so are the files.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import codecs
 import gzip
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from intercom_importer import jobs, validation
+from intercom_importer import csv_reader, jobs, validation
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.validation import NO_DEADLINE, Clients, Upload, _ChunkWriter, handle_continue, handle_upload
 from intercom_sandbox import SandboxServer
@@ -33,10 +36,24 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:intercom-import-validate-test"
-ROWS = 5200  # 5 full blocks of 1,000 rows and a short one
+BLOCK_ROWS = 100  # the validator's blocks of rows (1,000 in production)
+READ_BLOCK = 8 * 1024  # the reader's byte blocks (64 KiB in production): each file still spans several
+ROWS = 520  # 5 full blocks of 100 rows and a short one
+# Chunks straddle the blocks, so checkpoints fall inside a chunk (2, 5, 7, 8 and 9 rows pending at the five block
+# ends of people_csv()), and a whole file is more chunks than the validator's chunk PUTs in flight (8).
+CHUNK_ROWS = 30
 
 
 moto_url = moto_server_fixture()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_blocks() -> Iterator[None]:
+    """The production code with smaller blocks (both constants are read when a file is read, not at import)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validation, "BLOCK_ROWS", BLOCK_ROWS)
+        patch.setattr(csv_reader, "BLOCK", READ_BLOCK)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +92,7 @@ class Env:
         aws = ImporterAws(moto_url)
         self.s3, self.sqs, self.sfn, table = aws.s3, aws.sqs, aws.sfn, aws.table
         self.bucket, self.queue_url = aws.bucket, aws.queue_url
-        # chunks straddle the blocks of 1,000 rows, so checkpoints fall inside a chunk
-        self.settings = aws.settings(intercom_url, chunk_rows=70, worker_threads=4)
+        self.settings = aws.settings(intercom_url, chunk_rows=CHUNK_ROWS, worker_threads=4)
         self.store = jobs.JobStore(table)
         self.lambda_ = Recorder()
         self.clients = Clients(
@@ -148,6 +164,14 @@ class Env:
         )  # fmt: skip
         return {"record": {f: job.get(f) for f in fields}, "chunks": chunks, "invalid": invalid.decode()}
 
+    def checkpoint(self, job_id: str, seq: int) -> dict[str, Any]:
+        """What checkpoint ``seq`` saved (its state file outlives the validation)."""
+        return dict(
+            json.loads(
+                self.s3.get_object(Bucket=self.bucket, Key=validation.checkpoint_key(job_id, seq))["Body"].read()
+            )
+        )
+
     def work_keys(self, job_id: str) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"work/{job_id}/checkpoints/")
         return [o["Key"] for o in listing.get("Contents", [])]
@@ -166,13 +190,13 @@ def people_csv(rows: int = ROWS, *, delimiter: str = ",") -> str:
     ]
     for i in range(rows):
         email = f"user{i}@example.com"
-        if i % 97 == 5:
+        if i % 13 == 5:
             email = f"not-an-email-{i}"
-        if i == 3500:
+        if i == 350:
             email = "user10@example.com"  # duplicates line 12, three blocks earlier
-        if i == 4100:
-            email = "user4099@example.com"  # duplicates the row just before
-        score = "2.5" if i == 4800 else str(i % 9)  # integer until the last block: float
+        if i == 410:
+            email = "user409@example.com"  # duplicates the row just before
+        score = "2.5" if i == 480 else str(i % 9)  # integer until the last block: float
         renewal = "2026-01-31" if i % 11 else ""
         company = f"co-{i % 40}" if i % 3 else ""
         lines.append(
@@ -199,6 +223,7 @@ def test_file_validated_across_invocations_equals_one_pass(env: Env, splits: lis
     assert whole["record"]["status"] == jobs.IMPORTING and whole["record"]["rows"] == ROWS
     job = env.store.get(job_id)
     assert job["validate_invocations"] == len(splits) + 1 and job["checkpoint_seq"] == len(splits)
+    assert all(env.checkpoint(job_id, seq)["pending"] for seq in range(1, len(splits) + 1))  # each inside a chunk
 
 
 def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(env: Env):
@@ -209,12 +234,12 @@ def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(en
         r["line"]: r["problems"][0]["message"] for r in invalid if "duplicates" in r["problems"][0]["message"]
     }
 
-    assert duplicates[3502].startswith("duplicates an earlier row's email: the same email as line 12;")
-    assert duplicates[4102].startswith("duplicates an earlier row's email: the same email as line 4101;")
+    assert duplicates[352].startswith("duplicates an earlier row's email: the same email as line 12;")
+    assert duplicates[412].startswith("duplicates an earlier row's email: the same email as line 411;")
 
 
 def test_every_duplicate_is_one_kind_and_the_kinds_on_the_job_are_bounded(env: Env, monkeypatch):
-    lines = ["email,signed_up_at"] + [f"p{i % 600}@example.com,2026-01-01" for i in range(1200)]
+    lines = ["email,signed_up_at"] + [f"p{i % 60}@example.com,2026-01-01" for i in range(120)]
     lines[5] = "not-an-email,2026-01-01"
     lines[7] = "p6@example.com,31/02/2026"
     data = ("\n".join(lines) + "\n").encode()
@@ -227,18 +252,18 @@ def test_every_duplicate_is_one_kind_and_the_kinds_on_the_job_are_bounded(env: E
     monkeypatch.setattr(validation, "MAX_PROBLEM_KINDS", 2)
     bounded = env.outcome(env.validate(env.upload("incoming/dups-bounded.csv", data, **{"dry-run": "true"}), [99]))
 
-    # 598 duplicates, each of another line, are one kind (the job record and the email's groups stay small)
-    assert grouped["record"]["invalid"] == bounded["record"]["invalid"] == 600
-    assert grouped["record"]["problem_kinds"] == {"email: duplicates an earlier row's email": 598, email: 1, date: 1}
-    assert bounded["record"]["problem_kinds"] == {email: 1, date: 1, "other problems (see the error file)": 598}
+    # 58 duplicates, each of another line, are one kind (the job record and the email's groups stay small)
+    assert grouped["record"]["invalid"] == bounded["record"]["invalid"] == 60
+    assert grouped["record"]["problem_kinds"] == {"email: duplicates an earlier row's email": 58, email: 1, date: 1}
+    assert bounded["record"]["problem_kinds"] == {email: 1, date: 1, "other problems (see the error file)": 58}
 
 
 def test_external_id_case_matters_for_duplicates_across_a_checkpoint_and_email_case_does_not(env: Env):
-    lines = ["email,external_id"] + [f"p{i}@example.com,ext-{i}" for i in range(1500)]
+    lines = ["email,external_id"] + [f"p{i}@example.com,ext-{i}" for i in range(150)]
     lines[1] = "First@Example.com,ABC"
-    lines[1201] = "p1200@example.com,abc"  # another person: external_id is case-sensitive in Intercom
-    lines[1301] = "p1300@example.com, ABC "  # the same person as line 2
-    lines[1401] = " first@EXAMPLE.com ,ext-1400"  # the same email as line 2
+    lines[121] = "p120@example.com,abc"  # another person: external_id is case-sensitive in Intercom
+    lines[131] = "p130@example.com, ABC "  # the same person as line 2
+    lines[141] = " first@EXAMPLE.com ,ext-140"  # the same email as line 2
     data = ("\n".join(lines) + "\n").encode()
 
     job_id = env.validate(env.upload("incoming/id-case.csv", data, **{"dry-run": "true"}), [1])
@@ -249,8 +274,8 @@ def test_external_id_case_matters_for_duplicates_across_a_checkpoint_and_email_c
     }
     assert env.invocations == 2
     assert invalid == {
-        1302: [("external_id", "duplicates an earlier row's external_id")],
-        1402: [("email", "duplicates an earlier row's email")],
+        132: [("external_id", "duplicates an earlier row's external_id")],
+        142: [("email", "duplicates an earlier row's email")],
     }
 
 
@@ -265,7 +290,7 @@ def test_people_file_companies_under_skip_keep_existing_ones_and_create_the_rest
     client.upsert_company({"company_id": old, "name": "Old Name", "plan": "Basic", "size": 3})
     header = "email,company_id,company_name,company_plan,company_size,company_industry,company_monthly_spend"
     lines = [header, f"a-{suffix}@example.com,{new},New Co,Pro,,,", f"b-{suffix}@example.com,{old},Renamed,Gold,999,,"]
-    lines += [f"p{i}-{suffix}@example.com,,,,,," for i in range(1200)]
+    lines += [f"p{i}-{suffix}@example.com,,,,,," for i in range(120)]
     lines += [f"c-{suffix}@example.com,{new},Other Name,Other Plan,12,Software,1999.99"]
     data = ("\n".join(lines) + "\n").encode()
     intercom.reset_stats()
@@ -380,7 +405,7 @@ def test_checkpoint_records_progress_and_the_last_invocation_cleans_up(env: Env)
     upload = env.upload("incoming/progress.csv", people_csv().encode(), **{"dry-run": "true"})
     job_id = env.start(upload, 3)
     job = env.store.get(job_id)
-    assert job["status"] == jobs.VALIDATING and job["rows_read"] == 3000 and 0 < job["bytes_read"] < upload.size
+    assert job["status"] == jobs.VALIDATING and job["rows_read"] == 300 and 0 < job["bytes_read"] < upload.size
     assert sorted(env.work_keys(job_id)) == [
         f"work/{job_id}/checkpoints/{n}" for n in ("0001-invalid.jsonl", "0001-seen.db", "0001.json")
     ]
@@ -398,12 +423,13 @@ def test_rejected_file_split_by_checkpoints_deletes_every_chunk(env: Env):
     job = env.store.get(job_id)
     listing = env.s3.list_objects_v2(Bucket=env.bucket, Prefix=f"work/{job_id}/chunks/")
 
-    assert job["status"] == jobs.REJECTED and job["invalid"] > 0 and job["skipped"] == job["valid"]
+    # 40 bad emails (every 13th row from the 6th) and 2 duplicates are invalid; every valid row is counted skipped
+    assert (job["status"], job["invalid"], job["valid"], job["skipped"]) == (jobs.REJECTED, 42, ROWS - 42, ROWS - 42)
     assert listing.get("KeyCount", 0) == 0
 
 
 def test_chunk_messages_carry_the_job_as_message_group(env: Env):
-    job_id = env.validate(env.upload("incoming/group.csv", people_csv(300).encode(), **{"dry-run": "true"}), [])
+    job_id = env.validate(env.upload("incoming/group.csv", people_csv(150).encode(), **{"dry-run": "true"}), [])
 
     received = env.sqs.receive_message(
         QueueUrl=env.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
@@ -414,32 +440,39 @@ def test_chunk_messages_carry_the_job_as_message_group(env: Env):
 
 # ------------------------------------------------------------------------------ chunk writer
 class CountingS3:
-    """The moto S3 client, with PUTs slowed a little and counted while in flight; one key can fail."""
+    """The moto S3 client, with PUTs counted while in flight; one key can fail.
 
-    def __init__(self, s3: Any, fail_key: str | None = None) -> None:
+    ``hold``: the first PUTs wait until that many are in flight together (at most 10 s), then every PUT goes
+    through: a writer that overlaps its PUTs reaches the count whatever the machine's speed, one that does not
+    stays below it."""
+
+    def __init__(self, s3: Any, fail_key: str | None = None, *, hold: int = 0) -> None:
         self._s3 = s3
         self.fail_key = fail_key
         self.in_flight = 0
         self.peak = 0
-        self._lock = threading.Lock()
+        self._hold = hold
+        self._gate = threading.Condition()
 
     def put_object(self, **kwargs: Any) -> Any:
-        with self._lock:
+        with self._gate:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
+            if self.in_flight >= self._hold:
+                self._hold = 0  # open for good
+                self._gate.notify_all()
+            if not self._gate.wait_for(lambda: self._hold == 0, timeout=10):
+                self._hold = 0  # the writer does not overlap its PUTs: the peak tells; the rest go through
+                self._gate.notify_all()
         try:
-            time.sleep(0.02)  # S3 latency: lets PUTs overlap
             if kwargs["Key"] == self.fail_key:
                 raise ClientError(
                     {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}}, "PutObject"
                 )
             return self._s3.put_object(**kwargs)
         finally:
-            with self._lock:
+            with self._gate:
                 self.in_flight -= 1
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._s3, name)
 
 
 def write_rows(writer: _ChunkWriter, rows: int) -> None:
@@ -448,22 +481,22 @@ def write_rows(writer: _ChunkWriter, rows: int) -> None:
 
 
 def test_chunk_writer_writes_every_chunk_in_order_with_bounded_puts_in_flight(env: Env):
-    s3 = CountingS3(env.s3)
+    s3 = CountingS3(env.s3, hold=4)
     writer = _ChunkWriter(s3, env.bucket, "job-writer", 10, in_flight=4)
 
-    write_rows(writer, 395)
+    write_rows(writer, 195)
     total = writer.flush()
     writer.close()
 
-    assert total == 40
-    assert 1 < s3.peak <= 4
+    assert total == 20
+    assert s3.peak == 4  # the first four PUTs overlapped, and never more than four
     first_lines = []
     for index in range(1, total + 1):
         body = json.loads(
             env.s3.get_object(Bucket=env.bucket, Key=validation.chunk_key("job-writer", index))["Body"].read()
         )
         first_lines.append(body["rows"][0]["line"])
-    assert first_lines == list(range(2, 397, 10))
+    assert first_lines == list(range(2, 197, 10))
 
 
 def test_chunk_writer_raises_a_failed_put(env: Env):
@@ -545,8 +578,11 @@ def test_final_invocation_dying_while_preparing_intercom_is_finished_by_its_retr
 
     assert retried["outcome"] == "accepted"
     outcome = env.outcome(job_id)
-    # the dead attempt had created the custom attributes already: the retry's calls differ (it meets them)
-    assert outcome["record"].pop("prepare_calls") > 0 and expected["record"].pop("prepare_calls") > 0
+    # Each import lists both models' attributes (2 calls), creates its 3 custom attributes (seats, score, renewal)
+    # and upserts its 40 companies (co-0 .. co-39). The dead attempt had created the attributes already: each of
+    # the retry's creates is refused as a duplicate and followed by a listing that finds it (2 calls each).
+    assert expected["record"].pop("prepare_calls") == 2 + 3 + 40
+    assert outcome["record"].pop("prepare_calls") == 2 + 3 * 2 + 40
     assert outcome == expected
 
 

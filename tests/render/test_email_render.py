@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.render
 
 WHITE = (255, 255, 255)
 CARD_WIDTH = 600
+RENDERS_AT_ONCE = 4  # Chromium processes at once: they overlap with each other and with the PNG decoding
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +39,16 @@ def rendered(tmp_path_factory) -> dict[str, dict[str, Any]]:
             pytest.fail(str(exc), pytrace=False)
         pytest.skip(f"{exc} (CI fails here; set RENDER_TESTS=1 to fail locally too)")
     out = tmp_path_factory.mktemp("email-screenshots")
-    result = {}
-    for name, sample in SAMPLES.items():
-        email = render_email(**sample)
+
+    def render(name: str) -> dict[str, Any]:
+        email = render_email(**SAMPLES[name])
         html = out / f"{name}.html"
         html.write_text(email["html"], encoding="utf-8")
         png = screenshot(html, out / f"{name}.png")
-        result[name] = {"email": email, "png": png, "image": read_png(png)}
-    return result
+        return {"email": email, "png": png, "image": read_png(png)}
+
+    with ThreadPoolExecutor(max_workers=RENDERS_AT_ONCE) as pool:
+        return dict(zip(SAMPLES, pool.map(render, SAMPLES), strict=True))
 
 
 def _band_rows(image: Image, colour: str) -> list[int]:

@@ -211,13 +211,15 @@ def test_windows_1252_accent_after_the_first_block_is_decoded_as_windows_1252():
     assert any(accent in text for accent in ("é", "ë", "ü"))
 
 
-@pytest.mark.parametrize(("name", "delimiter"), [("semicolon.csv", ";"), ("tab.csv", "\t")])
-def test_semicolon_and_tab_delimiters_are_sniffed_and_commas_stay_in_values(name, delimiter):
+@pytest.mark.parametrize(
+    ("name", "delimiter", "person"), [("semicolon.csv", ";", "Martin, Alice"), ("tab.csv", "\t", "Alice, Martin")]
+)
+def test_semicolon_and_tab_delimiters_are_sniffed_and_commas_stay_in_values(name, delimiter, person):
     outcome = validate(corpus(name))
 
     assert outcome.dialect.delimiter == delimiter
     assert outcome.header == ["email", "name", "plan"]
-    assert outcome.row(2).record["name"] in ("Martin, Alice", "Alice, Martin")
+    assert outcome.row(2).record["name"] == person
 
 
 def test_excel_sep_line_sets_the_delimiter_and_is_not_the_header():

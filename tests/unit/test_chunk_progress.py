@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import functools
 
 import pytest
 
+from intercom_importer import upsert
 from intercom_importer.errors import ChunkOutOfTimeError, IntercomAuthError, IntercomServerError
 from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, _run_rows
+from virtual_time import SimulatedExecutor, VirtualTime
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +44,33 @@ def test_a_retry_runs_only_the_rows_not_done_and_keeps_the_earlier_results_in_or
     assert results[0].contact_id == "c2" and results[5].contact_id == "new"
 
 
-def test_no_row_starts_after_a_row_aborts_the_job():
+@pytest.fixture
+def vt(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    """Virtual time, with the row pool's threads on it: a row's call to Intercom "takes" virtual seconds, so
+    which rows are in flight together, and when, is decided by the code alone (not by the machine's load)."""
+    clock = VirtualTime()
+    monkeypatch.setattr(upsert, "ThreadPoolExecutor", functools.partial(SimulatedExecutor, clock))
+    return clock
+
+
+def run_rows_on(vt: VirtualTime, *args, **kwargs):
+    """``_run_rows`` called from a simulated thread; its result (or error) once the simulation has ended."""
+    outcome = {}
+
+    def call() -> None:
+        try:
+            outcome["result"] = _run_rows(*args, **kwargs)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    vt.spawn(call, "chunk")
+    vt.run(horizon=vt.clock() + 60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def test_no_row_starts_after_a_row_aborts_the_job(vt):
     rows = [{"line": line, "record": {}} for line in range(2, 102)]
     ran = []
 
@@ -50,33 +78,35 @@ def test_no_row_starts_after_a_row_aborts_the_job():
         ran.append(row["line"])
         if row["line"] == 5:
             raise JobAbort(IntercomAuthError("401", status=401))
-        time.sleep(0.1)  # a call to Intercom: line 5 is refused while lines 2-4 are in flight
+        vt.sleep(0.1)  # a call to Intercom: line 5 is refused while lines 2-4 are in flight
         return RowResult(row["line"], CREATED, "c")
 
     with pytest.raises(JobAbort):
-        _run_rows(rows, one, ChunkContext(existing="update", role="user"), threads=4)
+        run_rows_on(vt, rows, one, ChunkContext(existing="update", role="user"), threads=4)
 
-    # lines 2-5 and at most the 3 rows the other threads had started when line 5 was refused
-    assert 5 in ran and len(ran) <= 4 + 3, sorted(ran)
+    assert ran == [2, 3, 4, 5]  # the rows in flight on the other 3 threads finish; none starts after line 5
 
 
-def test_rows_not_started_before_the_time_runs_out_wait_for_the_next_delivery():
+def test_rows_not_started_before_the_time_runs_out_wait_for_the_next_delivery(vt):
     rows = [{"line": line, "record": {}} for line in range(2, 42)]
     ran = []
 
     def one(row):
         ran.append(row["line"])
-        time.sleep(0.05)
+        vt.sleep(0.05)  # a call to Intercom
         return RowResult(row["line"], CREATED, f"c{row['line']}")
 
-    ctx = ChunkContext(existing="update", role="user", start_rows_until=time.monotonic() + 0.12)
+    ctx = ChunkContext(existing="update", role="user", start_rows_until=vt.clock() + 0.12)
     with pytest.raises(ChunkInterrupted) as exc:
-        _run_rows(rows, one, ctx, threads=2)
+        run_rows_on(vt, rows, one, ctx, threads=2, clock=vt.clock)
 
+    # two threads start rows at 0, 0.05 and 0.10 s; at 0.15 s the time is up
     assert isinstance(exc.value.cause, ChunkOutOfTimeError)
-    assert sorted(exc.value.done) == sorted(ran) and 0 < len(ran) < 40  # the finished rows travel with it
-    assert f"{40 - len(ran)} of the chunk's 40 rows were not started" in exc.value.cause.message
-    retry = _run_rows(rows, one, ChunkContext(existing="update", role="user", done=exc.value.done), threads=2)
+    assert ran == [2, 3, 4, 5, 6, 7] and sorted(exc.value.done) == ran  # the finished rows travel with it
+    assert "34 of the chunk's 40 rows were not started" in exc.value.cause.message
+    retry = run_rows_on(
+        vt, rows, one, ChunkContext(existing="update", role="user", done=exc.value.done), threads=2, clock=vt.clock
+    )
     assert [r.line for r in retry] == list(range(2, 42)) and sorted(ran) == list(range(2, 42))
 
 

@@ -1,4 +1,8 @@
-"""CsvStream checkpoints: exact byte offsets at row boundaries, and resuming from one in a new stream."""
+"""CsvStream checkpoints: exact byte offsets at row boundaries, and resuming from one in a new stream.
+
+The reader's byte blocks are an eighth of production's here, and so are the files: each still spans about the
+same number of blocks (a checkpoint in a later block, an ASCII first block, a resume far into the file).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,17 @@ import io
 
 import pytest
 
-from intercom_importer.csv_reader import BLOCK, CsvStream, Row, StreamCheckpoint
+from intercom_importer import csv_reader
+from intercom_importer.csv_reader import CsvStream, Row, StreamCheckpoint
 
 pytestmark = pytest.mark.unit
+
+READ_BLOCK = 8 * 1024  # 64 KiB in production
+
+
+@pytest.fixture(autouse=True)
+def small_read_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_reader, "BLOCK", READ_BLOCK)  # read when a stream reads, not bound at import
 
 
 def people(count: int, *, newline: str = "\n", accent: str = "é") -> str:
@@ -55,12 +67,12 @@ ENCODINGS = {
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
 def test_resuming_at_checkpoints_yields_the_same_rows_as_one_pass(encoding: str, newline: str):
-    data = ENCODINGS[encoding](people(3000, newline=newline))
+    data = ENCODINGS[encoding](people(375, newline=newline))
     whole = list(CsvStream(io.BytesIO(data)))
 
     assert read_split(data, [1]) == whole
-    assert read_split(data, [1000, 1001]) == whole
-    assert read_split(data, [7, 500, 1234, 2999]) == whole
+    assert read_split(data, [125, 126]) == whole
+    assert read_split(data, [7, 62, 154, 374]) == whole
 
 
 def test_checkpoint_offset_is_the_exact_byte_position_of_the_next_row():
@@ -74,15 +86,15 @@ def test_checkpoint_offset_is_the_exact_byte_position_of_the_next_row():
 
 
 def test_windows_1252_fallback_after_an_ascii_first_block_resumes_at_the_exact_byte():
-    ascii_rows = "".join(f"user{i}@example.com,Name {i},x\n" for i in range(5000))
-    assert len(ascii_rows) > BLOCK
+    ascii_rows = "".join(f"user{i}@example.com,Name {i},x\n" for i in range(625))
+    assert len(ascii_rows) > csv_reader.BLOCK
     data = ("email,name,note\n" + ascii_rows).encode() + b"jose@example.com,Jos\xe9 M\xfcller,x\n" * 3
     data += "zoe@example.com,Zoë,x\n".encode()  # real UTF-8 later in the same file
 
     whole = list(CsvStream(io.BytesIO(data)))
 
-    assert whole[5000].cells[1] == "José Müller" and whole[-1].cells[1] == "Zoë"
-    assert read_split(data, [5000, 5001, 5002]) == whole
+    assert whole[625].cells[1] == "José Müller" and whole[-1].cells[1] == "Zoë"
+    assert read_split(data, [625, 626, 627]) == whole
 
 
 def test_resumed_rows_keep_their_physical_line_numbers_after_a_sep_line_and_blank_lines():
@@ -100,10 +112,10 @@ def test_checkpoint_at_the_last_row_resumes_to_nothing():
 
 
 def test_plain_resume_reads_only_from_the_offset():
-    data = people(20000).encode()
+    data = people(2500).encode()
     stream = CsvStream(io.BytesIO(data))
     for index, _row in enumerate(stream):
-        if index == 9999:
+        if index == 1249:
             break
     state = stream.checkpoint()
     rest = io.BytesIO(data[state.offset :])
@@ -111,17 +123,17 @@ def test_plain_resume_reads_only_from_the_offset():
     resumed = CsvStream.resume(rest, state)
     first = next(iter(resumed))
 
-    assert first.cells[0] == "user10000@example.com"
+    assert first.cells[0] == "user1250@example.com"
     assert resumed.bytes_read == state.offset + len(first_line(data, state.offset))
 
 
 def first_line(data: bytes, offset: int) -> bytes:
-    """The physical lines of the row starting at ``offset`` (one row here: row 10000 is single-line)."""
+    """The physical lines of the row starting at ``offset`` (one row here: row 1250 is single-line)."""
     return data[offset : data.index(b"\n", offset) + 1]
 
 
 def test_bytes_read_is_exact_at_every_row_boundary_of_a_plain_file():
-    data = people(3000, newline="\r\n").encode()
+    data = people(375, newline="\r\n").encode()
     stream = CsvStream(io.BytesIO(data))
     ends = []
     for _row in stream:

@@ -843,8 +843,10 @@ class _StubHandler(BaseHTTPRequestHandler):
         self.rfile.read(length)
         self.server.seen.append(self.path)  # type: ignore[attr-defined]
         behaviour = self.server.behaviour  # type: ignore[attr-defined]
-        if behaviour == "slow":
-            time.sleep(0.5)
+        if behaviour == "hang":  # no answer until the test is over: every read timeout of the client fires
+            self.server.over.wait(timeout=30)  # type: ignore[attr-defined]
+            self.close_connection = True
+            return
         if behaviour == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -866,9 +868,11 @@ def stub_server() -> Iterator[ThreadingHTTPServer]:
     server.daemon_threads = True
     server.seen = []  # type: ignore[attr-defined]
     server.behaviour = "ok"  # type: ignore[attr-defined]
+    server.over = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
+    server.over.set()  # type: ignore[attr-defined]
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
@@ -891,25 +895,36 @@ def _url(server: ThreadingHTTPServer) -> str:
     return f"http://{host}:{port}"
 
 
+def _requests_seen(server: ThreadingHTTPServer, count: int) -> list[str]:
+    """The paths the server received, once it has (at least) ``count``: its handler threads may still be
+    reading requests the client has given up on. A bounded wait, not a timing assertion."""
+    deadline = time.monotonic() + 10
+    while len(server.seen) < count and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    return list(server.seen)  # type: ignore[attr-defined]
+
+
 def test_real_socket_success_round_trip(stub_server):
     assert _socket_client(_url(stub_server)).create_contact({"role": "lead", "email": "a@b.co"})["id"] == "c1"
 
 
 def test_real_read_timeout_on_lead_create_is_not_retried(stub_server):
-    stub_server.behaviour = "slow"
+    stub_server.behaviour = "hang"
     client = _socket_client(_url(stub_server))
     with pytest.raises(IntercomConnectionError) as caught:
         client.create_contact({"role": "lead", "email": "a@b.co"})
     assert "may or may not" in caught.value.message
-    assert stub_server.seen == ["/contacts"]
+    assert client.stats.calls == 1
+    assert _requests_seen(stub_server, 1) == ["/contacts"]
 
 
 def test_real_read_timeout_on_user_create_is_retried(stub_server):
-    stub_server.behaviour = "slow"
+    stub_server.behaviour = "hang"
     client = _socket_client(_url(stub_server))
     with pytest.raises(IntercomConnectionError):
         client.create_contact({"role": "user", "email": "a@b.co"})
-    assert stub_server.seen == ["/contacts"] * 3
+    assert client.stats.calls == 3
+    assert _requests_seen(stub_server, 3) == ["/contacts"] * 3
 
 
 def test_real_connection_drop_after_sending_is_ambiguous_for_leads(stub_server):

@@ -1,14 +1,14 @@
-"""WindowRateLimiter accounting with a fake clock: allowance per window, adaptation, 429 back-off."""
+"""WindowRateLimiter accounting with a fake clock (many threads: on virtual time): allowance per window, adaptation, 429 back-off."""
 
 from __future__ import annotations
 
 import math
-import threading
 from collections import Counter
 
 import pytest
 
 from intercom_importer.ratelimit import NullRateLimiter, RateLimiter, WindowRateLimiter
+from virtual_time import VirtualTime
 
 pytestmark = pytest.mark.unit
 
@@ -28,71 +28,18 @@ class FakeClock:
         self.now += seconds
 
 
-class SteppedClock:
-    """Shared fake time for many threads: it only advances when every live thread is asleep.
-
-    A sleeping thread registers its wake-up time and blocks; the driver (the test's main thread)
-    waits until all workers sleep or are done, then jumps to the earliest wake-up time. While any
-    worker runs, time stands still, so the window of each grant is unambiguous.
-    """
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.cond = threading.Condition()
-        self.generation = 0
-        self.wakeups: list[float] = []
-        self.finished = 0
-
-    def time(self) -> float:
-        with self.cond:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.cond:
-            generation = self.generation
-            self.wakeups.append(self.now + seconds)
-            self.cond.notify_all()
-            assert self.cond.wait_for(lambda: self.generation != generation, timeout=10), "driver stalled"
-
-    def done(self) -> None:
-        with self.cond:
-            self.finished += 1
-            self.cond.notify_all()
-
-    def drive(self, workers: int, max_steps: int = 10_000) -> None:
-        for _ in range(max_steps):
-            with self.cond:
-                settled = self.cond.wait_for(lambda: len(self.wakeups) + self.finished == workers, timeout=10)
-                assert settled, "workers neither slept nor finished"
-                if self.finished == workers:
-                    return
-                self.now = max(self.now, min(self.wakeups))
-                self.wakeups = []
-                self.generation += 1
-                self.cond.notify_all()
-        raise AssertionError("too many steps")
-
-
-def _run_workers(limiter: WindowRateLimiter, clock: SteppedClock, workers: int, calls: int) -> list[float]:
+def _run_workers(limiter: WindowRateLimiter, vt: VirtualTime, workers: int, calls: int) -> list[float]:
+    """``workers`` simulated threads make ``calls`` each; the virtual time of every grant."""
     grants: list[float] = []
-    lock = threading.Lock()
 
     def work() -> None:
-        try:
-            for _ in range(calls):
-                limiter.acquire()
-                with lock:
-                    grants.append(clock.now)
-        finally:
-            clock.done()
+        for _ in range(calls):
+            limiter.acquire()
+            grants.append(vt.clock())
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    clock.drive(workers)
-    for thread in threads:
-        thread.join(timeout=10)
-    assert not any(t.is_alive() for t in threads)
+    for index in range(workers):
+        vt.spawn(work, f"worker-{index}")
+    vt.run(horizon=vt.clock() + 3600)
     return grants
 
 
@@ -116,25 +63,23 @@ def test_windows_are_aligned_to_multiples_of_the_window_length():
 
 
 def test_many_threads_never_exceed_the_allowance_of_a_window():
-    clock = SteppedClock(1_000.0)
-    limiter = WindowRateLimiter(7, 10.0, clock=clock.time, sleep=clock.sleep)
-    grants = _run_workers(limiter, clock, workers=12, calls=10)
+    vt = VirtualTime(1_000.0)
+    limiter = WindowRateLimiter(7, 10.0, clock=vt.clock, sleep=vt.sleep)
+    grants = _run_workers(limiter, vt, workers=12, calls=10)
     per_window = Counter(math.floor(t / 10.0) for t in grants)
     assert len(grants) == 120
-    assert max(per_window.values()) == 7  # the allowance is used, never exceeded
-    assert sum(per_window.values()) == 120
-    assert len(per_window) == math.ceil(120 / 7)
+    # the allowance is used in full in every window, never exceeded: 17 windows of 7, then the last 1
+    assert sorted(per_window.items()) == [(100 + i, 7) for i in range(17)] + [(117, 1)]
 
 
 def test_a_429_blocks_every_thread_until_the_reset():
-    clock = SteppedClock(1_000.0)
-    limiter = WindowRateLimiter(100, 10.0, clock=clock.time, sleep=clock.sleep)
+    vt = VirtualTime(1_000.0)
+    limiter = WindowRateLimiter(100, 10.0, clock=vt.clock, sleep=vt.sleep)
     limiter.acquire()
     limiter.observe(100, 0, 1_007.0, 429)
     assert limiter.blocked_until == 1_007.0
-    grants = _run_workers(limiter, clock, workers=8, calls=3)
-    assert len(grants) == 24
-    assert min(grants) == 1_007.0
+    grants = _run_workers(limiter, vt, workers=8, calls=3)
+    assert grants == [1_007.0] * 24  # nobody before the reset; everybody at it
 
 
 def test_a_429_without_reset_blocks_until_the_window_ends():

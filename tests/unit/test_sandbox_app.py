@@ -282,12 +282,23 @@ def test_invalid_fault_specs_are_refused(spec: object, message: str) -> None:
         {"search_lag_seconds": float("nan")},
         {"attribute_cap": -1},
         {"token": ""},
+        {"email_conflicts": "never"},
         {"colour": "blue"},
     ],
 )
 def test_invalid_config_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         SandboxConfig().replace(**changes)
+
+
+def test_configured_email_conflicts_reach_the_user_create(app: SandboxApp) -> None:
+    call(app, "POST", "/contacts", {"email": "ann@example.com"})
+
+    friendly = call(app, "POST", "/contacts", {"email": "ann@example.com", "external_id": "u-2"})
+    app.configure(email_conflicts="without_external_id")
+    documented = call(app, "POST", "/contacts", {"email": "ann@example.com", "external_id": "u-2"})
+
+    assert (friendly.status, documented.status) == (409, 200)
 
 
 def test_admin_api_needs_no_auth_and_is_not_counted(app: SandboxApp) -> None:

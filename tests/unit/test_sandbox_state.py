@@ -60,6 +60,24 @@ def test_duplicate_user_email_conflicts_case_insensitively_with_existing_id(ws: 
     assert caught.value.message == f"A contact matching those details already exists with id={first['id']}"
 
 
+def test_user_create_with_an_external_id_ignores_the_email_when_matching_as_documented(ws: Workspace) -> None:
+    first = ws.create_contact({"email": "ann@example.com"})
+
+    second = ws.create_contact({"email": "ann@example.com", "external_id": "new-id"}, email_conflicts=False)
+
+    assert second["id"] != first["id"] and second["external_id"] == "new-id"
+    assert sorted(c["email"] for c in ws.dump()["contacts"]) == ["ann@example.com", "ann@example.com"]
+
+
+def test_user_create_without_an_external_id_still_conflicts_on_the_email_as_documented(ws: Workspace) -> None:
+    first = ws.create_contact({"email": "ann@example.com", "external_id": "u-1"})
+
+    with raises(409, "conflict", f"id={first['id']}$"):
+        ws.create_contact({"email": "ANN@example.com"}, email_conflicts=False)
+    with raises(409, "conflict", f"id={first['id']}$"):
+        ws.create_contact({"email": "other@example.com", "external_id": "u-1"}, email_conflicts=False)
+
+
 def test_duplicate_user_external_id_conflicts(ws: Workspace) -> None:
     first = ws.create_contact({"external_id": "u-1"})
 

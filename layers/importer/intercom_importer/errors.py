@@ -125,12 +125,25 @@ class IntercomGoneError(IntercomPermanentError):
 
 
 class IntercomConflictError(IntercomPermanentError):
-    """409: a user with this email or external_id exists. ``existing_id`` is parsed from the message."""
+    """409: a user with this email or external_id exists. ``existing_id`` is parsed from the message.
 
-    def __init__(self, message: str, *, existing_id: str | None = None, archived: bool = False, **kw) -> None:
+    ``ambiguous_since``: when an earlier attempt of this very call was sent (epoch seconds, the client's clock)
+    whose answer was lost (read timeout, connection lost after sending, 5xx) and so may have been applied; the
+    existing contact may then be the one that attempt created. ``None`` when every attempt was answered."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        existing_id: str | None = None,
+        archived: bool = False,
+        ambiguous_since: float | None = None,
+        **kw,
+    ) -> None:
         super().__init__(message, **kw)
         self.existing_id = existing_id
         self.archived = archived
+        self.ambiguous_since = ambiguous_since
 
 
 class IntercomValidationError(IntercomPermanentError):

@@ -32,6 +32,11 @@ other status                          the named error at once     the named erro
 So after a call with ``retry_on_ambiguous=False``, an ``IntercomServerError`` or
 ``IntercomConnectionError`` means *the outcome is unknown*: search again before re-creating.
 
+A retried user create whose earlier attempt may have been applied unseen (read timeout, reset after sending,
+5xx) can be answered 409 about the very contact that attempt made: the ``IntercomConflictError`` then carries
+``ambiguous_since``, when the first such attempt was sent (the ``clock``'s epoch seconds), so the caller can
+tell its own create (``created_at`` not before it) from a contact that existed already.
+
 Logging: failures are logged with the HTTP method, the route *template* (``/contacts/{contact_id}``,
 never the URL with ids), the status, Intercom's error code and ``request_id``. Tokens, emails, request
 and response bodies are never logged.
@@ -608,9 +613,11 @@ class IntercomClient:
         policy = self.retry
         transient_retries = 0
         rate_limit_retries = 0
+        ambiguous_since: float | None = None  # when the first attempt that may have been applied unseen was sent
         while True:
             self._acquire()
             self._stats.call()
+            sent_at = self._clock()
             try:
                 response = self._session.request(
                     method,
@@ -624,6 +631,8 @@ class IntercomClient:
             except requests.RequestException as exc:
                 self._stats.connection_error()
                 not_sent = _never_sent(exc)
+                if not not_sent and ambiguous_since is None:
+                    ambiguous_since = sent_at
                 if (not_sent or retry_ambiguous) and transient_retries < policy.max_retries:
                     transient_retries += 1
                     self._log_retry(method, route, None, transient_retries, type(exc).__name__)
@@ -644,12 +653,13 @@ class IntercomClient:
                 self._wait_for_reset(response, rate_limit_retries)
                 continue
             if is_transient(status) and retry_ambiguous and transient_retries < policy.max_retries:
+                ambiguous_since = sent_at if ambiguous_since is None else ambiguous_since
                 transient_retries += 1
                 self._log_retry(method, route, response, transient_retries, "server_error")
                 self._backoff(transient_retries)
                 continue
             retries = rate_limit_retries if status == 429 else transient_retries
-            error = _error_from_response(response, method, route, retries=retries)
+            error = _error_from_response(response, method, route, retries=retries, ambiguous_since=ambiguous_since)
             self._log_failure(error, method, route, _failure_level(status, expected))
             raise error
 
@@ -894,8 +904,11 @@ _ERROR_CLASSES: Mapping[int, type[IntercomError]] = {
 }
 
 
-def _error_from_response(response: requests.Response, method: str, route: str, *, retries: int) -> IntercomError:
-    """The named error for a non-2xx response, with a message a person can act on."""
+def _error_from_response(
+    response: requests.Response, method: str, route: str, *, retries: int, ambiguous_since: float | None = None
+) -> IntercomError:
+    """The named error for a non-2xx response, with a message a person can act on. ``ambiguous_since`` goes on
+    a 409 (see ``IntercomConflictError``)."""
     status = response.status_code
     detail = _error_detail(response)
     if status >= 500 or status == 408:
@@ -926,7 +939,9 @@ def _error_from_response(response: requests.Response, method: str, route: str, *
     }
     if status == 409:
         existing_id, archived = parse_conflict(detail.message)
-        return IntercomConflictError(message, existing_id=existing_id, archived=archived, **common)
+        return IntercomConflictError(
+            message, existing_id=existing_id, archived=archived, ambiguous_since=ambiguous_since, **common
+        )
     if status == 429:
         reset_at = _float_header(response.headers, "X-RateLimit-Reset")
         return IntercomRateLimitError(message, reset_at=reset_at, **common)

@@ -3,7 +3,9 @@
 People, per chunk of rows:
 1. one search (``OR[email IN [...], external_id IN [...]]``, all pages) learns which rows exist;
 2. one create or update per row, several in flight (a thread pool over one keep-alive session);
-   a 409 on create (search lag, or a concurrent import) yields the existing id, then update or skip;
+   a 409 on create (search lag, or a concurrent import) yields the existing id, then update or skip; a 409
+   to a create the client repeated after losing an answer may name the contact that create made: a contact
+   created since that attempt was sent is finished as the row's create;
 3. company columns: the companies were upserted once for the whole import by the validator; the
    contact is attached to its company (one call);
 4. tags: one bulk ``POST /tags`` per tag per 50 contacts.
@@ -70,11 +72,16 @@ COMPANY_TEXT_FIELDS = ("name", "plan", "website", "industry")  # typed ``string`
 
 
 class JobAbort(Exception):
-    """Intercom refused the whole job (bad token, plan restriction): stop calling it."""
+    """Intercom refused the whole job (bad token, plan restriction): stop calling it.
 
-    def __init__(self, cause: IntercomPermanentError) -> None:
+    ``done`` holds the rows of the chunk that had finished before (written to Intercom, on other threads or
+    before a refused tagging call): they count as they ended, not as "not imported".
+    """
+
+    def __init__(self, cause: IntercomPermanentError, done: Mapping[int, RowResult] | None = None) -> None:
         super().__init__(cause.message)
         self.cause = cause
+        self.done: dict[int, RowResult] = dict(done or {})
 
 
 @dataclass
@@ -129,13 +136,19 @@ class ChunkContext:
 
 
 def _run_rows(
-    rows: Sequence[Mapping[str, Any]], one: Callable[[Mapping[str, Any]], RowResult], ctx: ChunkContext, threads: int
+    rows: Sequence[Mapping[str, Any]],
+    one: Callable[[Mapping[str, Any]], RowResult],
+    ctx: ChunkContext,
+    threads: int,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[RowResult]:
     """Run ``one`` for every row not done by an earlier attempt, several at a time, in row order.
 
     A retryable error does not lose the rows that finished: they travel in ``ChunkInterrupted``.
-    A ``JobAbort`` (bad token, plan restriction) propagates as it is, and no row starts after it: only
-    the calls already in flight on other threads are made (Intercom refuses those too).
+    A ``JobAbort`` (bad token, plan restriction) propagates with the rows that finished (``JobAbort.done``), and
+    no row starts after it: only the calls already in flight on other threads are made (Intercom refuses those too).
+    ``clock`` is the one ``ctx.start_rows_until`` is a time of (injectable for tests).
     """
     results: dict[int, RowResult] = {}
     pending = []
@@ -152,7 +165,7 @@ def _run_rows(
     def guarded(row: Mapping[str, Any]) -> RowResult | None:
         if aborted:
             return None  # not started: the job is aborted
-        if ctx.start_rows_until is not None and time.monotonic() >= ctx.start_rows_until:
+        if ctx.start_rows_until is not None and clock() >= ctx.start_rows_until:
             out_of_time.append(int(row["line"]))
             return None  # not started: left for the next delivery
         try:
@@ -167,13 +180,14 @@ def _run_rows(
             try:
                 result = future.result()
             except JobAbort:
-                break  # leaving the pool waits for the rows in flight; the queued ones return at once
+                continue  # the rows queued after it return at once, not started; those in flight are collected
             except Exception as exc:
                 failure = failure or exc
             else:
                 if result is not None:
                     results[line] = result
     if aborted:
+        aborted[0].done = {**results, **aborted[0].done}
         raise aborted[0]
     if failure is None and out_of_time:
         failure = ChunkOutOfTimeError(
@@ -398,9 +412,13 @@ def _person(
                     "import the row again",
                 )
             conflicting: Mapping[str, Any] = {"id": exc.existing_id}
-            if ctx.redelivered_since is not None:  # it may be the dead attempt's create, still not searchable
+            # It may be the contact this create made on an attempt whose answer was lost (the client repeated
+            # it), or the dead attempt's create on a redelivered chunk, still not searchable: its created_at says.
+            if ctx.redelivered_since is not None or exc.ambiguous_since is not None:
                 conflicting = client.get_contact(exc.existing_id)
-            return _update_existing(client, line, conflicting, body, role, ctx, record, scope)
+            return _update_existing(
+                client, line, conflicting, body, role, ctx, record, scope, created_since=exc.ambiguous_since
+            )
         return _company(client, RowResult(line, CREATED, str(created["id"])), record, ctx, scope)
     except (IntercomAuthError, IntercomForbiddenError) as exc:
         raise JobAbort(exc) from exc
@@ -454,9 +472,15 @@ def _update_existing(
     ctx: ChunkContext,
     record: Mapping[str, Any],
     scope: str,
+    *,
+    created_since: float | None = None,
 ) -> RowResult:
+    """Update (or skip) the contact the row refers to; or finish the row as a create when this import made the
+    contact: an earlier attempt of the chunk (``_created_by_earlier_attempt``), or this row's own create, applied
+    by an attempt whose answer was lost: ``created_since`` is when that attempt was sent (the 409's
+    ``ambiguous_since``)."""
     contact_id = str(existing["id"])
-    if _created_by_earlier_attempt(existing, ctx):
+    if _created_by_earlier_attempt(existing, ctx) or _created_since(existing, created_since):
         # finish the row as the first attempt would have: the same values, then its company and tags
         client.update_contact(contact_id, _safe_update(body, existing, ctx))
         return _company(client, RowResult(line, CREATED, contact_id), record, ctx, scope)
@@ -478,10 +502,18 @@ def _created_by_earlier_attempt(existing: Mapping[str, Any], ctx: ChunkContext) 
     would be counted as this import's create; the contact is still updated once, never duplicated.)
     Intercom's ``created_at`` is in whole seconds, so the comparison is with the second of the first
     delivery: a contact made earlier in that same second by someone else is the one case it misreads."""
-    if ctx.redelivered_since is None or ctx.dry_run:
+    if ctx.dry_run:
+        return False
+    return _created_since(existing, ctx.redelivered_since)
+
+
+def _created_since(existing: Mapping[str, Any], since: float | None) -> bool:
+    """Intercom created the contact at or after ``since`` (epoch seconds; None: never true). Its ``created_at``
+    has whole seconds, so a contact of the same second counts (see ``_created_by_earlier_attempt``)."""
+    if since is None:
         return False
     created_at = existing.get("created_at")
-    return isinstance(created_at, int | float) and created_at >= math.floor(ctx.redelivered_since)
+    return isinstance(created_at, int | float) and created_at >= math.floor(since)
 
 
 def _safe_update(body: Mapping[str, Any], existing: Mapping[str, Any] | None, ctx: ChunkContext) -> dict[str, Any]:
@@ -541,11 +573,14 @@ TagMany = Callable[[str, Sequence[str]], Any]  # IntercomClient.tag_contacts / t
 
 def _tagged(tag_many: TagMany, ctx: ChunkContext, results: list[RowResult]) -> list[RowResult]:
     """Tag the records the chunk created or updated (skipped and failed rows are never tagged): one bulk
-    ``POST /tags`` per tag per 50 records. A failure keeps the rows' results, so only the tagging is retried."""
+    ``POST /tags`` per tag per 50 records. A failure keeps the rows' results, so only the tagging is retried;
+    a refused token or permission (401/403) aborts the job, as it does on a row."""
     try:
         _tag(tag_many, ctx, results)
     except JobAbort:
         raise
+    except (IntercomAuthError, IntercomForbiddenError) as exc:  # a bad token or permission: no retry can tag
+        raise JobAbort(exc, done={r.line: r for r in results}) from exc  # the rows are written, only untagged
     except Exception as exc:
         raise ChunkInterrupted({r.line: r for r in results}, exc) from exc
     return results

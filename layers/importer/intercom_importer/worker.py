@@ -148,8 +148,8 @@ def process_chunk(
     api_calls = 0
     abort = job.get("abort")
     outcome = "recorded"
-    if abort:
-        results = [RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
+    if abort:  # rows an earlier attempt of this chunk wrote count as they ended, the rest are not imported
+        results = _aborted(rows, load_progress(s3, settings.import_bucket, job_id, index), abort)
         outcome = "aborted"
     else:
         mapping = options.mapping or {}
@@ -198,7 +198,7 @@ def process_chunk(
             }
             store.update(job_id, {"abort": abort})
             logger.warning("import aborted by Intercom", error=abort["error"])
-            results = [RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
+            results = _aborted(rows, {**ctx.done, **exc.done}, abort)
             outcome = "aborted"
         finally:
             observability.record_api_usage(job_id, before, client.stats)
@@ -292,6 +292,14 @@ def _failures(rows: Sequence[Mapping[str, Any]], results: Sequence[RowResult]) -
         for row, res in zip(rows, results, strict=True)
         if res.outcome == FAILED
     ]
+
+
+def _aborted(
+    rows: Sequence[Mapping[str, Any]], done: Mapping[int, RowResult], abort: Mapping[str, Any]
+) -> list[RowResult]:
+    """The results of a chunk of an aborted job: the rows written before the abort as they ended (they are in
+    Intercom), every other row failed with the reason."""
+    return [done.get(int(r["line"])) or RowResult(int(r["line"]), FAILED, error=_abort_text(abort)) for r in rows]
 
 
 def _abort_text(abort: Mapping[str, Any]) -> str:
