@@ -23,7 +23,7 @@ import pytest
 import requests
 from openapi_core import OpenAPI
 
-from intercom_sandbox import SandboxServer
+from intercom_sandbox import SandboxConfig, SandboxServer
 
 SANDBOX_TOKEN = "sandbox-test-token"
 INTERCOM_HEADERS = {
@@ -84,3 +84,30 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def clocked_sandbox_fixtures(start: float) -> tuple[Any, Any, Any]:
+    """A module's ``clock``, ``server`` and per-test ``fresh`` sandbox on a :class:`FakeClock`: bind them under
+    those names, ``clock, server, fresh = clocked_sandbox_fixtures(START)`` (``fresh`` may take another name).
+
+    ``server`` is one sandbox for the module, on ``clock``; ``fresh`` gives it to a test emptied, with the default
+    config and the clock back at ``start``, so ``created_at`` and the search lag are set by the test, not by time.
+    """
+
+    @pytest.fixture(scope="module")
+    def clock() -> FakeClock:
+        return FakeClock(start)
+
+    @pytest.fixture(scope="module")
+    def server(clock: FakeClock) -> Iterator[SandboxServer]:
+        with SandboxServer(host="127.0.0.1", port=0, clock=clock) as running:
+            yield running
+
+    @pytest.fixture
+    def fresh(server: SandboxServer, clock: FakeClock) -> SandboxServer:
+        server.reset()
+        server.configure(**SandboxConfig().as_dict())
+        clock.now = start
+        return server
+
+    return clock, server, fresh

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,17 @@ class Job:
     def failures(self) -> list[dict[str, Any]]:
         body = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=worker.result_key(self.job_id, 1))["Body"].read()
         return list(json.loads(body)["failures"])
+
+    def process(self, intercom_url: str, client_factory: Callable[[], Any]) -> str:
+        """The worker's delivery of the job's chunk."""
+        return worker.process_chunk(
+            chunk_message(self.job_id, 1),
+            settings=self.settings(intercom_url),
+            store=self.store,
+            s3=self.aws.s3,
+            sfn=self.aws.sfn,
+            client_factory=client_factory,
+        )
 
     def dead_letter(self) -> str:
         return worker.record_dead_chunk(
@@ -151,14 +163,7 @@ def test_rows_of_a_chunk_whose_tagging_failed_count_as_they_ended_when_it_is_dea
     client = IntercomClient("dead-chunk-token", sandbox.url, limiter=NullRateLimiter(), sleep=lambda _s: None)
 
     with pytest.raises(IntercomServerError):  # SQS will deliver the chunk again
-        worker.process_chunk(
-            chunk_message(job.job_id, 1),
-            settings=job.settings(sandbox.url),
-            store=job.store,
-            s3=job.aws.s3,
-            sfn=job.aws.sfn,
-            client_factory=lambda: client,
-        )
+        job.process(sandbox.url, lambda: client)
     saved = worker.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1)
     outcome = job.dead_letter()
 
@@ -177,14 +182,7 @@ def test_rows_written_before_the_token_was_refused_count_as_they_ended_and_the_r
     sandbox.add_fault(method="POST", path="/tags", status=401)
     client = IntercomClient("dead-chunk-token", sandbox.url, limiter=NullRateLimiter(), sleep=lambda _s: None)
 
-    outcome = worker.process_chunk(
-        chunk_message(job.job_id, 1),
-        settings=job.settings(sandbox.url),
-        store=job.store,
-        s3=job.aws.s3,
-        sfn=job.aws.sfn,
-        client_factory=lambda: client,
-    )
+    outcome = job.process(sandbox.url, lambda: client)
 
     # lines 2, 3 and 5 are in Intercom (untagged): created, not "not imported"; line 4 was refused on its own
     assert outcome == "aborted"
@@ -197,14 +195,7 @@ def test_rows_an_earlier_attempt_wrote_count_as_they_ended_in_a_chunk_of_an_abor
     worker.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, {2: RowResult(2, CREATED, "c-2")})
     job.store.update(job.job_id, {"abort": {"error": "IntercomAuthError", "message": "Unauthorized", "status": 401}})
 
-    outcome = worker.process_chunk(
-        chunk_message(job.job_id, 1),
-        settings=job.settings(),
-        store=job.store,
-        s3=job.aws.s3,
-        sfn=job.aws.sfn,
-        client_factory=lambda: pytest.fail("an aborted job calls Intercom no more"),
-    )
+    outcome = job.process("http://127.0.0.1:9", lambda: pytest.fail("an aborted job calls Intercom no more"))
 
     assert outcome == "aborted"
     assert job.counters() == {"created": 1, "updated": 0, "skipped": 0, "failed": 3, "chunks_done": 1}

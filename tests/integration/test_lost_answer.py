@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,8 +19,8 @@ from intercom_importer.intercom import IntercomClient
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.ratelimit import NullRateLimiter
 from intercom_importer.upsert import CREATED, SKIPPED, UPDATED, ChunkContext, RowResult, import_rows
-from intercom_sandbox import SandboxConfig, SandboxServer
-from sandbox_fixtures import FakeClock, SandboxSession
+from intercom_sandbox import SandboxServer
+from sandbox_fixtures import FakeClock, SandboxSession, clocked_sandbox_fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.documented_intercom]
 
@@ -37,23 +36,7 @@ LOST = {
 }
 
 
-@pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FakeClock) -> Iterator[SandboxServer]:
-    with SandboxServer(host="127.0.0.1", port=0, clock=clock) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer, clock: FakeClock) -> SandboxServer:
-    server.reset()
-    server.configure(**SandboxConfig().as_dict())
-    clock.now = START
-    return server
+clock, server, sandbox = clocked_sandbox_fixtures(START)
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ from intercom_importer.upsert import (
     RowResult,
     import_rows,
 )
-from intercom_sandbox import SandboxConfig, SandboxServer
-from sandbox_fixtures import FakeClock, SandboxSession
+from intercom_sandbox import SandboxServer
+from sandbox_fixtures import FakeClock, SandboxSession, clocked_sandbox_fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.documented_intercom]
 
@@ -159,23 +159,12 @@ class Intercom:
         ]
 
 
-@pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FakeClock) -> Iterator[SandboxServer]:
-    with SandboxServer(host="127.0.0.1", port=0, clock=clock) as running:
-        yield running
+clock, server, fresh = clocked_sandbox_fixtures(START)
 
 
 @pytest.fixture
-def w(server: SandboxServer, clock: FakeClock) -> Iterator[Intercom]:
-    server.reset()
-    server.configure(**SandboxConfig().as_dict())
-    clock.now = START
-    world = Intercom(server, clock)
+def w(fresh: SandboxServer, clock: FakeClock) -> Iterator[Intercom]:
+    world = Intercom(fresh, clock)
     yield world
     world.api.close()
     world.recording.close()
