@@ -26,6 +26,8 @@ FLAGS = (
     "--hide-scrollbars",
     "--force-color-profile=srgb",
 )
+ATTEMPTS = 3
+"""Screenshots taken before one is whole (see :func:`screenshot`)."""
 
 
 class ChromiumMissingError(RuntimeError):
@@ -47,7 +49,21 @@ def chromium_path() -> str:
 
 
 def screenshot(html_file: Path, png_file: Path, *, width: int = WIDTH, height: int = HEIGHT) -> Path:
-    """Screenshot ``html_file`` (a local file) into ``png_file`` at ``width`` x ``height`` CSS pixels."""
+    """Screenshot ``html_file`` (a local file) into ``png_file`` at ``width`` x ``height`` CSS pixels.
+
+    On a loaded machine Chromium sometimes captures the window before its page reaches the full height: the
+    bottom rows (129 of them, the height of the browser's hidden toolbar) are left unpainted, pure white, where
+    the page's own background should be. Such a screenshot is taken again, up to ``ATTEMPTS`` times; the last one
+    is kept whatever it shows, so a page that really is white at the bottom still gets its screenshot."""
+    for _ in range(ATTEMPTS):
+        _capture(html_file, png_file, width, height)
+        if _whole(read_png(png_file)):
+            break
+    return png_file
+
+
+def _capture(html_file: Path, png_file: Path, width: int, height: int) -> None:
+    png_file.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         command = [
             chromium_path(),
@@ -60,7 +76,13 @@ def screenshot(html_file: Path, png_file: Path, *, width: int = WIDTH, height: i
         result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)  # noqa: S603
     if not png_file.exists() or png_file.stat().st_size == 0:
         raise RenderError(f"chromium wrote no screenshot (exit {result.returncode}): {result.stderr[-2000:]}")
-    return png_file
+
+
+def _whole(image: Image) -> bool:
+    """The page was painted down to the last row: its bottom-left corner (page margin) is the colour of its
+    top-left corner, or that colour is white anyway."""
+    top, bottom = image.pixel(0, 0), image.pixel(0, image.height - 1)
+    return bottom == top or top == (255, 255, 255)
 
 
 @dataclass
