@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from intercom_importer import jobs, worker
-from intercom_importer.chunks import CHUNK_FORMAT, chunk_key, chunk_message
+from intercom_importer import jobs, keys, worker
+from intercom_importer.chunks import CHUNK_FORMAT, chunk_message
 from intercom_importer.errors import IntercomServerError
 from intercom_importer.intercom import IntercomClient, RetryPolicy
 from intercom_importer.options import ImportOptions
@@ -52,7 +52,7 @@ class Job:
         return {c: int(job.get(c, 0)) for c in (*jobs.COUNTERS, "chunks_done")}
 
     def failures(self) -> list[dict[str, Any]]:
-        body = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=worker.result_key(self.job_id, 1))["Body"].read()
+        body = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=keys.result(self.job_id, 1))["Body"].read()
         return list(json.loads(body)["failures"])
 
     def process(self, intercom_url: str, client_factory: Callable[[], Any]) -> str:
@@ -86,7 +86,7 @@ def job(aws: ImporterAws) -> Job:
     ]
     aws.s3.put_object(
         Bucket=aws.bucket,
-        Key=chunk_key(job_id, 1),
+        Key=keys.chunk(job_id, 1),
         Body=json.dumps({"v": CHUNK_FORMAT, "job_id": job_id, "chunk": 1, "rows": rows}).encode(),
     )
     store = jobs.JobStore(aws.table)
@@ -143,7 +143,7 @@ def test_dead_chunk_counts_finished_rows_as_they_ended_and_the_rest_as_failed(jo
         },
     ]
     (chunk,) = job.store.chunks(job.job_id)
-    assert (chunk["source"], chunk["result_key"]) == ("dead-letter", worker.result_key(job.job_id, 1))
+    assert (chunk["source"], chunk["result_key"]) == ("dead-letter", keys.result(job.job_id, 1))
 
 
 def test_dead_chunk_without_a_noted_error_says_the_worker_did_not_finish(job: Job):

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from intercom_importer import csv_reader, jobs, validation
+from intercom_importer import csv_reader, jobs, keys, validation
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.validation import NO_DEADLINE, Clients, Upload, _ChunkWriter, handle_continue, handle_upload
 from intercom_sandbox import SandboxServer
@@ -150,9 +150,7 @@ class Env:
         job = self.store.get(job_id)
         chunks = []
         for index in range(1, int(job.get("chunks_total", 0)) + 1):
-            body = json.loads(
-                self.s3.get_object(Bucket=self.bucket, Key=validation.chunk_key(job_id, index))["Body"].read()
-            )
+            body = json.loads(self.s3.get_object(Bucket=self.bucket, Key=keys.chunk(job_id, index))["Body"].read())
             assert body["chunk"] == index
             chunks.append(body["rows"])
         invalid = b""
@@ -166,11 +164,7 @@ class Env:
 
     def checkpoint(self, job_id: str, seq: int) -> dict[str, Any]:
         """What checkpoint ``seq`` saved (its state file outlives the validation)."""
-        return dict(
-            json.loads(
-                self.s3.get_object(Bucket=self.bucket, Key=validation.checkpoint_key(job_id, seq))["Body"].read()
-            )
-        )
+        return dict(json.loads(self.s3.get_object(Bucket=self.bucket, Key=keys.checkpoint(job_id, seq))["Body"].read()))
 
     def work_keys(self, job_id: str) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"work/{job_id}/checkpoints/")
@@ -492,15 +486,13 @@ def test_chunk_writer_writes_every_chunk_in_order_with_bounded_puts_in_flight(en
     assert s3.peak == 4  # the first four PUTs overlapped, and never more than four
     first_lines = []
     for index in range(1, total + 1):
-        body = json.loads(
-            env.s3.get_object(Bucket=env.bucket, Key=validation.chunk_key("job-writer", index))["Body"].read()
-        )
+        body = json.loads(env.s3.get_object(Bucket=env.bucket, Key=keys.chunk("job-writer", index))["Body"].read())
         first_lines.append(body["rows"][0]["line"])
     assert first_lines == list(range(2, 197, 10))
 
 
 def test_chunk_writer_raises_a_failed_put(env: Env):
-    s3 = CountingS3(env.s3, fail_key=validation.chunk_key("job-failing", 7))
+    s3 = CountingS3(env.s3, fail_key=keys.chunk("job-failing", 7))
     writer = _ChunkWriter(s3, env.bucket, "job-failing", 10, in_flight=4)
 
     with pytest.raises(ClientError, match="SlowDown"):

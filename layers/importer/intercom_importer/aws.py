@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -30,3 +31,12 @@ def client(service: str) -> Any:
 def table(name: str) -> Any:
     """A DynamoDB Table resource for ``name``."""
     return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)
+
+
+NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+"""The codes S3 answers a missing object with (GetObject, and HeadObject's bare 404)."""
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call (``ConditionalCheckFailedException``, ``NoSuchKey``...), or ""."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

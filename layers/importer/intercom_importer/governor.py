@@ -57,6 +57,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from intercom_importer import aws
 from intercom_importer.errors import SettingsError
 
 __all__ = [
@@ -383,7 +384,7 @@ class DynamoDBGovernor:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if aws.error_code(exc) != "ConditionalCheckFailedException":
                     return self._fallback(fetch, exc)
                 with self._cond:
                     self._refused += 1
@@ -432,8 +433,8 @@ class DynamoDBGovernor:
                 ExpressionAttributeValues={":cap": cap, ":exp": self._expiry(window_start)},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                logger.warning("rate-limit cap not shared", extra={"error": _code(exc) or type(exc).__name__})
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                logger.warning("rate-limit cap not shared", extra={"error": aws.error_code(exc) or type(exc).__name__})
             return
         except BotoCoreError as exc:
             logger.warning("rate-limit cap not shared", extra={"error": type(exc).__name__})
@@ -453,8 +454,10 @@ class DynamoDBGovernor:
                 ExpressionAttributeNames={"#cap": "cap", "#used": "used"},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                logger.warning("rate-limit window not closed", extra={"error": _code(exc) or type(exc).__name__})
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                logger.warning(
+                    "rate-limit window not closed", extra={"error": aws.error_code(exc) or type(exc).__name__}
+                )
             return
         except BotoCoreError as exc:
             logger.warning("rate-limit window not closed", extra={"error": type(exc).__name__})
@@ -479,8 +482,10 @@ class DynamoDBGovernor:
                     ExpressionAttributeValues={":until": _decimal(until), ":exp": self._expiry(start)},
                 )
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
-                    logger.warning("rate-limit block not shared", extra={"error": _code(exc) or type(exc).__name__})
+                if aws.error_code(exc) != "ConditionalCheckFailedException":
+                    logger.warning(
+                        "rate-limit block not shared", extra={"error": aws.error_code(exc) or type(exc).__name__}
+                    )
                     return
                 continue
             except BotoCoreError as exc:
@@ -499,7 +504,7 @@ class DynamoDBGovernor:
                 self._fallback_left = max(1, fetch.cap // self.fallback_share)
                 logger.warning(
                     "rate-limit table unavailable; pacing this worker on its own share",
-                    extra={"error": _code(exc) if isinstance(exc, ClientError) else type(exc).__name__},
+                    extra={"error": aws.error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__},
                 )
             granted = min(fetch.k, self._fallback_left)
             self._fallback_left -= granted
@@ -609,7 +614,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from intercom_importer import aws
 from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
 
 COUNTERS = ("created", "updated", "skipped", "failed")
@@ -100,7 +101,7 @@ class JobStore:
         try:
             self._table.put_item(Item=_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(exc) from exc
         return True
@@ -132,7 +133,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 raise JobNotFoundError(
                     f"Import job {job_id} does not exist or is not {expect_status or 'present'}."
                 ) from exc
@@ -157,7 +158,7 @@ class JobStore:
                 },
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(exc) from exc
         return True
@@ -194,7 +195,7 @@ class JobStore:
                 },
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(exc) from exc
         return True
@@ -266,7 +267,7 @@ class JobStore:
                 ]
             )
         except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException":
+            if aws.error_code(exc) == "TransactionCanceledException":
                 reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     return False
@@ -387,7 +388,7 @@ class JobStore:
                 ExpressionAttributeValues={**attr_values, **values},
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(exc) from exc
         return True
@@ -436,7 +437,7 @@ class JobStore:
                 ExpressionAttributeValues=_dynamo({":now": now, ":job": job_id, ":key": key, ":zero": 0, ":one": 1}),
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise _unavailable(exc) from exc
 
     def partner_activity(self, partner: str) -> dict[str, Any] | None:
@@ -455,12 +456,8 @@ def is_complete(job: Mapping[str, Any]) -> bool:
     return job.get("status") == IMPORTING and int(job.get("chunks_done", 0)) >= int(job.get("chunks_total", 0))
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _unavailable(exc: ClientError) -> JobStoreUnavailableError:
-    return JobStoreUnavailableError(f"The job store could not be reached: {_code(exc) or exc}")
+    return JobStoreUnavailableError(f"The job store could not be reached: {aws.error_code(exc) or exc}")
 
 
 def _set_clause(values: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:

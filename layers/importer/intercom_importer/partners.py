@@ -37,11 +37,10 @@ from botocore.exceptions import ClientError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from intercom_importer import aws, keys
 from intercom_importer.errors import PartnerConfigError
 from intercom_importer.manifest import MANIFEST_SCHEMA, explain_error
 
-CONFIG_PREFIX = "config/partners/"
-INCOMING_PREFIX = "incoming/"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SETTING_KEYS = tuple(MANIFEST_SCHEMA["properties"])
 DEFAULT_OVERRIDABLE = ("tags", "auto_tag", "dry_run")
@@ -109,7 +108,7 @@ class Partner:
 
     @property
     def prefix(self) -> str:
-        return f"{INCOMING_PREFIX}{self.name}/"
+        return keys.partner_incoming(self.name)
 
     @property
     def config_key(self) -> str:
@@ -141,14 +140,14 @@ def check_name(name: str) -> str:
 
 
 def config_key(name: str) -> str:
-    return f"{CONFIG_PREFIX}{check_name(name)}.json"
+    return keys.partner_config(check_name(name))
 
 
 def partner_of_key(key: str) -> str | None:
     """``incoming/acme/2026/file.csv`` -> ``acme``; None for a file directly under incoming/."""
-    if not key.startswith(INCOMING_PREFIX):
+    if not key.startswith(keys.INCOMING_PREFIX):
         return None
-    first, sep, _ = key[len(INCOMING_PREFIX) :].partition("/")
+    first, sep, _ = key[len(keys.INCOMING_PREFIX) :].partition("/")
     return first if sep and _NAME.match(first) else None
 
 
@@ -201,7 +200,7 @@ def load_partner(s3: Any, bucket: str, name: str) -> Partner | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+        if aws.error_code(exc) in aws.NOT_FOUND:
             return None
         raise
     return parse_partner(name, body, source=f"the settings of partner {name} (s3://{bucket}/{key})")
@@ -235,9 +234,9 @@ class PartnerEntry:
 def list_partners(s3: Any, bucket: str) -> Iterator[PartnerEntry]:
     """Every registered partner, by name."""
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=CONFIG_PREFIX):
+    for page in paginator.paginate(Bucket=bucket, Prefix=keys.PARTNER_CONFIG_PREFIX):
         for item in page.get("Contents") or []:
-            name = item["Key"][len(CONFIG_PREFIX) :].removesuffix(".json")
+            name = item["Key"][len(keys.PARTNER_CONFIG_PREFIX) :].removesuffix(".json")
             if not item["Key"].endswith(".json") or not _NAME.match(name):
                 continue
             saved_at = item["LastModified"].timestamp()

@@ -21,8 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import jobs
-from intercom_importer.chunks import chunk_key
+from intercom_importer import aws, jobs, keys
 from intercom_importer.mapping import ERROR_COLUMNS
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.schema import FORMULA_PREFIXES
@@ -39,10 +38,6 @@ def unaccounted_rows(job: Mapping[str, Any]) -> int:
     """Data rows not (yet) counted as created, updated, skipped, failed or invalid."""
     counted = sum(int(job.get(k, 0) or 0) for k in ("created", "updated", "skipped", "failed", "invalid"))
     return int(job.get("rows", 0) or 0) - counted
-
-
-def report_key(job_id: str) -> str:
-    return f"reports/{job_id}/errors.csv"
 
 
 def final_status(job: Mapping[str, Any], execution_input: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -140,7 +135,7 @@ def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Map
                 failed.add(line, column, message)
         text.flush()
         spool.seek(0)
-        key = report_key(job_id)
+        key = keys.report(job_id)
         if count:
             s3.put_object(
                 Bucket=settings.import_bucket,
@@ -162,7 +157,7 @@ def unfinished_chunks(s3: Any, settings: Settings, store: jobs.JobStore, job: Ma
         entry: dict[str, Any] = {"chunk": index}
         if len(found) < UNFINISHED_SHOWN:
             try:
-                body = s3.get_object(Bucket=settings.import_bucket, Key=chunk_key(job["job_id"], index))["Body"]
+                body = s3.get_object(Bucket=settings.import_bucket, Key=keys.chunk(job["job_id"], index))["Body"]
                 lines = [int(r["line"]) for r in json.loads(body.read())["rows"]]
             except (ClientError, ValueError, KeyError):
                 logger.warning("unfinished chunk unreadable", chunk=index, exc_info=True)
@@ -242,7 +237,7 @@ def _tag_processed(s3: Any, job: Mapping[str, Any]) -> None:
         try:
             s3.put_object_tagging(**kwargs, Tagging=tags)
         except ClientError as exc:
-            if kwargs is upload or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            if kwargs is upload or aws.error_code(exc) not in aws.NOT_FOUND:
                 logger.warning("could not tag a processed file", key=kwargs["Key"], exc_info=True)
         except Exception:  # tagging is housekeeping, never a reason to fail the job
             logger.warning("could not tag a processed file", key=kwargs["Key"], exc_info=True)

@@ -40,9 +40,9 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import jobs
+from intercom_importer import aws, jobs, keys
 from intercom_importer.attributes import AttributePlan, finalise, model_of, plan_attributes
-from intercom_importer.chunks import CHUNK_FORMAT, chunk_key, chunk_message
+from intercom_importer.chunks import CHUNK_FORMAT, chunk_message
 from intercom_importer.csv_reader import CsvStream, StreamCheckpoint
 from intercom_importer.errors import (
     FileRejectedError,
@@ -144,27 +144,11 @@ class _State:
     invalid_parts: list[str] = field(default_factory=list)  # invalid rows of earlier invocations
 
 
-def invalid_key(job_id: str) -> str:
-    return f"work/{job_id}/invalid.jsonl"
-
-
-def checkpoint_key(job_id: str, seq: int) -> str:
-    return f"work/{job_id}/checkpoints/{seq:04d}.json"
-
-
-def _seen_key(job_id: str, seq: int) -> str:
-    return f"work/{job_id}/checkpoints/{seq:04d}-seen.db"
-
-
-def _invalid_part_key(job_id: str, seq: int) -> str:
-    return f"work/{job_id}/checkpoints/{seq:04d}-invalid.jsonl"
-
-
 def guess_import_type(header: list[str]) -> str:
-    keys = {normalise(h) for h in header}
-    if keys & _PEOPLE_IDS:
+    names = {normalise(h) for h in header}
+    if names & _PEOPLE_IDS:
         return PEOPLE
-    return COMPANIES if "company_id" in keys else PEOPLE
+    return COMPANIES if "company_id" in names else PEOPLE
 
 
 def handle_upload(
@@ -418,7 +402,7 @@ def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key + ".json")["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404", "AccessDenied"):
+        if aws.error_code(exc) in {*aws.NOT_FOUND, "AccessDenied"}:
             return None
         raise
     return parse_manifest(body, source=f"The manifest {key}.json")
@@ -502,7 +486,7 @@ def _validate(
             **({"VersionId": upload.version_id} if upload.version_id else {}),
         )
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(exc)
         if code in ("NoSuchKey", "NoSuchVersion", "404"):
             raise FileRejectedError(f"The uploaded file {upload.key} no longer exists in the bucket.") from exc
         raise
@@ -572,7 +556,7 @@ def _continue(
     """Resume from checkpoint ``seq``: the plain file from its byte offset (a ranged GET), a gzip file
     decompressed again from its start with the bytes before the offset skipped unparsed."""
     s3, bucket = clients.s3, settings.import_bucket
-    saved = json.loads(s3.get_object(Bucket=bucket, Key=checkpoint_key(job_id, seq))["Body"].read())
+    saved = json.loads(s3.get_object(Bucket=bucket, Key=keys.checkpoint(job_id, seq))["Body"].read())
     upload = Upload(**saved["upload"])
     position = StreamCheckpoint.from_dict(saved["stream"])
     ranged = {} if position.compressed else {"Range": f"bytes={position.offset}-"}
@@ -584,7 +568,7 @@ def _continue(
             **ranged,
         )["Body"]
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(exc)
         if code == "InvalidRange":  # the checkpoint was taken after the very last row
             body = io.BytesIO(b"")
         elif code in ("NoSuchKey", "NoSuchVersion", "404"):
@@ -800,16 +784,16 @@ def _remove_checkpoint_files(run: _Run, state: _State, *, settings: Settings, cl
     """The last checkpoint's duplicate database and the invalid-row parts, once the job has left validation.
     Not earlier: an invocation dying before that is retried from the checkpoint, which needs them. (What a
     death right here leaves behind, the work/ lifecycle rule removes.)"""
-    keys = [*state.invalid_parts, *([_seen_key(run.job_id, run.seq)] if run.seq else [])]
-    if keys:
+    files = [*state.invalid_parts, *([keys.checkpoint_seen(run.job_id, run.seq)] if run.seq else [])]
+    if files:
         clients.s3.delete_objects(
-            Bucket=settings.import_bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            Bucket=settings.import_bucket, Delete={"Objects": [{"Key": k} for k in files], "Quiet": True}
         )
 
 
 def _write_invalid(s3: Any, bucket: str, job_id: str, parts: list[str], spool: Any) -> str:
     """The invalid rows of the whole file as one object: earlier invocations' parts, then this one's."""
-    key = invalid_key(job_id)
+    key = keys.invalid(job_id)
     with tempfile.TemporaryFile("w+b") as whole:
         source = spool
         if parts:
@@ -839,13 +823,13 @@ def _save_checkpoint(
     seq = run.seq + 1
     state.chunks, state.pending = writer.checkpoint()  # the chunk PUTs in flight are done
     if spool.tell():
-        part = _invalid_part_key(job_id, seq)
+        part = keys.checkpoint_invalid(job_id, seq)
         spool.seek(0)
         s3.put_object(Bucket=bucket, Key=part, Body=spool, ContentType="application/x-ndjson")
         state.invalid_parts.append(part)
     seen_key = None
     if seen is not None:
-        seen_key = _seen_key(job_id, seq)
+        seen_key = keys.checkpoint_seen(job_id, seq)
         s3.upload_file(seen.path, bucket, seen_key)
     position = stream.checkpoint()
     saved = {
@@ -869,7 +853,7 @@ def _save_checkpoint(
         "invalid_parts": state.invalid_parts,
         "seen_key": seen_key,
     }
-    key = checkpoint_key(job_id, seq)
+    key = keys.checkpoint(job_id, seq)
     s3.put_object(
         Bucket=bucket, Key=key, Body=json.dumps(saved, separators=(",", ":")).encode(), ContentType="application/json"
     )
@@ -878,7 +862,9 @@ def _save_checkpoint(
         logger.warning("another invocation took this validation over; stopping", seq=seq)
         return
     if run.seq:  # the previous checkpoint can no longer be claimed: its database copy is not needed
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": _seen_key(job_id, run.seq)}], "Quiet": True})
+        s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": keys.checkpoint_seen(job_id, run.seq)}], "Quiet": True}
+        )
     clients.lambda_.invoke(
         FunctionName=run.function_arn,
         InvocationType="Event",
@@ -917,10 +903,6 @@ def create_attributes(client: Any, model: str, attributes: list[dict[str, Any]])
                 ) from exc
 
 
-def companies_key(job_id: str) -> str:
-    return f"work/{job_id}/companies.json"
-
-
 def _upsert_companies(
     client: Any, s3: Any, settings: Settings, job_id: str, companies: dict[str, dict[str, Any]], *, skip: bool
 ) -> str:
@@ -939,7 +921,7 @@ def _upsert_companies(
 
     with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
         ids = dict(pool.map(one, companies.items()))
-    key = companies_key(job_id)
+    key = keys.companies(job_id)
     s3.put_object(Bucket=settings.import_bucket, Key=key, Body=json.dumps(ids).encode(), ContentType="application/json")
     return key
 
@@ -1067,7 +1049,7 @@ class _ChunkWriter:
 
     def _put(self, index: int, body: bytes) -> None:
         self._s3.put_object(
-            Bucket=self._bucket, Key=chunk_key(self._job_id, index), Body=body, ContentType="application/json"
+            Bucket=self._bucket, Key=keys.chunk(self._job_id, index), Body=body, ContentType="application/json"
         )
 
     def _drain(self) -> None:
@@ -1089,9 +1071,11 @@ class _ChunkWriter:
         """Delete the chunks written so far (the file was rejected)."""
         wait(list(self._in_flight))
         self._in_flight.clear()
-        keys = [{"Key": chunk_key(self._job_id, i)} for i in range(1, self.count + 1)]
-        for start in range(0, len(keys), 1000):
-            self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
+        chunks = [{"Key": keys.chunk(self._job_id, i)} for i in range(1, self.count + 1)]
+        for start in range(0, len(chunks), 1000):
+            self._s3.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": chunks[start : start + 1000], "Quiet": True}
+            )
         self._rows = []
         self.count = 0
 
@@ -1135,7 +1119,7 @@ def _start_execution(sfn: Any, settings: Settings, job_id: str, outcome: str) ->
     try:
         sfn.start_execution(stateMachineArn=settings.state_machine_arn, name=job_id, input=json.dumps(payload))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+        if aws.error_code(exc) != "ExecutionAlreadyExists":
             raise
         logger.info("execution already started", job_id=job_id)
 

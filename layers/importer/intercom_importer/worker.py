@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import aws, jobs, observability
+from intercom_importer import aws, jobs, keys, observability
 from intercom_importer.chunks import CHUNK_FORMAT
 from intercom_importer.errors import ChunkFormatError, SettingsError
 from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
@@ -49,16 +49,12 @@ def _companies(s3: Any, bucket: str, key: str) -> dict[str, str]:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def progress_key(job_id: str, index: int) -> str:
-    return f"work/{job_id}/progress/{index:06d}.json"
-
-
 def load_progress(s3: Any, bucket: str, job_id: str, index: int) -> dict[int, RowResult]:
     """Rows of this chunk that an earlier, interrupted attempt finished."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=progress_key(job_id, index))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=keys.progress(job_id, index))["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if aws.error_code(exc) in aws.NOT_FOUND:
             return {}
         raise
     return {int(r["line"]): RowResult.from_dict(r) for r in json.loads(body)["rows"]}
@@ -66,11 +62,7 @@ def load_progress(s3: Any, bucket: str, job_id: str, index: int) -> dict[int, Ro
 
 def save_progress(s3: Any, bucket: str, job_id: str, index: int, done: Mapping[int, RowResult]) -> None:
     body = json.dumps({"job_id": job_id, "chunk": index, "rows": [r.to_dict() for r in done.values()]})
-    s3.put_object(Bucket=bucket, Key=progress_key(job_id, index), Body=body.encode(), ContentType="application/json")
-
-
-def result_key(job_id: str, index: int) -> str:
-    return f"work/{job_id}/results/{index:06d}.json"
+    s3.put_object(Bucket=bucket, Key=keys.progress(job_id, index), Body=body.encode(), ContentType="application/json")
 
 
 def load_token(secret_arn: str, fetch: Any) -> str:
@@ -206,7 +198,7 @@ def process_chunk(
     failures = _failures(rows, results)
     stored = None
     if failures:
-        stored = result_key(job_id, index)
+        stored = keys.result(job_id, index)
         s3.put_object(
             Bucket=settings.import_bucket,
             Key=stored,
@@ -253,7 +245,7 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
     done = load_progress(s3, settings.import_bucket, job_id, index)  # rows an attempt did finish count as they ended
     results = [done.get(int(r["line"])) or RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
     counts = Counter(r.outcome for r in results)
-    stored = result_key(job_id, index)
+    stored = keys.result(job_id, index)
     s3.put_object(
         Bucket=settings.import_bucket,
         Key=stored,
@@ -277,7 +269,7 @@ def resume_if_complete(store: jobs.JobStore, sfn: Any, job_id: str) -> bool:
     try:
         sfn.send_task_success(taskToken=token, output=json.dumps({"chunks_done": int(job["chunks_done"])}))
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(exc)
         if code in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
             logger.info("state machine already resumed", code=code)
             return False

@@ -1,0 +1,65 @@
+"""The import bucket's key layout: every object key the importer reads or writes is built here.
+
+::
+
+    incoming/[<partner>/]<file>                     uploads (the template's notification and lifecycle rules)
+    config/partners/<partner>.json                  a partner's settings
+    work/<job>/chunks/<nnnnnn>.json                 a chunk of valid rows (its SQS message points here)
+    work/<job>/progress/<nnnnnn>.json               rows an interrupted attempt of a chunk finished
+    work/<job>/results/<nnnnnn>.json                a chunk's failed rows, for the error file
+    work/<job>/invalid.jsonl                        the rows validation refused
+    work/<job>/companies.json                       company_id -> Intercom id, for the workers
+    work/<job>/checkpoints/<nnnn>.json              a validation checkpoint
+    work/<job>/checkpoints/<nnnn>-seen.db           its duplicate database
+    work/<job>/checkpoints/<nnnn>-invalid.jsonl     the rows refused up to it
+    reports/<job>/errors.csv                        the error file
+"""
+
+from __future__ import annotations
+
+INCOMING_PREFIX = "incoming/"
+PARTNER_CONFIG_PREFIX = "config/partners/"
+
+
+def partner_config(name: str) -> str:
+    return f"{PARTNER_CONFIG_PREFIX}{name}.json"
+
+
+def partner_incoming(name: str) -> str:
+    return f"{INCOMING_PREFIX}{name}/"
+
+
+def chunk(job_id: str, index: int) -> str:
+    return f"work/{job_id}/chunks/{index:06d}.json"
+
+
+def progress(job_id: str, index: int) -> str:
+    return f"work/{job_id}/progress/{index:06d}.json"
+
+
+def result(job_id: str, index: int) -> str:
+    return f"work/{job_id}/results/{index:06d}.json"
+
+
+def invalid(job_id: str) -> str:
+    return f"work/{job_id}/invalid.jsonl"
+
+
+def companies(job_id: str) -> str:
+    return f"work/{job_id}/companies.json"
+
+
+def checkpoint(job_id: str, seq: int) -> str:
+    return f"work/{job_id}/checkpoints/{seq:04d}.json"
+
+
+def checkpoint_seen(job_id: str, seq: int) -> str:
+    return f"work/{job_id}/checkpoints/{seq:04d}-seen.db"
+
+
+def checkpoint_invalid(job_id: str, seq: int) -> str:
+    return f"work/{job_id}/checkpoints/{seq:04d}-invalid.jsonl"
+
+
+def report(job_id: str) -> str:
+    return f"reports/{job_id}/errors.csv"
