@@ -471,8 +471,9 @@ def measure_latency_hiding(
 # ------------------------------------------------------------------------------ the naive baseline
 def run_naive(sandbox: SandboxProcess, config: BenchConfig, path: Path, rows: int, label: str) -> RunResult:
     """What Segment/RudderStack-style importers do: per row, search by email, then create or update."""
+    from window_limiter import WindowRateLimiter  # bench/window_limiter.py
+
     from intercom_importer.intercom import IntercomClient
-    from intercom_importer.ratelimit import WindowRateLimiter
 
     sandbox.fresh(rows)
     concurrency = config.workers * config.threads

@@ -124,27 +124,39 @@ class ImporterAws:
         )["stateMachineArn"]
 
     def settings(self, intercom_url: str, **overrides: Any) -> Any:
-        from intercom_importer.settings import Settings
+        return importer_settings(
+            jobs_table=self.table.name,
+            import_bucket=self.bucket,
+            chunk_queue_url=self.queue_url,
+            state_machine_arn=self.machine,
+            intercom_base_url=intercom_url,
+            **overrides,
+        )
 
-        values: dict[str, Any] = {
-            "jobs_table": self.table.name,
-            "import_bucket": self.bucket,
-            "chunk_queue_url": self.queue_url,
-            "state_machine_arn": self.machine,
-            "intercom_token_secret": "unused",
-            "intercom_region": "US",
-            "intercom_base_url": intercom_url,
-            "intercom_rate_limit_per_minute": 10_000,
-            "chunk_rows": 100,
-            "worker_threads": 2,
-            "default_existing": "update",
-            "default_role": "user",
-            "default_invalid_rows": "skip_rows",
-            "notify_recipients": ("ops@example.com",),
-            "sender_email": "importer@example.com",
-            "job_timeout_seconds": 3600,
-            "job_retention_days": 1,
-            "report_link_expiry_seconds": 3600,
-        }
-        values.update(overrides)
-        return Settings(**values)
+
+def importer_settings(**overrides: Any) -> Any:
+    """The domain code's settings for tests: test values for every field, ``overrides`` on top."""
+    from intercom_importer.settings import Settings
+
+    values: dict[str, Any] = {
+        "jobs_table": "jobs",
+        "import_bucket": "bucket",
+        "chunk_queue_url": "http://127.0.0.1:9/queue",
+        "state_machine_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:import",
+        "intercom_token_secret": "unused",
+        "intercom_region": "US",
+        "intercom_base_url": "http://127.0.0.1:9",
+        "intercom_rate_limit_per_minute": 10_000,
+        "chunk_rows": 100,
+        "worker_threads": 2,
+        "default_existing": "update",
+        "default_role": "user",
+        "default_invalid_rows": "skip_rows",
+        "notify_recipients": ("ops@example.com",),
+        "sender_email": "importer@example.com",
+        "job_timeout_seconds": 3600,
+        "job_retention_days": 1,
+        "report_link_expiry_seconds": 3600,
+    }
+    values.update(overrides)
+    return Settings(**values)

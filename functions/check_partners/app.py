@@ -18,7 +18,7 @@ from intercom_importer.settings import get_settings
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     report = partners.check_schedules(aws.client("s3"), settings.import_bucket, store, time.time())
     for late in report.overdue:
         logger.warning("partner upload overdue", partner=late.partner, last_upload_at=late.last_upload_at)

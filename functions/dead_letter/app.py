@@ -19,7 +19,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> str:
     settings = get_settings()
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     return record_dead_chunk(
         record.body, settings=settings, store=store, s3=aws.client("s3"), sfn=aws.client("stepfunctions")
     )

@@ -19,5 +19,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = get_settings()
     job_id = str(event["job_id"])
     bind_job(job_id)
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     return build_report(job_id, event.get("execution_input") or {}, settings=settings, store=store, s3=aws.client("s3"))

@@ -17,7 +17,7 @@ from intercom_importer.validation import Clients, sweep_abandoned, sweep_handove
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     clients = Clients(s3=None, sqs=aws.client("sqs"), sfn=aws.client("stepfunctions"), intercom=lambda: None)
     failed = sweep_abandoned(settings=settings, store=store, clients=clients)
     return {"failed": failed, "handed_over": sweep_handovers(settings=settings, store=store, clients=clients)}

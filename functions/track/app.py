@@ -18,7 +18,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = get_settings()
     job_id = str(event["job_id"])
     bind_job(job_id)
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     store.park_task_token(job_id, str(event["task_token"]))
     # The last chunk may have been recorded before the token was parked: then resume now.
     resumed = resume_if_complete(store, aws.client("stepfunctions"), job_id)

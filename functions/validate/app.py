@@ -26,7 +26,7 @@ MANIFEST_SUFFIXES = (".json",)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     clients = Clients(
         s3=aws.client("s3"),
         sqs=aws.client("sqs"),

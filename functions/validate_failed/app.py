@@ -22,7 +22,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     settings = get_settings()
-    store = jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    store = jobs.JobStore.from_settings(settings)
     clients = Clients(s3=None, sqs=aws.client("sqs"), sfn=aws.client("stepfunctions"), intercom=lambda: None)
     outcomes = handle_validator_failure(json.loads(record.body), settings=settings, store=store, clients=clients)
     logger.warning("validator failure handled", outcomes=outcomes)

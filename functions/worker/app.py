@@ -22,7 +22,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @functools.cache
 def _store() -> jobs.JobStore:
     settings = get_settings()
-    return jobs.JobStore(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
+    return jobs.JobStore.from_settings(settings)
 
 
 def _client() -> Any:

@@ -200,6 +200,6 @@ def test_rows_an_earlier_attempt_wrote_count_as_they_ended_in_a_chunk_of_an_abor
     assert outcome == "aborted"
     assert job.counters() == {"created": 1, "updated": 0, "skipped": 0, "failed": 3, "chunks_done": 1}
     assert {f["error"] for f in job.failures()} == {
-        "not imported: Intercom refused the access token (401). Put a valid token in the Intercom token secret "
-        "and upload the file again."
+        "not imported: Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. "
+        "Store a valid token in the Intercom token secret and upload the file again."
     }

@@ -1,4 +1,5 @@
-"""WindowRateLimiter accounting with a fake clock (many threads: on virtual time): allowance per window, adaptation, 429 back-off."""
+"""The benchmark's WindowRateLimiter (bench/window_limiter.py) with a fake clock (many threads: on virtual time):
+allowance per window, adaptation, 429 back-off; and the rate-limiter protocol of the layer."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import math
 from collections import Counter
 
 import pytest
+from window_limiter import WindowRateLimiter
 
-from intercom_importer.ratelimit import NullRateLimiter, RateLimiter, WindowRateLimiter
+from intercom_importer.ratelimit import NullRateLimiter, RateLimiter
 from virtual_time import VirtualTime
 
 pytestmark = pytest.mark.unit

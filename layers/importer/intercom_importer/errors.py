@@ -112,6 +112,13 @@ class IntercomAuthError(IntercomPermanentError):
     """401: the access token is missing, invalid, expired or revoked. Fail the whole job fast."""
 
 
+UNAUTHORIZED_MESSAGE = (
+    "Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. Store a valid token in "
+    "the Intercom token secret and upload the file again."
+)
+"""What a person is told, wherever an import stops on a 401 (the email, the job, each row not imported)."""
+
+
 class IntercomForbiddenError(IntercomPermanentError):
     """403: the app lacks a permission or the workspace plan does not include the API feature."""
 

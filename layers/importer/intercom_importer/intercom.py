@@ -76,6 +76,7 @@ from intercom_importer.errors import (
     SettingsError,
 )
 from intercom_importer.ratelimit import NullRateLimiter, RateLimiter
+from intercom_importer.sequences import batched, unique
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -443,14 +444,14 @@ class IntercomClient:
         of at most ``max_filters`` filters, one search (all its pages) per group. One email can match
         several contacts (a lead and a user, duplicate leads): all are returned.
         """
-        wanted_emails = _unique(e.strip().lower() for e in emails if e and e.strip())
-        wanted_ids = _unique(str(x) for x in external_ids if x is not None and str(x) != "")
+        wanted_emails = unique(e.strip().lower() for e in emails if e and e.strip())
+        wanted_ids = unique(str(x) for x in external_ids if x is not None and str(x) != "")
         filters = [
-            {"field": "email", "operator": "IN", "value": chunk} for chunk in _chunks(wanted_emails, max_in_values)
-        ] + [{"field": "external_id", "operator": "IN", "value": chunk} for chunk in _chunks(wanted_ids, max_in_values)]
+            {"field": "email", "operator": "IN", "value": chunk} for chunk in batched(wanted_emails, max_in_values)
+        ] + [{"field": "external_id", "operator": "IN", "value": chunk} for chunk in batched(wanted_ids, max_in_values)]
         found: dict[str, JSONDict] = {}
         anonymous: list[JSONDict] = []
-        for group in _chunks(filters, max_filters):
+        for group in batched(filters, max_filters):
             query = group[0] if len(group) == 1 else {"operator": "OR", "value": group}
             for contact in self.search_contacts(query, per_page=per_page):
                 contact_id = contact.get("id")
@@ -578,11 +579,11 @@ class IntercomClient:
         Intercom refuses both in one request)."""
         if not 1 <= batch_size <= TAG_BATCH_SIZE:
             raise ValueError(f"batch_size must be between 1 and {TAG_BATCH_SIZE}")
-        unique = _unique(str(i) for i in ids)
-        if not unique:
+        distinct = unique(str(i) for i in ids)
+        if not distinct:
             return self.create_tag(tag_name)
         tag: JSONDict = {}
-        for batch in _chunks(unique, batch_size):
+        for batch in batched(distinct, batch_size):
             tag = self._call("POST", "/tags", body={"name": tag_name, targets: [{"id": i} for i in batch]})
         return tag
 
@@ -780,17 +781,6 @@ def _next_cursor(page: Mapping[str, Any], seen: set[str]) -> str | None:
         )
     seen.add(cursor)
     return cursor
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

@@ -18,18 +18,20 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws
 from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
 
+if TYPE_CHECKING:
+    from intercom_importer.settings import Settings
+
 COUNTERS = ("created", "updated", "skipped", "failed")
 
 # Job statuses. Terminal ones end with the summary email.
 VALIDATING = "validating"
-QUEUEING = "queueing"
 IMPORTING = "importing"
 REJECTED = "rejected"
 COMPLETED = "completed"
@@ -79,6 +81,11 @@ class JobStore:
     def __init__(self, table: Any, *, retention_days: int = 90) -> None:
         self._table = table
         self._retention = retention_days * 86400
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobStore:
+        """The job store of this environment: the settings' table (one cached resource) and retention."""
+        return cls(aws.table(settings.jobs_table), retention_days=settings.job_retention_days)
 
     # ---------------------------------------------------------------- record
     def create(self, job_id: str, fields: Mapping[str, Any]) -> bool:

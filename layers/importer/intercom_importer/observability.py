@@ -10,7 +10,6 @@ with the dashboard and alarms in ``template.yaml`` (``tests/static/test_template
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,15 +68,6 @@ def bind_job(job_id: str, **keys: object) -> None:
     correlation id (one CloudWatch Logs Insights query follows a job through all its functions)."""
     logger.append_keys(job_id=job_id, **keys)
     logger.set_correlation_id(job_id)
-
-
-def mask_email(email: str | None) -> str | None:
-    """A stable, non-reversible stand-in for an email address in logs (``a***@example.com#1f2e``)."""
-    if not email:
-        return email
-    local, _, domain = email.partition("@")
-    digest = hashlib.sha256(email.lower().encode()).hexdigest()[:6]
-    return f"{local[:1]}***@{domain}#{digest}" if domain else f"***#{digest}"
 
 
 def _ready(job_id: str) -> bool:

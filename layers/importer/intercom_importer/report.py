@@ -19,9 +19,10 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from intercom_importer import aws, jobs, keys
+from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ReportWriteError
 from intercom_importer.mapping import ERROR_COLUMNS
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.schema import FORMULA_PREFIXES
@@ -51,10 +52,7 @@ def final_status(job: Mapping[str, Any], execution_input: Mapping[str, Any]) -> 
     if job.get("abort"):
         abort = job["abort"]
         if abort.get("error") == "IntercomAuthError":
-            return jobs.FAILED, (
-                "Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. "
-                "Store a valid token in the Intercom token secret and upload the file again."
-            )
+            return jobs.FAILED, UNAUTHORIZED_MESSAGE
         return jobs.FAILED, f"Intercom refused the import: {abort.get('message')}"
     if execution_input.get("incomplete"):
         missing = int(job.get("chunks_total", 0)) - int(job.get("chunks_done", 0))
@@ -108,7 +106,15 @@ def _failed_rows(s3: Any, bucket: str, store: jobs.JobStore, job_id: str) -> Ite
 
 def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> tuple[str, list]:
     """Write the error CSV; returns its key and the failed rows grouped by problem, for the email (the
-    invalid rows' groups are on the job already)."""
+    invalid rows' groups are on the job already). S3 failing raises ``ReportWriteError``, which the state
+    machine retries."""
+    try:
+        return _write_error_file(s3, settings, store, job)
+    except (ClientError, BotoCoreError) as exc:
+        raise ReportWriteError(f"The error file of job {job['job_id']} could not be written to S3: {exc}") from exc
+
+
+def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> tuple[str, list]:
     job_id = job["job_id"]
     header = list(job.get("header") or [])
     rows = heapq.merge(

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,6 +53,7 @@ from intercom_importer.errors import (
 from intercom_importer.intercom import MAX_FILTERS_PER_GROUP, MAX_IN_VALUES, TAG_BATCH_SIZE, IntercomClient
 from intercom_importer.mapping import PEOPLE, PEOPLE_COMPANY_COLUMNS
 from intercom_importer.schema import coerce
+from intercom_importer.sequences import batched, unique
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
 
@@ -294,14 +295,11 @@ def _recover_anonymous_leads(
     anonymous = [r for r in rows if _is_anonymous(r["record"]) and r["record"].get("phone")]
     if not anonymous:
         return {}
-    who = [
-        {"field": field, "operator": "IN", "value": values}
-        for field in ("phone",)
-        for values in _batches(_unique_values(r["record"].get(field) for r in anonymous), MAX_IN_VALUES)
-    ]
+    phones = unique(str(r["record"]["phone"]) for r in anonymous)  # every row here has one
+    who = [{"field": "phone", "operator": "IN", "value": values} for values in batched(phones, MAX_IN_VALUES)]
     since = math.floor(ctx.redelivered_since)
     found: dict[str, dict[str, Any]] = {}
-    for group in _batches(who, MAX_FILTERS_PER_GROUP):
+    for group in batched(who, MAX_FILTERS_PER_GROUP):
         query = {
             "operator": "AND",
             "value": [
@@ -325,14 +323,6 @@ def _recover_anonymous_leads(
         if candidates:
             recovered[int(row["line"])] = candidates.pop(0)
     return recovered
-
-
-def _unique_values(values: Iterable[Any]) -> list[str]:
-    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
-
-
-def _batches(items: Sequence[Any], size: int) -> list[list[Any]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _pick_existing(

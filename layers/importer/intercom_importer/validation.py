@@ -45,6 +45,7 @@ from intercom_importer.attributes import AttributePlan, finalise, model_of, plan
 from intercom_importer.chunks import CHUNK_FORMAT, chunk_message
 from intercom_importer.csv_reader import CsvStream, StreamCheckpoint
 from intercom_importer.errors import (
+    UNAUTHORIZED_MESSAGE,
     FileRejectedError,
     ImporterError,
     IntercomAuthError,
@@ -367,10 +368,7 @@ def _guarded(job_id: str, store: jobs.JobStore, validate: Callable[[], str]) -> 
         logger.exception("validation failed")
         message = exc.message
         if isinstance(exc, IntercomAuthError):
-            message = (
-                "Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. Store a "
-                "valid token in the Intercom token secret and upload the file again. Nothing was imported."
-            )
+            message = f"{UNAUTHORIZED_MESSAGE} Nothing was imported."
         # rows that passed validation but were never imported count as failed (every row accounted for)
         valid = int(store.get(job_id).get("valid", 0))
         store.update(

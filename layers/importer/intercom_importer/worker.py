@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs, keys, observability
 from intercom_importer.chunks import CHUNK_FORMAT
-from intercom_importer.errors import ChunkFormatError, SettingsError
+from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ChunkFormatError, SettingsError
 from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
 from intercom_importer.intercom import IntercomClient, build_client, resolve_base_url
 from intercom_importer.mapping import PEOPLE
@@ -296,10 +296,7 @@ def _aborted(
 
 def _abort_text(abort: Mapping[str, Any]) -> str:
     if abort.get("error") == "IntercomAuthError":
-        return (
-            "not imported: Intercom refused the access token (401). Put a valid token in the Intercom token "
-            "secret and upload the file again."
-        )
+        return f"not imported: {UNAUTHORIZED_MESSAGE}"
     if abort.get("error") == "IntercomForbiddenError":
         return f"not imported: Intercom refused access (403: {abort.get('message')}). Check the app's permissions."
     return f"not imported: the import was stopped ({abort.get('message')})."
