@@ -326,7 +326,7 @@ def steady_state(stats: dict[str, Any], config: BenchConfig) -> list[int]:
 @contextlib.contextmanager
 def local_stack(sandbox: SandboxProcess, config: BenchConfig, log_dir: Path, **parameters: Any) -> Iterator[Any]:
     """The real template on the local runtime, wired to the sandbox, with the bench's capacity settings."""
-    from local_runtime import LocalRuntime
+    from local_runtime import LocalRuntime, RuntimeOptions
 
     stack_parameters = {
         "IntercomBaseUrl": sandbox.url,
@@ -341,12 +341,14 @@ def local_stack(sandbox: SandboxProcess, config: BenchConfig, log_dir: Path, **p
         template_path=str(ROOT / "template.yaml"),
         parameters={k: str(v) for k, v in stack_parameters.items()},
         intercom_token=TOKEN,
-        function_env_overrides={
-            "*": {"POWERTOOLS_TRACE_DISABLED": "true", "INTERCOM_RATE_WINDOW_SECONDS": f"{config.window_seconds:g}"}
-        },
         workdir=ROOT / ".local" / "runtime",
         log_dir=str(log_dir),
-        prewarm=True,
+        options=RuntimeOptions(
+            function_env_overrides={
+                "*": {"POWERTOOLS_TRACE_DISABLED": "true", "INTERCOM_RATE_WINDOW_SECONDS": f"{config.window_seconds:g}"}
+            },
+            prewarm=True,
+        ),
     )
     with runtime:
         yield runtime

@@ -15,7 +15,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from intercom_importer.jobs import TERMINAL, job_id_for, plain
-from local_runtime import LocalRuntime
+from local_runtime import LocalRuntime, RuntimeOptions
 
 _DES = TypeDeserializer()
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,19 +25,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def local_pipeline(intercom_url: str, token: str, log_dir: Path, **kwargs: Any) -> Iterator[Pipeline]:
     """The real stack on moto pointed at an Intercom (sandbox) URL, as tests use it.
 
-    ``parameters`` are added to the template parameters; other keyword arguments go to LocalRuntime.
+    ``parameters`` are added to the template parameters; other keyword arguments go to LocalRuntime or are
+    fields of its RuntimeOptions.
     """
     parameters = {"IntercomBaseUrl": intercom_url, **kwargs.pop("parameters", {})}
     overrides = {"*": {"POWERTOOLS_TRACE_DISABLED": "true"}}
     for name, values in kwargs.pop("function_env_overrides", {}).items():
         overrides.setdefault(name, {}).update(values)
+    options, arguments = RuntimeOptions.split({**kwargs, "function_env_overrides": overrides})
     runtime = LocalRuntime(
         template_path=str(ROOT / "template.yaml"),
         parameters=parameters,
         intercom_token=token,
-        function_env_overrides=overrides,
         log_dir=str(log_dir),
-        **kwargs,
+        options=options,
+        **arguments,
     )
     with runtime:
         yield Pipeline(runtime)

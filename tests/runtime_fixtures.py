@@ -31,14 +31,14 @@ from typing import Any
 
 import pytest
 
-from local_runtime import InvocationRecord, LocalRuntime
+from local_runtime import InvocationRecord, LocalRuntime, RuntimeOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_TEMPLATE = REPO_ROOT / "template.yaml"
 FIXTURE_TEMPLATE = REPO_ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
 
 # Local timings for tests: AWS retries async events after ~1 and ~2 minutes.
-TEST_DEFAULTS: dict[str, Any] = {"async_retry_delays": (0.2, 0.4), "sqs_poll_wait_seconds": 1}
+TEST_DEFAULTS = RuntimeOptions(async_retry_delays=(0.2, 0.4), sqs_poll_wait_seconds=1)
 
 
 def real_stack_parameters(intercom_base_url: str = "http://127.0.0.1:9", **overrides: Any) -> dict[str, str]:
@@ -56,9 +56,11 @@ def real_stack_visibility(seconds: int = 2) -> dict[str, int]:
 
 @contextlib.contextmanager
 def start_runtime(template: str | os.PathLike[str] = REAL_TEMPLATE, **kwargs: Any) -> Iterator[LocalRuntime]:
-    """A started LocalRuntime with test-friendly defaults (any LocalRuntime argument can be given)."""
-    options = {**TEST_DEFAULTS, "workdir": REPO_ROOT / ".local" / "runtime", **kwargs}
-    with LocalRuntime(template, **options) as runtime:
+    """A started LocalRuntime with test-friendly defaults: any LocalRuntime argument, ``options`` (instead of
+    TEST_DEFAULTS) or a RuntimeOptions field (on top of them) can be given."""
+    options, arguments = RuntimeOptions.split(kwargs, base=kwargs.pop("options", TEST_DEFAULTS))
+    arguments.setdefault("workdir", REPO_ROOT / ".local" / "runtime")
+    with LocalRuntime(template, options=options, **arguments) as runtime:
         yield runtime
 
 

@@ -107,7 +107,7 @@ def local_pipeline(
 ) -> Iterator[tuple[Any, Any]]:
     """Start the Intercom sandbox (unless ``intercom_url``) and the local runtime; yield ``(runtime, sandbox)``."""
     from intercom_sandbox import SandboxConfig, SandboxServer
-    from local_runtime import LocalRuntime
+    from local_runtime import LocalRuntime, RuntimeOptions
 
     if intercom_url and not intercom_token:
         raise CliError("--intercom-url needs --intercom-token (the access token of that Intercom workspace)")
@@ -133,10 +133,12 @@ def local_pipeline(
             parameters={"IntercomBaseUrl": url, **(parameters or {})},
             intercom_token=token,
             log_dir=str(log_dir or state_dir() / "logs"),
-            # No X-Ray daemon locally; everything else runs exactly as configured by the template.
-            function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
-            port=port,
-            prewarm=prewarm,  # one warm environment per function, started in the background
+            options=RuntimeOptions(
+                # No X-Ray daemon locally; everything else runs exactly as configured by the template.
+                function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
+                port=port,
+                prewarm=prewarm,  # one warm environment per function, started in the background
+            ),
         )
         if port:
             _check_port_free(port)

@@ -16,6 +16,7 @@ from importer_cli.errors import CliError
 from importer_cli.targets import Target
 from intercom_importer import partners
 from intercom_importer.errors import PartnerConfigError
+from intercom_importer.partner_activity import PartnerActivityLog
 
 PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days
 
@@ -119,25 +120,25 @@ def require(target: Target, name: str) -> partners.Partner:
 
 def show(target: Target, name: str) -> dict[str, Any]:
     partner = require(target, name)
-    activity = target.job_store().partner_activity(name) or {}
+    latest = PartnerActivityLog.of(target.job_store()).latest(name)
     return {
         "partner": name,
         "settings": partner.document,
         "settings_key": f"s3://{target.output('ImportBucketName')}/{partner.config_key}",
         **onboarding(target, partner),
-        "last_upload_at": activity.get("last_upload_at"),
-        "last_job_id": activity.get("last_job_id"),
-        "uploads": activity.get("uploads", 0),
+        "last_upload_at": latest.last_upload_at if latest else None,
+        "last_job_id": latest.last_job_id if latest else None,
+        "uploads": latest.uploads if latest else 0,
     }
 
 
 def list_all(target: Target, now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
-    store = target.job_store()
+    activity = PartnerActivityLog.of(target.job_store())
     rows = []
     for entry in partners.list_partners(target.client("s3"), target.output("ImportBucketName")):
-        activity = store.partner_activity(entry.name) or {}
-        last = activity.get("last_upload_at")
+        latest = activity.latest(entry.name)
+        last = latest.last_upload_at if latest else None
         row: dict[str, Any] = {
             "partner": entry.name,
             "valid": entry.error is None,
@@ -148,7 +149,7 @@ def list_all(target: Target, now: float | None = None) -> list[dict[str, Any]]:
             "expectation": None,
             "overdue": None,
             "last_upload_at": last,
-            "uploads": activity.get("uploads", 0),
+            "uploads": latest.uploads if latest else 0,
         }
         if entry.partner is not None:
             partner = entry.partner

@@ -1,6 +1,6 @@
 """``intercom-import validate FILE``: the validator Lambda's own code run on a local file, nothing imported.
 
-The file goes through ``intercom_importer.validation`` exactly as an upload does (decoding, header,
+The file goes through ``intercom_importer.validate`` exactly as an upload does (decoding, header,
 mapping, custom-attribute checks, every row against the JSON Schema, duplicate identifiers, the
 invalid-rows policy, chunking), against an in-process moto (a scratch bucket and jobs table that
 vanish afterwards). Intercom is only read, never written: with ``--intercom-url`` the workspace's
@@ -123,8 +123,12 @@ def validate_file(
     errors_out: Path | None = None,
     problems_shown: int = 20,
 ) -> dict[str, Any]:
-    from intercom_importer import jobs, partners, report, validation
+    from intercom_importer import jobs, partners, report
     from intercom_importer.settings import Settings
+    from intercom_importer.validate.context import Clients
+    from intercom_importer.validate.entry import validate_only
+    from intercom_importer.validate.outcome import Outcome
+    from intercom_importer.validate.upload import Upload
 
     if not path.is_file():
         raise CliError(f"{path}: no such file. Give the path of a CSV file, e.g. events/people.csv")
@@ -161,11 +165,11 @@ def validate_file(
             s3.put_object(Bucket=bucket, Key=key + ".json", Body=json.dumps(manifest).encode())
         with path.open("rb") as body:
             put = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=dict(metadata))
-        upload = validation.Upload(bucket, key, put.get("VersionId"), put["ETag"].strip('"'), path.stat().st_size)
+        upload = Upload(bucket, key, put.get("VersionId"), put["ETag"].strip('"'), path.stat().st_size)
         store = jobs.JobStore(table)
         job_id = jobs.job_id_for(bucket, key, upload.etag)
         store.create(job_id, {"status": jobs.VALIDATING, "bucket": bucket, "key": key})
-        clients = validation.Clients(
+        clients = Clients(
             s3=s3,
             sqs=None,
             sfn=None,
@@ -173,11 +177,11 @@ def validate_file(
             intercom_writes=False,
         )
         try:
-            outcome = validation.validate_only(job_id, upload, settings=settings, store=store, clients=clients)
+            outcome = validate_only(job_id, upload, settings=settings, store=store, clients=clients)
         except Exception as exc:  # the validator's named errors carry the message a user sees
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             store.update(job_id, {"status": jobs.REJECTED, "rejection": message})
-            outcome = "rejected"
+            outcome = Outcome.REJECTED
         job = store.get(job_id)
         error_rows = _error_rows(s3, bucket, job, problems_shown)
         errors_file = None

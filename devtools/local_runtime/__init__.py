@@ -6,7 +6,10 @@ A development tool (never shipped to Lambda). See README.md in this folder.
 from .environment import FunctionConfig, InvocationOutcome
 from .errors import DeploymentError, LocalRuntimeError, MotoIncompatibleError
 from .event_sources import AsyncFailure
-from .runtime import ACCOUNT_ID, REGION, InvocationRecord, LocalRuntime
+from .invocations import InvocationRecord
+from .moto_server import ACCOUNT_ID, REGION
+from .options import RuntimeOptions
+from .runtime import LocalRuntime
 
 __all__ = [
     "ACCOUNT_ID",
@@ -19,4 +22,5 @@ __all__ = [
     "LocalRuntime",
     "LocalRuntimeError",
     "MotoIncompatibleError",
+    "RuntimeOptions",
 ]

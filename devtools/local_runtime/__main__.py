@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from .options import RuntimeOptions
 from .runtime import LocalRuntime
 
 
@@ -43,10 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.template,
         _key_values(args.param),
         stack_name=args.stack_name,
-        visibility_timeout_override={k: int(v) for k, v in _key_values(args.visibility).items()},
-        port=args.port,
         log_dir=args.log_dir,
-        prewarm=args.prewarm,
+        options=RuntimeOptions(
+            visibility_timeout_override={k: int(v) for k, v in _key_values(args.visibility).items()},
+            port=args.port,
+            prewarm=args.prewarm,
+        ),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -124,8 +124,8 @@ def check() -> None:
         raise MotoIncompatibleError("moto internals changed: " + "; ".join(problems))
 
 
-# Resource types moto's CloudFormation skips and the runtime applies itself (stack.py): moto's
-# warnings about them are noise (runtime._UnemulatedResources drops them).
+# Resource types moto's CloudFormation skips and the runtime applies itself (fixups.py): moto's
+# warnings about them are noise (provision.UnemulatedResources drops them).
 HANDLED_RESOURCE_TYPES = ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet", "AWS::S3::BucketPolicy")
 
 

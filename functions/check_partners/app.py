@@ -8,8 +8,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from intercom_importer import aws, jobs, observability, partners
+from intercom_importer import aws, observability, partners
 from intercom_importer.observability import logger, metrics, tracer
+from intercom_importer.partner_activity import PartnerActivityLog
 from intercom_importer.settings import get_settings
 
 
@@ -18,8 +19,8 @@ from intercom_importer.settings import get_settings
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
-    store = jobs.JobStore.from_settings(settings)
-    report = partners.check_schedules(aws.client("s3"), settings.import_bucket, store, time.time())
+    activity = PartnerActivityLog.from_settings(settings)
+    report = partners.check_schedules(aws.client("s3"), settings.import_bucket, activity, time.time())
     for late in report.overdue:
         logger.warning("partner upload overdue", partner=late.partner, last_upload_at=late.last_upload_at)
     for name in report.invalid:

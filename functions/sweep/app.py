@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from intercom_importer import aws, jobs
 from intercom_importer.observability import logger, tracer
 from intercom_importer.settings import get_settings
-from intercom_importer.validation import Clients, sweep_abandoned, sweep_handovers
+from intercom_importer.validate.context import Clients
+from intercom_importer.validate.sweep import sweep_abandoned, sweep_handovers
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,10 +13,12 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_importer import aws, jobs
+from intercom_importer.intercom.factory import client_from_settings
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
-from intercom_importer.validation import Clients, Upload, handle_continue, handle_upload
-from intercom_importer.worker import client_from_settings
+from intercom_importer.validate.context import Clients
+from intercom_importer.validate.entry import handle_continue, handle_upload
+from intercom_importer.validate.upload import Upload
 
 MANIFEST_SUFFIXES = (".json",)
 

@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from intercom_importer import aws, jobs
 from intercom_importer.errors import ChunkFormatError, ImporterError
+from intercom_importer.intercom.factory import client_from_settings
 from intercom_importer.observability import logger, metrics, tracer
 from intercom_importer.settings import get_settings
-from intercom_importer.worker import client_from_settings, parse_message, process_chunk
+from intercom_importer.worker import parse_message, process_chunk
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

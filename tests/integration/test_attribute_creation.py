@@ -1,4 +1,4 @@
-"""Creating the file's new custom data attributes before any row is written (``validation.create_attributes``),
+"""Creating the file's new custom data attributes before any row is written (``validate.prepare.create_attributes``),
 with the real ``IntercomClient`` against the Intercom sandbox over HTTP: an attribute someone else created
 meanwhile is fine, an attribute Intercom really refuses rejects the file with Intercom's reason."""
 
@@ -11,7 +11,7 @@ import pytest
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.ratelimit import NullRateLimiter
-from intercom_importer.validation import create_attributes
+from intercom_importer.validate.prepare import create_attributes
 from intercom_sandbox import SandboxServer
 from sandbox_fixtures import SandboxSession
 

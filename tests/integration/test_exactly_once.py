@@ -18,10 +18,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from intercom_importer import jobs, validation, worker
+from intercom_importer import jobs, worker
 from intercom_importer.chunks import chunk_message
 from intercom_importer.intercom import IntercomClient
-from intercom_importer.validation import Clients, Upload, handle_upload
+from intercom_importer.validate.context import Clients
+from intercom_importer.validate.entry import handle_upload
+from intercom_importer.validate.failure import handle_validator_failure
+from intercom_importer.validate.sweep import sweep_abandoned, sweep_handovers
+from intercom_importer.validate.upload import Upload
 from intercom_sandbox import SandboxServer
 from moto_server import ImporterAws, moto_server_fixture
 
@@ -211,11 +215,11 @@ def test_hand_over_of_a_killed_invocation_is_finished_by_the_sweep_once_its_leas
 
     with pytest.raises(Killed):
         env.validate(upload, env.clients(sqs=killed))
-    while_held = validation.sweep_handovers(**sweep)  # the dead invocation's lease is still live
+    while_held = sweep_handovers(**sweep)  # the dead invocation's lease is still live
     retry_while_held = env.validate(upload)
     env.store.update(job_id, {"lease_until": 0})  # ... until it expires
-    swept = validation.sweep_handovers(**sweep)
-    again = validation.sweep_handovers(**sweep)
+    swept = sweep_handovers(**sweep)
+    again = sweep_handovers(**sweep)
 
     assert while_held == [] and retry_while_held == {"job_id": job_id, "duplicate": True}
     assert swept == [job_id] and again == []
@@ -233,10 +237,10 @@ def test_failure_destination_finishes_the_hand_over_of_an_upload_whose_retries_r
 
     with pytest.raises(Killed):
         env.validate(upload, env.clients(sfn=killed))
-    held = validation.handle_validator_failure(record, **failure)
+    held = handle_validator_failure(record, **failure)
     env.store.update(job_id, {"lease_until": 0})
-    handed = validation.handle_validator_failure(record, **failure)
-    repeated = validation.handle_validator_failure(record, **failure)
+    handed = handle_validator_failure(record, **failure)
+    repeated = handle_validator_failure(record, **failure)
 
     assert held == [{"job_id": job_id, "outcome": "held"}]  # SQS delivers the record again later
     assert handed == [{"job_id": job_id, "outcome": "handed-over"}]
@@ -253,8 +257,8 @@ def test_failure_email_of_an_abandoned_validation_is_started_by_a_later_sweep_wh
     flaky = Failing(env.sfn, "start_execution", {1})
     failing = dict(settings=env.settings, store=env.store, clients=env.clients(sfn=flaky))
 
-    failed = validation.sweep_abandoned(**failing)  # marks it failed, then cannot start its email
-    swept = validation.sweep_handovers(**failing)  # what the sweep does next
+    failed = sweep_abandoned(**failing)  # marks it failed, then cannot start its email
+    swept = sweep_handovers(**failing)  # what the sweep does next
 
     assert failed == [] and swept == [job_id]
     assert env.store.get(job_id)["status"] == jobs.FAILED

@@ -25,9 +25,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from intercom_importer import csv_reader, jobs, keys, validation
+from intercom_importer import csv_reader, jobs, keys
 from intercom_importer.intercom import IntercomClient
-from intercom_importer.validation import NO_DEADLINE, Clients, Upload, _ChunkWriter, handle_continue, handle_upload
+from intercom_importer.validate import prepare, row_loop
+from intercom_importer.validate.chunk_writer import ChunkWriter
+from intercom_importer.validate.context import Clients
+from intercom_importer.validate.deadline import NO_DEADLINE
+from intercom_importer.validate.entry import handle_continue, handle_upload
+from intercom_importer.validate.failure import handle_validator_failure
+from intercom_importer.validate.sweep import sweep_abandoned
+from intercom_importer.validate.upload import Upload
 from intercom_sandbox import SandboxServer
 from moto_server import ImporterAws, moto_server_fixture
 
@@ -51,7 +58,7 @@ moto_url = moto_server_fixture()
 def small_blocks() -> Iterator[None]:
     """The production code with smaller blocks (both constants are read when a file is read, not at import)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(validation, "BLOCK_ROWS", BLOCK_ROWS)
+        patch.setattr(row_loop, "BLOCK_ROWS", BLOCK_ROWS)
         patch.setattr(csv_reader, "BLOCK", READ_BLOCK)
         yield
 
@@ -243,7 +250,7 @@ def test_every_duplicate_is_one_kind_and_the_kinds_on_the_job_are_bounded(env: E
     )
 
     grouped = env.outcome(env.validate(env.upload("incoming/dups.csv", data, **{"dry-run": "true"}), [99]))
-    monkeypatch.setattr(validation, "MAX_PROBLEM_KINDS", 2)
+    monkeypatch.setattr(row_loop, "MAX_PROBLEM_KINDS", 2)
     bounded = env.outcome(env.validate(env.upload("incoming/dups-bounded.csv", data, **{"dry-run": "true"}), [99]))
 
     # 58 duplicates, each of another line, are one kind (the job record and the email's groups stay small)
@@ -469,14 +476,14 @@ class CountingS3:
                 self.in_flight -= 1
 
 
-def write_rows(writer: _ChunkWriter, rows: int) -> None:
+def write_rows(writer: ChunkWriter, rows: int) -> None:
     for line in range(2, rows + 2):
         writer.add(line, [f"u{line}@example.com"], {"email": f"u{line}@example.com"})
 
 
 def test_chunk_writer_writes_every_chunk_in_order_with_bounded_puts_in_flight(env: Env):
     s3 = CountingS3(env.s3, hold=4)
-    writer = _ChunkWriter(s3, env.bucket, "job-writer", 10, in_flight=4)
+    writer = ChunkWriter(s3, env.bucket, "job-writer", 10, in_flight=4)
 
     write_rows(writer, 195)
     total = writer.flush()
@@ -493,7 +500,7 @@ def test_chunk_writer_writes_every_chunk_in_order_with_bounded_puts_in_flight(en
 
 def test_chunk_writer_raises_a_failed_put(env: Env):
     s3 = CountingS3(env.s3, fail_key=keys.chunk("job-failing", 7))
-    writer = _ChunkWriter(s3, env.bucket, "job-failing", 10, in_flight=4)
+    writer = ChunkWriter(s3, env.bucket, "job-failing", 10, in_flight=4)
 
     with pytest.raises(ClientError, match="SlowDown"):
         write_rows(writer, 200)
@@ -512,10 +519,10 @@ def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_emai
     failure = dict(settings=env.settings, store=env.store, clients=env.clients)
 
     # the dead invocation's lease outlives it by up to 30 s: the failure waits (SQS asks again)
-    held = validation.handle_validator_failure(record, **failure)
+    held = handle_validator_failure(record, **failure)
     env.store.update(job_id, {"lease_until": 0})  # ... until it has expired
-    outcomes = validation.handle_validator_failure(record, **failure)
-    repeated = validation.handle_validator_failure(record, **failure)
+    outcomes = handle_validator_failure(record, **failure)
+    repeated = handle_validator_failure(record, **failure)
 
     assert held == [{"job_id": job_id, "outcome": "held"}]
     assert outcomes == [{"job_id": job_id, "outcome": "failed"}]
@@ -538,7 +545,7 @@ def test_takeover_that_dies_too_still_ends_in_one_email(env: Env):
     env.store.update(job_id, {"lease_until": 0})  # ... and died as well
     record = {"requestPayload": first, "responsePayload": {"errorType": "Runtime.ExitError"}}
 
-    outcomes = validation.handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
+    outcomes = handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
 
     assert outcomes == [{"job_id": job_id, "outcome": "failed"}]  # nobody holds checkpoint 2: the job ends
     assert env.store.get(job_id)["status"] == jobs.FAILED
@@ -561,7 +568,7 @@ def test_final_invocation_dying_while_preparing_intercom_is_finished_by_its_retr
     job_id = env.start(upload)
     (event,) = env.lambda_.events
     with monkeypatch.context() as patch:
-        patch.setattr(validation, "_upsert_companies", killed)
+        patch.setattr(prepare, "_upsert_companies", killed)
         with pytest.raises(Killed):
             env.continue_(event, NO_DEADLINE)  # read to the end, then died preparing Intercom
     env.store.update(job_id, {"lease_until": 0})
@@ -586,8 +593,8 @@ def test_sweep_fails_only_validations_nobody_holds(env: Env):
     env.store.update(ids["abandoned"], {"lease_until": 0})
     env.store.update(ids["done"], {"lease_until": 0, "status": jobs.IMPORTING})
 
-    failed = validation.sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
-    again = validation.sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
+    failed = sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
+    again = sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
 
     assert failed == [ids["abandoned"]] and again == []
     assert env.store.get(ids["abandoned"])["status"] == jobs.FAILED
@@ -605,9 +612,9 @@ def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuat
 
     failure = dict(settings=env.settings, store=env.store, clients=env.clients)
 
-    while_held = validation.handle_validator_failure(record, **failure)  # the continuation may be at work
+    while_held = handle_validator_failure(record, **failure)  # the continuation may be at work
     continued = env.continue_(env.lambda_.events.pop(), NO_DEADLINE)
-    after = validation.handle_validator_failure(record, **failure)  # SQS asks again later
+    after = handle_validator_failure(record, **failure)  # SQS asks again later
 
     assert while_held == [{"job_id": job_id, "outcome": "held"}]
     assert continued["outcome"] == "accepted"

@@ -1,9 +1,9 @@
 """The bad-input corpus (tests/corpus/) through the validator's reading, mapping and row checks.
 
 Each case asserts the message the user gets: what is wrong, where (line, column) and how to fix it, or
-that the file is read correctly. ``validate`` combines the pieces as ``validation._validate`` does
+that the file is read correctly. ``validate`` combines the pieces as the validator does
 (``CsvStream`` -> import type -> ``map_header`` -> ``RowValidator.check`` per row), without S3, the job
-store or Intercom. In-file duplicates and Intercom's attribute cap are checked elsewhere (validation.py).
+store or Intercom. In-file duplicates and Intercom's attribute cap are checked elsewhere (``intercom_importer.validate``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from intercom_importer.csv_reader import BLOCK, CsvStream, Dialect
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.mapping import map_header
 from intercom_importer.schema import Problem, RowValidator
-from intercom_importer.validation import guess_import_type
+from intercom_importer.validate.opening import guess_import_type
 
 pytestmark = pytest.mark.unit
 
@@ -317,7 +317,7 @@ def test_standard_text_attribute_over_255_characters_is_reported_as_too_long():
 
 
 def test_hundreds_of_columns_are_read_and_mapped_without_error():
-    # Intercom's cap on custom attributes is enforced by the attribute plan (validation.py), not here.
+    # Intercom's cap on custom attributes is enforced by the attribute plan (``validate.opening``), not here.
     outcome = validate(LARGE["columns_300.csv"])
 
     assert outcome.rejection is None

@@ -6,9 +6,10 @@ import functools
 
 import pytest
 
-from intercom_importer import upsert
 from intercom_importer.errors import ChunkOutOfTimeError, IntercomAuthError, IntercomServerError
-from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, _run_rows
+from intercom_importer.upsert import CREATED, ChunkContext, ChunkInterrupted, JobAbort, RowResult
+from intercom_importer.upsert import pool as upsert  # the row pool's module: its ThreadPoolExecutor is simulated
+from intercom_importer.upsert.pool import run_rows as _run_rows
 from virtual_time import SimulatedExecutor, VirtualTime
 
 pytestmark = pytest.mark.unit
@@ -111,7 +112,7 @@ def test_rows_not_started_before_the_time_runs_out_wait_for_the_next_delivery(vt
 
 
 def test_a_redelivered_chunk_counts_contacts_created_since_its_first_delivery_as_its_own_creates():
-    from intercom_importer.upsert import _created_by_earlier_attempt
+    from intercom_importer.upsert.identity import created_by_earlier_attempt as _created_by_earlier_attempt
 
     retry = ChunkContext(existing="skip", role="user", redelivered_since=1_000.7)
 
@@ -122,7 +123,7 @@ def test_a_redelivered_chunk_counts_contacts_created_since_its_first_delivery_as
 
 
 def test_a_first_delivery_or_a_dry_run_never_claims_an_existing_contact_as_created():
-    from intercom_importer.upsert import _created_by_earlier_attempt
+    from intercom_importer.upsert.identity import created_by_earlier_attempt as _created_by_earlier_attempt
 
     assert not _created_by_earlier_attempt({"created_at": 2_000}, ChunkContext(existing="update", role="user"))
     dry = ChunkContext(existing="update", role="user", dry_run=True, redelivered_since=1_000.0)

@@ -12,7 +12,7 @@ from intercom_importer.manifest import parse_manifest
 from intercom_importer.mapping import COMPANIES, PEOPLE, map_header
 from intercom_importer.schema import TypeSniffer
 from intercom_importer.seen import SeenKeys
-from intercom_importer.validation import identity_key
+from intercom_importer.validate.duplicates import identity_key
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,6 @@ from intercom_importer.report import final_status, neutralise
 from intercom_importer.schema import Problem, problem_kind
 from intercom_importer.summary import (
     FAILED_ROW_FIX,
-    HEADLINES,
     TEMPLATES,
     FailureGroups,
     render_email,
@@ -173,9 +172,9 @@ def test_templates_differ_in_headline_and_band_colour_per_status():
 
 @pytest.mark.parametrize("status", jobs.TERMINAL)
 def test_every_final_status_has_a_headline(status: str):
-    headline, colour = HEADLINES[status]
+    template = TEMPLATES[status]
 
-    assert headline and colour.startswith("#")
+    assert template.headline and template.colour.startswith("#")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -701,7 +700,7 @@ def test_the_largest_email_fits_the_state_machines_payload_limit():
     whose payloads stop at 256 KiB; a bigger one would fail with States.DataLimitExceeded, which no Catch
     takes. Everything an email lists is bounded: the worst case stays well under."""
     from intercom_importer.summary import FailureGroups
-    from intercom_importer.validation import MAX_PROBLEM_KINDS, SAMPLE_PROBLEMS
+    from intercom_importer.validate.row_loop import MAX_PROBLEM_KINDS, SAMPLE_PROBLEMS
 
     long = "x" * 400
     kinds = {f"Column {i} {long}: is not valid"[:300]: 1000 + i for i in range(MAX_PROBLEM_KINDS)}

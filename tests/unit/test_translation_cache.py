@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_runtime import stack
+from local_runtime import sam_template as stack
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from intercom_importer.upsert import ChunkContext, CompanyCache, _safe_update
+from intercom_importer.upsert import ChunkContext, CompanyCache
+from intercom_importer.upsert.bodies import safe_update as _safe_update
 
 pytestmark = pytest.mark.unit
 

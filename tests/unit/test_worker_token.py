@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intercom_importer.errors import SettingsError
-from intercom_importer.worker import load_token
+from intercom_importer.intercom.factory import load_token
 
 pytestmark = pytest.mark.unit
 

@@ -171,10 +171,3 @@ class IntercomServerError(IntercomRetryableError):
 
 class IntercomConnectionError(IntercomRetryableError):
     """Connection refused/reset or read timeout that persisted through every retry."""
-
-
-# --- email ---------------------------------------------------------------------------------------
-
-
-class EmailSendError(RetryableError):
-    """SES refused or failed to send the summary email."""

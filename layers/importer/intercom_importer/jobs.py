@@ -3,7 +3,8 @@
 Items (single-table design):
 - ``pk=JOB#<id>, sk=META``: the import's record (source, settings, status, counters, task token).
   ``gsi1pk=JOBS, gsi1sk=<created_at>#<id>`` makes the history listable newest first.
-- ``pk=PARTNER#<name>, sk=ACTIVITY``: a partner's latest upload (schedule expectations).
+- ``pk=PARTNER#<name>, sk=ACTIVITY``: a partner's latest upload (schedule expectations), kept by
+  ``partner_activity.py``.
 - ``pk=JOB#<id>, sk=CHUNK#<nnnnnn>``: written once per chunk, in the same transaction that adds the
   chunk's counts to the record. Its condition (``attribute_not_exists``) is what makes a chunk count
   exactly once however often SQS delivers it.
@@ -429,33 +430,11 @@ class JobStore:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    # ---------------------------------------------------------------- partners
-    def touch_partner(self, partner: str, *, job_id: str, key: str) -> None:
-        """Remember the partner's latest upload (``pk=PARTNER#<name>, sk=ACTIVITY``), for its schedule
-        expectation: the time it was validated (never moved back). A validation retried from the start
-        counts the upload twice in ``uploads``, an approximate count."""
-        now = time.time()
-        try:
-            self._table.update_item(
-                Key={"pk": f"PARTNER#{partner}", "sk": "ACTIVITY"},
-                UpdateExpression="SET last_upload_at = :now, last_job_id = :job, last_key = :key, "
-                "uploads = if_not_exists(uploads, :zero) + :one",
-                ConditionExpression="attribute_not_exists(last_upload_at) OR last_upload_at < :now",
-                ExpressionAttributeValues=_dynamo({":now": now, ":job": job_id, ":key": key, ":zero": 0, ":one": 1}),
-            )
-        except ClientError as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise _unavailable(exc) from exc
-
-    def partner_activity(self, partner: str) -> dict[str, Any] | None:
-        """``{last_upload_at, last_job_id, last_key, uploads}`` or None before the partner's first upload."""
-        try:
-            item = self._table.get_item(Key={"pk": f"PARTNER#{partner}", "sk": "ACTIVITY"}, ConsistentRead=True).get(
-                "Item"
-            )
-        except ClientError as exc:
-            raise _unavailable(exc) from exc
-        return plain(item) if item else None
+    # ---------------------------------------------------------------- the table
+    @property
+    def table(self) -> Any:
+        """The jobs table (a boto3 ``Table``), for what it holds besides jobs (``partner_activity.py``)."""
+        return self._table
 
 
 def is_complete(job: Mapping[str, Any]) -> bool:

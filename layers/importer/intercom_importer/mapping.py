@@ -212,72 +212,119 @@ def map_header(header: list[str], import_type: str, mapping: dict[str, Any] | No
     """
     if import_type not in IMPORT_TYPES:
         raise FileRejectedError(f"Unknown import type {import_type!r}: use one of {', '.join(IMPORT_TYPES)}.")
-    mapping = mapping or {}
-    explicit: dict[str, Any] = dict(mapping.get("columns") or {})
-    ignored = {normalise(name) for name in mapping.get("ignore") or []}
-    standard = standard_attributes(import_type)
-    aliases = _ALIASES[import_type]
+    rules = _Rules.of(import_type, mapping or {})
     problems: list[str] = []
     columns: list[Column] = []
     seen: dict[str, int] = {}
-    used: set[str] = set()
     for index, raw in enumerate(header):
-        position = f"column {index + 1}"
-        if not raw.strip():
-            problems.append(f"{position} has no name: give every column a header or delete the empty column")
+        column = _plan_column(index, raw, rules, problems)
+        if column is None:
             continue
-        key = normalise(raw)
-        entry = _find(raw, explicit)
-        if entry is not None:
-            used.update(name for name in explicit if normalise(name) == key)
-        if isinstance(entry, str):
-            entry = {"attribute": entry}
-        entry = entry or {}
-        if key in IGNORED_COLUMNS or key in ignored or entry.get("ignore"):
-            continue
-        wanted = entry.get("attribute")
-        target_key = normalise(wanted) if wanted else key
-        target = target_key if target_key in standard else aliases.get(target_key)
-        empty = entry.get("empty", "keep")
-        if target is not None:
-            if entry.get("type") or entry.get("options"):
-                problems.append(
-                    f"{position} ({raw!r}) maps to the standard attribute '{target}', whose type is fixed: "
-                    "remove 'type'/'options' from its mapping"
-                )
-                continue
-            why = NOT_CLEARABLE[import_type].get(target) if empty == "clear" else None
-            if why:
-                problems.append(
-                    f'{position} ({raw!r}) maps to \'{target}\', which {why}: remove "empty": "clear" from its '
-                    "mapping (an empty cell then leaves the value unchanged)"
-                )
-                continue
-            column = Column(index, raw, target, standard[target], empty=empty)
-        else:
-            name = (wanted or raw).strip()
-            if not CUSTOM_NAME.match(name):
-                problems.append(
-                    f"{position} ({raw!r}) is not a standard attribute, and as a custom attribute name "
-                    f"{name!r} may only contain letters, digits, spaces, hyphens and underscores: rename the "
-                    "column or map it in the mapping file"
-                )
-                continue
-            declared = entry.get("type")
-            kind = INTERCOM_TYPES[declared] if declared else ("string" if entry.get("options") else INFER)
-            options = tuple(entry["options"]) if entry.get("options") else None
-            column = Column(index, raw, name, kind, custom=True, empty=empty, options=options)
         if column.target in seen:
             problems.append(
-                f"{position} ({raw!r}) and column {seen[column.target] + 1} ({header[seen[column.target]]!r}) "
+                f"column {index + 1} ({raw!r}) and column {seen[column.target] + 1} ({header[seen[column.target]]!r}) "
                 f"both map to '{column.target}': keep one of them or ignore one in the mapping file"
             )
             continue
         seen[column.target] = index
         columns.append(column)
-    for name in explicit:
-        if name not in used and not any(normalise(h) == normalise(name) for h in header):
-            problems.append(f"the mapping names column {name!r}, which is not in the file's header: fix the name")
+    problems.extend(
+        f"the mapping names column {name!r}, which is not in the file's header: fix the name"
+        for name in rules.explicit
+        if not any(normalise(h) == normalise(name) for h in header)
+    )
+    problems.extend(_identifier_problems(import_type, columns))
+    if problems:
+        raise FileRejectedError("The header row cannot be imported: " + "; ".join(problems) + ".")
+    return columns
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What decides a column's plan: the import type's attributes and aliases, and the mapping's entries."""
+
+    import_type: str
+    explicit: dict[str, Any]
+    ignored: frozenset[str]
+
+    @classmethod
+    def of(cls, import_type: str, mapping: dict[str, Any]) -> _Rules:
+        ignored = frozenset(normalise(name) for name in mapping.get("ignore") or [])
+        return cls(import_type, dict(mapping.get("columns") or {}), ignored)
+
+    @property
+    def standard(self) -> dict[str, str]:
+        return standard_attributes(self.import_type)
+
+    def entry(self, raw: str) -> dict[str, Any]:
+        """The mapping's entry for a header cell (``"name"`` is ``{"attribute": "name"}``), or ``{}``."""
+        entry = _find(raw, self.explicit)
+        if isinstance(entry, str):
+            entry = {"attribute": entry}
+        return entry or {}
+
+    def standard_target(self, key: str) -> str | None:
+        """The standard attribute a normalised name is, or is an alias of."""
+        return key if key in self.standard else _ALIASES[self.import_type].get(key)
+
+
+def _plan_column(index: int, raw: str, rules: _Rules, problems: list[str]) -> Column | None:
+    """The column ``raw`` becomes; None when it is ignored or has a problem (added to ``problems``)."""
+    position = f"column {index + 1}"
+    if not raw.strip():
+        problems.append(f"{position} has no name: give every column a header or delete the empty column")
+        return None
+    key = normalise(raw)
+    entry = rules.entry(raw)
+    if key in IGNORED_COLUMNS or key in rules.ignored or entry.get("ignore"):
+        return None
+    wanted = entry.get("attribute")
+    target = rules.standard_target(normalise(wanted) if wanted else key)
+    problem: str | None
+    if target is not None:
+        column, problem = _standard_column(index, raw, target, entry, rules)
+    else:
+        column, problem = _custom_column(index, raw, (wanted or raw).strip(), entry)
+    if problem is not None:
+        problems.append(f"{position} ({raw!r}) {problem}")
+    return column
+
+
+def _standard_column(
+    index: int, raw: str, target: str, entry: dict[str, Any], rules: _Rules
+) -> tuple[Column | None, str | None]:
+    """A column mapped to a standard attribute, or what is wrong with its mapping."""
+    empty = entry.get("empty", "keep")
+    if entry.get("type") or entry.get("options"):
+        return None, (
+            f"maps to the standard attribute '{target}', whose type is fixed: remove 'type'/'options' from its mapping"
+        )
+    why = NOT_CLEARABLE[rules.import_type].get(target) if empty == "clear" else None
+    if why:
+        return None, (
+            f'maps to \'{target}\', which {why}: remove "empty": "clear" from its '
+            "mapping (an empty cell then leaves the value unchanged)"
+        )
+    return Column(index, raw, target, rules.standard[target], empty=empty), None
+
+
+def _custom_column(index: int, raw: str, name: str, entry: dict[str, Any]) -> tuple[Column | None, str | None]:
+    """A column that becomes the custom attribute ``name``, or why its name cannot be one."""
+    if not CUSTOM_NAME.match(name):
+        return None, (
+            f"is not a standard attribute, and as a custom attribute name {name!r} may only contain letters, "
+            "digits, spaces, hyphens and underscores: rename the column or map it in the mapping file"
+        )
+    declared = entry.get("type")
+    kind = INTERCOM_TYPES[declared] if declared else ("string" if entry.get("options") else INFER)
+    options = tuple(entry["options"]) if entry.get("options") else None
+    empty = entry.get("empty", "keep")
+    return Column(index, raw, name, kind, custom=True, empty=empty, options=options), None
+
+
+def _identifier_problems(import_type: str, columns: list[Column]) -> list[str]:
+    """What the file as a whole lacks: the identifier of its records, the company of company columns."""
+    problems: list[str] = []
     targets = {c.target for c in columns}
     if import_type == PEOPLE and not targets & {"email", "external_id", "id"}:
         problems.append(
@@ -294,6 +341,4 @@ def map_header(header: list[str], import_type: str, mapping: dict[str, Any] | No
         )
     if import_type == COMPANIES and "company_id" not in targets:
         problems.append("no 'company_id' column: a companies file needs it to create or update companies")
-    if problems:
-        raise FileRejectedError("The header row cannot be imported: " + "; ".join(problems) + ".")
-    return columns
+    return problems

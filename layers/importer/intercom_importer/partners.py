@@ -31,7 +31,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from jsonschema import Draft202012Validator
@@ -40,6 +40,9 @@ from jsonschema.exceptions import best_match
 from intercom_importer import aws, keys
 from intercom_importer.errors import PartnerConfigError
 from intercom_importer.manifest import MANIFEST_SCHEMA, explain_error
+
+if TYPE_CHECKING:
+    from intercom_importer.partner_activity import PartnerActivityLog
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SETTING_KEYS = tuple(MANIFEST_SCHEMA["properties"])
@@ -294,7 +297,7 @@ class ScheduleReport:
         }
 
 
-def check_schedules(s3: Any, bucket: str, store: Any, now: float) -> ScheduleReport:
+def check_schedules(s3: Any, bucket: str, activity: PartnerActivityLog, now: float) -> ScheduleReport:
     """Every registered partner with an expectation, and whether its next upload is late."""
     checked: list[Expectation] = []
     invalid: list[str] = []
@@ -304,9 +307,9 @@ def check_schedules(s3: Any, bucket: str, store: Any, now: float) -> ScheduleRep
             continue
         if entry.partner.overdue_after_seconds is None:
             continue
-        activity = store.partner_activity(entry.name) or {}
-        last = activity.get("last_upload_at")
-        found = expectation(entry.partner, float(last) if last is not None else None, entry.saved_at, now)
+        latest = activity.latest(entry.name)
+        last = float(latest.last_upload_at) if latest is not None else None
+        found = expectation(entry.partner, last, entry.saved_at, now)
         if found is not None:
             checked.append(found)
     return ScheduleReport(checked, invalid)

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from intercom_importer import aws, jobs, keys
+from intercom_importer.chunks import ChunkBody
 from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ReportWriteError
 from intercom_importer.mapping import ERROR_COLUMNS
 from intercom_importer.observability import logger, record_job_finished
@@ -164,7 +165,7 @@ def unfinished_chunks(s3: Any, settings: Settings, store: jobs.JobStore, job: Ma
         if len(found) < UNFINISHED_SHOWN:
             try:
                 body = s3.get_object(Bucket=settings.import_bucket, Key=keys.chunk(job["job_id"], index))["Body"]
-                lines = [int(r["line"]) for r in json.loads(body.read())["rows"]]
+                lines = ChunkBody.from_json(body.read(), job_id=job["job_id"], index=index).lines
             except (ClientError, ValueError, KeyError):
                 logger.warning("unfinished chunk unreadable", chunk=index, exc_info=True)
                 lines = []

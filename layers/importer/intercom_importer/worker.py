@@ -13,22 +13,23 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs, keys, observability
-from intercom_importer.chunks import CHUNK_FORMAT
-from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ChunkFormatError, SettingsError
-from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
-from intercom_importer.intercom import IntercomClient, build_client, resolve_base_url
+from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody
+from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ChunkFormatError
+from intercom_importer.intercom import IntercomClient
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
-from intercom_importer.ratelimit import RateLimiter
 from intercom_importer.settings import Settings
 from intercom_importer.upsert import FAILED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, import_rows
+
+ROW_START_MARGIN = 0.25  # of the invocation's time left: no row starts in it
 
 
 def parse_message(body: str) -> tuple[str, int, str]:
@@ -65,38 +66,34 @@ def save_progress(s3: Any, bucket: str, job_id: str, index: int, done: Mapping[i
     s3.put_object(Bucket=bucket, Key=keys.progress(job_id, index), Body=body.encode(), ContentType="application/json")
 
 
-def load_token(secret_arn: str, fetch: Any) -> str:
-    """The token from the secret: the secret string itself, or JSON with ``access_token``/``token``."""
-    raw = fetch(secret_arn)
-    text = raw.strip() if isinstance(raw, str) else str(raw)
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise SettingsError("The Intercom token secret is not valid JSON.") from exc
-        text = str(data.get("access_token") or data.get("token") or "").strip()
-    if not text:
-        raise SettingsError("The Intercom token secret is empty: store the access token in it.")
-    return text
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk to run, with what running it needs from its job."""
+
+    body: ChunkBody
+    job: Mapping[str, Any]
+    options: ImportOptions
+
+    @property
+    def job_id(self) -> str:
+        return self.body.job_id
+
+    @property
+    def index(self) -> int:
+        return self.body.index
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.body.rows
 
 
-@functools.cache
-def limiter_for(calls_per_minute: int, jobs_table: str, app: str = "default") -> RateLimiter:
-    """The pacer of this environment: one budget per Intercom app shared by every worker of every
-    import through the jobs table (see ``governor.py``). Cached: all threads of a worker share it."""
-    return DynamoDBGovernor.per_minute(
-        aws.table(jobs_table), calls_per_minute, window_seconds=window_seconds_from_env(), app=app
-    )
+@dataclass(frozen=True)
+class _Ran:
+    """What running a chunk gave: one result per row, "recorded" or "aborted", and the Intercom calls spent."""
 
-
-def intercom_client(settings: Settings, token: str) -> IntercomClient:
-    base_url = resolve_base_url(settings.intercom_region, settings.intercom_base_url)
-    return build_client(
-        token=token,
-        base_url=base_url,
-        limiter=limiter_for(settings.intercom_rate_limit_per_minute, settings.jobs_table, app_key(base_url, token)),
-        pool_size=max(8, settings.worker_threads * 2),
-    )
+    results: list[RowResult]
+    outcome: str
+    api_calls: int = 0
 
 
 def process_chunk(
@@ -106,7 +103,7 @@ def process_chunk(
     store: jobs.JobStore,
     s3: Any,
     sfn: Any,
-    client_factory: Any,
+    client_factory: Callable[[], IntercomClient],
     redelivered_since: float | None = None,
     remaining_ms: Callable[[], int] | None = None,
 ) -> str:
@@ -132,92 +129,48 @@ def process_chunk(
         # these rows as not imported, so writing them now would change Intercom behind the summary
         logger.warning("chunk of a job already reported; not imported", status=job.get("status"))
         return "late"
-    chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
-    rows: list[dict[str, Any]] = chunk["rows"]
-    columns = job.get("columns") or []
-    options = ImportOptions.from_dict(job["options"])
+    chunk = _Chunk(
+        _read_chunk(s3, settings.import_bucket, key, job_id, index), job, ImportOptions.from_dict(job["options"])
+    )
     started = time.monotonic()
-    api_calls = 0
     abort = job.get("abort")
-    outcome = "recorded"
     if abort:  # rows an earlier attempt of this chunk wrote count as they ended, the rest are not imported
-        results = _aborted(rows, load_progress(s3, settings.import_bucket, job_id, index), abort)
-        outcome = "aborted"
+        done = load_progress(s3, settings.import_bucket, job_id, index)
+        ran = _Ran(_aborted(chunk.rows, done, abort), "aborted")
     else:
-        mapping = options.mapping or {}
-        ctx = ChunkContext(
-            existing=options.existing,
-            role=options.role,
-            tags=options.tags,
-            custom_types={c["target"]: c["type"] for c in columns if c.get("custom")},
-            dry_run=options.dry_run,
-            identity_trap=options.identity_trap,
-            allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
-            day_first=bool(mapping.get("day_first", True)),
-            companies=_companies(s3, settings.import_bucket, job.get("companies_key") or ""),
-            done=load_progress(s3, settings.import_bucket, job_id, index),
-            redelivered_since=redelivered_since,
-            start_rows_until=_row_start_deadline(remaining_ms),
-        )
-        client = client_factory()
-        before = client.stats
-        try:
-            results = import_rows(
-                client,
-                job["import_type"],
-                rows,
-                ctx,
-                scope=job_id,
-                threads=settings.worker_threads,
-                started_at=_epoch(job["created_at"]),
-            )
-            if options.dry_run:  # what the real import would spend: the search plus each row's writes
-                searched = job["import_type"] == PEOPLE and any(
-                    r["record"].get("email") or r["record"].get("external_id") for r in rows
-                )  # a chunk of only `id` or anonymous rows makes no search
-                api_calls = int(searched) + sum(r.calls for r in results)
-            else:
-                api_calls = client.stats.calls - before.calls
-        except ChunkInterrupted as exc:
-            # keep what finished, so the retry neither repeats nor miscounts those rows
-            save_progress(s3, settings.import_bucket, job_id, index, {**ctx.done, **exc.done})
-            raise exc.cause from exc
-        except JobAbort as exc:
-            abort = {
-                "error": type(exc.cause).__name__,
-                "message": exc.cause.message,
-                "status": exc.cause.status,
-            }
-            store.update(job_id, {"abort": abort})
-            logger.warning("import aborted by Intercom", error=abort["error"])
-            results = _aborted(rows, {**ctx.done, **exc.done}, abort)
-            outcome = "aborted"
-        finally:
-            observability.record_api_usage(job_id, before, client.stats)
-    counts = Counter(r.outcome for r in results)
-    failures = _failures(rows, results)
-    stored = None
-    if failures:
-        stored = keys.result(job_id, index)
-        s3.put_object(
-            Bucket=settings.import_bucket,
-            Key=stored,
-            Body=json.dumps({"job_id": job_id, "chunk": index, "failures": failures}).encode(),
-            ContentType="application/json",
-        )
-    if not store.record_chunk(
-        job_id, index, counts, result_key=stored, source="worker", extra={"api_calls": api_calls}
-    ):
-        logger.info("chunk was recorded concurrently; this result is dropped")
+        ctx = _context(chunk, settings, s3, redelivered_since, remaining_ms)
+        ran = _run(chunk, ctx, settings, store, s3, client_factory)
+    if not _record(chunk, ran, settings, store, s3, started):
         return "duplicate"
-    seconds = time.monotonic() - started
-    logger.info("chunk recorded", seconds=round(seconds, 3), outcomes=dict(counts))
-    observability.record_chunk(job_id, counts, seconds=seconds, dry_run=options.dry_run)
     resume_if_complete(store, sfn, job_id)
-    return outcome
+    return ran.outcome
 
 
-ROW_START_MARGIN = 0.25  # of the invocation's time left: no row starts in it
+def _read_chunk(s3: Any, bucket: str, key: str, job_id: str, index: int) -> ChunkBody:
+    return ChunkBody.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), job_id=job_id, index=index)
+
+
+def _context(
+    chunk: _Chunk, settings: Settings, s3: Any, redelivered_since: float | None, remaining_ms: Callable[[], int] | None
+) -> ChunkContext:
+    """What every row of the chunk is run with: the job's options, its companies, the rows done before."""
+    options = chunk.options
+    mapping = options.mapping or {}
+    columns = chunk.job.get("columns") or []
+    return ChunkContext(
+        existing=options.existing,
+        role=options.role,
+        tags=options.tags,
+        custom_types={c["target"]: c["type"] for c in columns if c.get("custom")},
+        dry_run=options.dry_run,
+        identity_trap=options.identity_trap,
+        allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
+        day_first=bool(mapping.get("day_first", True)),
+        companies=_companies(s3, settings.import_bucket, chunk.job.get("companies_key") or ""),
+        done=load_progress(s3, settings.import_bucket, chunk.job_id, chunk.index),
+        redelivered_since=redelivered_since,
+        start_rows_until=_row_start_deadline(remaining_ms),
+    )
 
 
 def _row_start_deadline(remaining_ms: Callable[[], int] | None) -> float | None:
@@ -225,6 +178,79 @@ def _row_start_deadline(remaining_ms: Callable[[], int] | None) -> float | None:
         return None
     left = remaining_ms() / 1000
     return time.monotonic() + left * (1 - ROW_START_MARGIN)
+
+
+def _run(
+    chunk: _Chunk,
+    ctx: ChunkContext,
+    settings: Settings,
+    store: jobs.JobStore,
+    s3: Any,
+    client_factory: Callable[[], IntercomClient],
+) -> _Ran:
+    """Upsert the chunk's rows. An interruption saves the rows done and raises its cause (SQS delivers the
+    chunk again); Intercom refusing the job aborts it (``_abort_job``)."""
+    client = client_factory()
+    before = client.stats
+    try:
+        results = import_rows(
+            client,
+            chunk.job["import_type"],
+            chunk.rows,
+            ctx,
+            scope=chunk.job_id,
+            threads=settings.worker_threads,
+            started_at=_epoch(chunk.job["created_at"]),
+        )
+        return _Ran(results, "recorded", _api_calls(chunk, client.stats.calls - before.calls, results))
+    except ChunkInterrupted as exc:
+        # keep what finished, so the retry neither repeats nor miscounts those rows
+        save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, {**ctx.done, **exc.done})
+        raise exc.cause from exc
+    except JobAbort as exc:
+        return _abort_job(chunk, store, exc, {**ctx.done, **exc.done})
+    finally:
+        observability.record_api_usage(chunk.job_id, before, client.stats)
+
+
+def _api_calls(chunk: _Chunk, made: int, results: Sequence[RowResult]) -> int:
+    """The Intercom calls the chunk spent: those ``made``, or in a dry run, those the real import would make
+    (the search plus each row's writes)."""
+    if not chunk.options.dry_run:
+        return made
+    searched = chunk.job["import_type"] == PEOPLE and any(
+        r["record"].get("email") or r["record"].get("external_id") for r in chunk.rows
+    )  # a chunk of only `id` or anonymous rows makes no search
+    return int(searched) + sum(r.calls for r in results)
+
+
+def _abort_job(chunk: _Chunk, store: jobs.JobStore, exc: JobAbort, done: Mapping[int, RowResult]) -> _Ran:
+    """Mark the job aborted (its other chunks do not call Intercom): the rows done count as they ended, the
+    rest of the chunk fails with the reason."""
+    abort = {
+        "error": type(exc.cause).__name__,
+        "message": exc.cause.message,
+        "status": exc.cause.status,
+    }
+    store.update(chunk.job_id, {"abort": abort})
+    logger.warning("import aborted by Intercom", error=abort["error"])
+    return _Ran(_aborted(chunk.rows, done, abort), "aborted")
+
+
+def _record(chunk: _Chunk, ran: _Ran, settings: Settings, store: jobs.JobStore, s3: Any, started: float) -> bool:
+    """Write the chunk's failed rows and record its counts once; ``False`` if it was recorded concurrently."""
+    counts = _counts(ran.results)
+    failures = _failures(chunk.rows, ran.results)
+    stored = _write_failures(s3, settings.import_bucket, chunk.job_id, chunk.index, failures) if failures else None
+    if not store.record_chunk(
+        chunk.job_id, chunk.index, counts, result_key=stored, source="worker", extra={"api_calls": ran.api_calls}
+    ):
+        logger.info("chunk was recorded concurrently; this result is dropped")
+        return False
+    seconds = time.monotonic() - started
+    logger.info("chunk recorded", seconds=round(seconds, 3), outcomes=dict(counts))
+    observability.record_chunk(chunk.job_id, counts, seconds=seconds, dry_run=chunk.options.dry_run)
+    return True
 
 
 def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3: Any, sfn: Any) -> str:
@@ -240,18 +266,11 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
         f"({last.get('message') or 'the worker did not finish in time'}); some of its rows may have been "
         "written to Intercom before the failure. Upload these rows again to retry them."
     )
-    chunk = json.loads(s3.get_object(Bucket=settings.import_bucket, Key=key)["Body"].read())
-    rows = chunk["rows"]
+    rows = _read_chunk(s3, settings.import_bucket, key, job_id, index).rows
     done = load_progress(s3, settings.import_bucket, job_id, index)  # rows an attempt did finish count as they ended
     results = [done.get(int(r["line"])) or RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
-    counts = Counter(r.outcome for r in results)
-    stored = keys.result(job_id, index)
-    s3.put_object(
-        Bucket=settings.import_bucket,
-        Key=stored,
-        Body=json.dumps({"job_id": job_id, "chunk": index, "failures": _failures(rows, results)}).encode(),
-        ContentType="application/json",
-    )
+    counts = _counts(results)
+    stored = _write_failures(s3, settings.import_bucket, job_id, index, _failures(rows, results))
     if not store.record_chunk(job_id, index, counts, result_key=stored, source="dead-letter"):
         return "duplicate"
     logger.warning("dead chunk recorded as failed", rows=len(rows))
@@ -276,6 +295,23 @@ def resume_if_complete(store: jobs.JobStore, sfn: Any, job_id: str) -> bool:
         raise
     logger.info("job complete; state machine resumed")
     return True
+
+
+def _write_failures(s3: Any, bucket: str, job_id: str, index: int, failures: list[dict[str, Any]]) -> str:
+    """Store a chunk's failed rows for the error file; returns their key."""
+    key = keys.result(job_id, index)
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps({"job_id": job_id, "chunk": index, "failures": failures}).encode(),
+        ContentType="application/json",
+    )
+    return key
+
+
+def _counts(results: Sequence[RowResult]) -> Counter[str]:
+    """The rows by outcome, keyed by the outcome's name (the job's counter)."""
+    return Counter(str(r.outcome) for r in results)
 
 
 def _failures(rows: Sequence[Mapping[str, Any]], results: Sequence[RowResult]) -> list[dict[str, Any]]:
@@ -304,11 +340,3 @@ def _abort_text(abort: Mapping[str, Any]) -> str:
 
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
-def client_from_settings(settings: Settings) -> IntercomClient:
-    """The Intercom client of this environment, with the token read from Secrets Manager (cached 5 min)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    token = load_token(settings.intercom_token_secret, lambda arn: parameters.get_secret(arn, max_age=300))
-    return intercom_client(settings, token)

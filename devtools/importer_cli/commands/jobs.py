@@ -1,0 +1,227 @@
+"""``upload``, ``status``, ``history``: upload a file like a user would, show one import, list the imports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from importer_cli import import_options, targets
+from importer_cli.commands.common import Handler, command
+from importer_cli.display import Progress, clip, job_details, short_time, stderr, table
+from importer_cli.errors import EXIT_IMPORT_PROBLEMS, EXIT_OK, EXIT_PENDING, CliError
+
+JOB_STATUSES = (
+    "validating",
+    "queueing",
+    "importing",
+    "completed",
+    "completed_with_errors",
+    "rejected",
+    "failed",
+    "incomplete",
+)
+
+
+def register(sub: Any) -> dict[str, Handler]:
+    _register_upload(sub)
+    _register_status(sub)
+    _register_history(sub)
+    return {"upload": upload_file, "status": job_status, "history": job_history}
+
+
+def upload_file(args: argparse.Namespace) -> int:
+    from importer_cli import jobs_commands
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file. Give the path of a CSV file, e.g. events/people.csv")
+    key_prefix = args.key_prefix
+    if args.partner:
+        from importer_cli import partner_commands
+
+        if args.key_prefix != "incoming/":
+            raise CliError("--partner and --key-prefix both say where the file goes: give only one")
+        key_prefix = f"incoming/{args.partner}/"
+    jobs_commands.object_key(path, key_prefix)  # a bad prefix fails before the target is resolved
+    target = targets.resolve(args)
+    assert target is not None
+    if args.partner:
+        partner_commands.require(target, args.partner)  # a typo must not become an upload with the defaults
+    uploaded = jobs_commands.upload(
+        target,
+        path,
+        import_options.metadata(args),
+        key_prefix=key_prefix,
+        manifest=import_options.manifest(args),
+    )
+    if args.json:
+        print(json.dumps(uploaded.to_dict(), indent=2))
+    else:
+        print(uploaded.job_id)
+        stderr(
+            f"uploaded {path} to {uploaded.source} ({target.label}); "
+            f"follow it with: intercom-import status {uploaded.job_id} --watch"
+        )
+    return EXIT_OK
+
+
+def job_status(args: argparse.Namespace) -> int:
+    from importer_cli import jobs_commands
+
+    target = targets.resolve(args)
+    assert target is not None
+    if args.watch:
+        progress = Progress(enabled=not args.quiet)
+        try:
+            job = jobs_commands.follow(
+                target, args.job, timeout=args.timeout, progress=progress, interval=args.interval
+            )
+        finally:
+            progress.end()
+    else:
+        found = jobs_commands.get_job(target, args.job)
+        if found is None:
+            raise jobs_commands.not_found(target, args.job)
+        job = found
+    if args.json:
+        print(json.dumps(job, indent=2, default=str))
+    else:
+        print(job_details(job))
+    status = job.get("status")
+    if status == "completed":
+        return EXIT_OK
+    return EXIT_PENDING if status in jobs_commands.UNFINISHED else EXIT_IMPORT_PROBLEMS
+
+
+def job_history(args: argparse.Namespace) -> int:
+    from importer_cli import jobs_commands
+
+    if args.limit < 1:
+        raise CliError(f"--limit {args.limit}: give a positive number of imports to list")
+    since = jobs_commands.parse_since(args.since) if args.since else None
+    prefix = args.source
+    if args.partner:
+        if prefix:
+            raise CliError("--partner and --source both filter by where the file was uploaded: give only one")
+        prefix = f"incoming/{args.partner}/"
+    if prefix and prefix.startswith("s3://"):
+        prefix = prefix[len("s3://") :].partition("/")[2]  # s3://bucket/incoming/acme/ -> incoming/acme/
+    target = targets.resolve(args)
+    assert target is not None
+    rows = jobs_commands.history(target, limit=args.limit, status=args.status, since=since, source_prefix=prefix)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    if not rows:
+        print("no imports found" + (" matching the filters" if (args.status or since or prefix) else ""))
+        return EXIT_OK
+    headers = (
+        "JOB",
+        "CREATED (UTC)",
+        "SOURCE",
+        "TYPE",
+        "STATUS",
+        "ROWS",
+        "CREATED",
+        "UPDATED",
+        "SKIPPED",
+        "FAILED",
+        "INVALID",
+        "UPLOADED BY",
+    )
+    body = [
+        (
+            r["job_id"],
+            short_time(r["created_at"]),
+            clip(r["key"] or "-", 40),
+            r["import_type"] or "-",
+            (r["status"] or "-") + (" (dry run)" if r.get("dry_run") else ""),
+            r["rows"],
+            r["created"],
+            r["updated"],
+            r["skipped"],
+            r["failed"],
+            r["invalid"],
+            clip(r.get("uploaded_by") or "-", 30),
+        )
+        for r in rows
+    ]
+    print(table(headers, body, numeric=range(5, 11)))
+    return EXIT_OK
+
+
+def _register_upload(sub: Any) -> None:
+    upload = command(
+        sub,
+        "upload",
+        "upload a CSV file to the import bucket like a user would; prints the job id",
+        "Upload FILE to the target's import bucket under --key-prefix (settings as S3 object metadata, "
+        "the keys `run` uses: import-type, existing, role, invalid-rows, tags) and print the job id it "
+        "starts, derived like the validator does from bucket, key and version. Follow it with "
+        "`intercom-import status JOB --watch`.",
+        target=True,
+        as_json="print {job_id, source, bucket, key, version_id, etag, metadata} on stdout",
+    )
+    upload.add_argument("file", metavar="FILE", help="the CSV file to upload")
+    import_options.add_import_options(upload)
+    upload.add_argument(
+        "--partner",
+        metavar="NAME",
+        help="upload under the partner's prefix incoming/NAME/ (its settings apply; see `partner show NAME`)",
+    )
+    upload.add_argument(
+        "--key-prefix",
+        default="incoming/",
+        metavar="PREFIX",
+        help="where in the bucket, under incoming/ (default incoming/; a partner's is incoming/<partner>/)",
+    )
+
+
+def _register_status(sub: Any) -> None:
+    status = command(
+        sub,
+        "status",
+        "show an import's record; --watch follows it with a progress bar",
+        "Show the job record: status, source, settings, counts, duration, problems, error file and the "
+        "summary email's status. --watch shows a live progress bar on stderr until the job is finished "
+        "(its email sent), bounded by --timeout.",
+        target=True,
+        as_json="print the job record as JSON on stdout (task token left out; source and error_file as s3:// URLs)",
+    )
+    status.add_argument("job", metavar="JOB", help="the job id (printed by upload and run, listed by history)")
+    status.add_argument("--watch", action="store_true", help="follow the job until it is finished")
+    status.add_argument(
+        "--timeout", metavar="S", type=float, default=600.0, help="--watch: give up after this many seconds"
+    )
+    status.add_argument(
+        "--interval", metavar="S", type=float, help="--watch: seconds between polls (default 0.2 local, 2 AWS)"
+    )
+    status.add_argument("--quiet", action="store_true", help="--watch without the progress bar")
+
+
+def _register_history(sub: Any) -> None:
+    history = command(
+        sub,
+        "history",
+        "list imports, newest first",
+        "List imports newest first from the jobs table's by-created index: job id, created, source key, "
+        "type, status, rows and the created/updated/skipped/failed/invalid counts.",
+        target=True,
+        as_json="print a JSON list of the rows (plus source, finished_at, duration_seconds)",
+    )
+    history.add_argument("--limit", metavar="N", type=int, default=20, help="at most this many imports (default 20)")
+    history.add_argument(
+        "--status",
+        metavar="STATUS",
+        choices=JOB_STATUSES,
+        help="only imports with this status: " + ", ".join(JOB_STATUSES),
+    )
+    history.add_argument(
+        "--since", metavar="DATE", help="only imports created since: 2026-11-01, 2026-11-01T09:30 (UTC), 12h, 7d"
+    )
+    history.add_argument(
+        "--source", metavar="PREFIX", help="only uploads whose key starts with PREFIX, e.g. incoming/acme/"
+    )
+    history.add_argument("--partner", metavar="NAME", help="only the partner's uploads (incoming/NAME/)")

@@ -1,0 +1,337 @@
+"""``run``, ``up``, ``down``: import a file through the whole pipeline; keep a local stack running; stop it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from importer_cli import import_options, local_stack, targets
+from importer_cli.commands.common import Handler, command
+from importer_cli.display import Progress, column_lines, stderr
+from importer_cli.errors import EXIT_IMPORT_PROBLEMS, EXIT_OK, CliError
+from importer_cli.import_options import load_config
+
+
+def register(sub: Any) -> dict[str, Handler]:
+    _register_run(sub)
+    _register_up(sub)
+    _register_down(sub)
+    return {"run": run_import, "up": stack_up, "down": stack_down}
+
+
+def run_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file. Give the path of a CSV file, e.g. events/people.csv")
+    config = load_config(args.config)
+    metadata = import_options.metadata(args, config)
+    manifest = import_options.manifest(args, config)
+    stack_parameters = config.get("parameters") or {}
+    progress = Progress(enabled=not args.quiet)
+    if args.stack or args.outputs:
+        if args.intercom_url or stack_parameters or args.ephemeral:
+            raise CliError(
+                "--intercom-url, --ephemeral and --config parameters configure a local stack; "
+                "a deployed stack (--stack/--outputs) keeps its own settings"
+            )
+        target = targets.resolve(args)
+        assert target is not None
+        stderr(f"importing through {target.label} ...")
+        summary = _import_and_follow(target, path, metadata, progress, args.timeout, manifest)
+    else:
+        local_only = bool(args.intercom_url or stack_parameters or args.ephemeral)
+        target = None if local_only else targets.resolve(args, optional=True)
+        if target is not None:
+            stderr(f"using {target.label}; stop it with `intercom-import down` ...")
+            summary = _import_and_follow(target, path, metadata, progress, args.timeout, manifest)
+        else:
+            where = f"Intercom at {args.intercom_url}" if args.intercom_url else "Intercom sandbox"
+            stderr(f"starting the local stack (moto + {where}) ...")
+            with local_stack.local_pipeline(
+                parameters=stack_parameters,
+                intercom_url=args.intercom_url,
+                intercom_token=args.intercom_token,
+                log_dir=args.log_dir or local_stack.state_dir() / "logs",
+            ) as (runtime, sandbox):
+                ephemeral = targets.from_runtime(runtime, sandbox)
+                summary = _import_and_follow(ephemeral, path, metadata, progress, args.timeout, manifest)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_run_summary(summary, columns_shown=progress.columns_shown)
+    return EXIT_OK if summary["status"] == "completed" else EXIT_IMPORT_PROBLEMS
+
+
+def _import_and_follow(
+    target: targets.Target,
+    path: Path,
+    metadata: dict[str, str],
+    progress: Progress,
+    timeout: float,
+    manifest: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    from importer_cli import jobs_commands
+
+    try:
+        uploaded = jobs_commands.upload(target, path, metadata, manifest=manifest)
+        job = jobs_commands.follow(target, uploaded.job_id, timeout=timeout, progress=progress)
+        execution_status = _execution_status(target, uploaded.job_id)
+    finally:
+        progress.end()
+    emails = None
+    if target.emails is not None:
+        emails = [
+            e
+            for e in target.emails()
+            if uploaded.job_id in (e.get("text") or "") or uploaded.job_id in (e.get("html") or "")
+        ]
+    return {
+        "job_id": uploaded.job_id,
+        "status": job.get("status"),
+        "source": uploaded.source,
+        "import_type": job.get("import_type"),
+        "dry_run": bool(job.get("dry_run")),
+        "columns": [
+            {"column": c.get("header"), "attribute": c.get("target"), "type": c.get("type"), "custom": c.get("custom")}
+            for c in job.get("columns") or []
+        ],
+        "new_attributes": job.get("new_attributes") or [],
+        "estimated_api_calls": job.get("estimated_api_calls"),  # dry runs: what the real import would take
+        "estimated_seconds": job.get("estimated_seconds"),
+        "rows": job.get("rows", 0),
+        "created": job.get("created", 0),
+        "updated": job.get("updated", 0),
+        "skipped": job.get("skipped", 0),
+        "failed": job.get("failed", 0),
+        "invalid": job.get("invalid", 0),
+        "reason": job.get("reason") or None,
+        "problems": job.get("problems_sample") or [],
+        "error_file": job.get("error_file"),
+        "duration_seconds": job.get("duration_seconds"),
+        "execution_status": execution_status,
+        "email_status": job.get("email_status"),
+        "emails_sent": None if emails is None else len(emails),
+        "email": emails[-1] if emails else None,
+        "intercom": _landed(target.intercom_state() if target.intercom_state is not None else None),
+        "logs": target.log_dir,
+    }
+
+
+def _execution_status(target: targets.Target, job_id: str, wait: float = 5.0) -> str | None:
+    """The state machine execution's status, once it has left RUNNING (bounded wait)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    arn = target.outputs.get("StateMachineArn")
+    if not arn:
+        return None
+    execution_arn = arn.replace(":stateMachine:", ":execution:") + f":{job_id}"
+    deadline = time.monotonic() + wait
+    status = None
+    while True:
+        try:
+            status = target.client("stepfunctions").describe_execution(executionArn=execution_arn).get("status")
+        except (BotoCoreError, ClientError):
+            return status
+        if status != "RUNNING" or time.monotonic() >= deadline:
+            return status
+        time.sleep(0.1)
+
+
+def _landed(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the sandbox holds now (None when importing into a real Intercom)."""
+    if state is None:
+        return None
+    contacts = [
+        {k: c.get(k) for k in ("id", "role", "email", "external_id", "name")} for c in state.get("contacts", [])
+    ]
+    companies = [{k: c.get(k) for k in ("id", "company_id", "name")} for c in state.get("companies", [])]
+    return {"contacts": contacts, "companies": companies}
+
+
+def _print_run_summary(summary: dict[str, Any], columns_shown: bool = False) -> None:
+    email = summary.get("email") or {}
+    if summary.get("columns") and not columns_shown:
+        print()
+        print("\n".join(column_lines(summary["columns"], header="column", target="attribute")))
+    print()
+    dry = " (dry run: nothing was written)" if summary.get("dry_run") else ""
+    print(f"Job {summary['job_id']}: {summary['status']}{dry}")
+    print(
+        f"  rows {summary['rows']}  created {summary['created']}  updated {summary['updated']}  "
+        f"skipped {summary['skipped']}  failed {summary['failed']}  invalid {summary['invalid']}"
+    )
+    print()
+    if summary.get("emails_sent") is None:
+        print(f"Summary email: {summary.get('email_status') or 'unknown'} (the stack's SES sent it)")
+    else:
+        print("Summary email" + (f" to {', '.join(email.get('to') or [])}" if email else ": none was sent"))
+    if email:
+        print(f"Subject: {email.get('subject')}")
+        print("-" * 72)
+        print(email.get("text", ""))
+        print("-" * 72)
+    landed = summary.get("intercom")
+    if landed is not None:
+        print()
+        print(f"In the Intercom sandbox: {len(landed['contacts'])} contacts, {len(landed['companies'])} companies")
+        for c in landed["contacts"]:
+            print(
+                f"  {c['role']:<5} {c.get('email') or '-':<28} {c.get('external_id') or '-':<10} {c.get('name') or ''}"
+            )
+        for c in landed["companies"]:
+            print(f"  company {c.get('company_id')}: {c.get('name')}")
+    if summary.get("logs"):
+        print(f"\nFunction logs: {summary.get('logs')}")
+
+
+def stack_up(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    token = args.intercom_token or os.environ.get(local_stack.TOKEN_ENV)
+    if args.intercom_url and not token:
+        raise CliError("--intercom-url needs --intercom-token (the access token of that Intercom workspace)")
+    if args.detach:
+        forward = ["--port", str(args.port), "--sandbox-port", str(args.sandbox_port)]
+        if args.config:
+            forward += ["--config", str(Path(args.config).resolve())]
+        if args.intercom_url:
+            forward += ["--intercom-url", args.intercom_url]
+        if args.log_dir:
+            forward += ["--log-dir", str(Path(args.log_dir).resolve())]
+        if args.no_prewarm:
+            forward.append("--no-prewarm")
+        info = local_stack.detach(forward, intercom_token=token, timeout=args.timeout)
+        _print_up(info, as_json=args.json, detached=True)
+        return EXIT_OK
+    stderr("starting the local stack (moto + the stack from template.yaml + Intercom) ...")
+    local_stack.serve(
+        parameters=config.get("parameters") or {},
+        intercom_url=args.intercom_url,
+        intercom_token=token,
+        log_dir=str(Path(args.log_dir).resolve()) if args.log_dir else None,
+        port=args.port,
+        sandbox_port=args.sandbox_port,
+        prewarm=not args.no_prewarm,
+        on_ready=lambda info: _print_up(info, as_json=args.json, detached=args.background),
+    )
+    stderr("local stack stopped")
+    return EXIT_OK
+
+
+def _print_up(info: dict[str, Any], *, as_json: bool, detached: bool) -> None:
+    shown = {k: v for k, v in info.items() if k != "control_token"}
+    shown["stack_file"] = str(local_stack.stack_file())
+    if as_json:
+        print(json.dumps(shown, indent=2), flush=True)
+        return
+    rows = [
+        ("moto (AWS)", f"{info['endpoint_url']}  (region {info['region']}, any credentials)"),
+        (
+            "Intercom",
+            f"{info.get('sandbox_url') or info.get('intercom_url')}"
+            + ("  (sandbox)" if info.get("sandbox_url") else ""),
+        ),
+        *((key, value) for key, value in (info.get("outputs") or {}).items()),
+        ("function logs", info.get("log_dir")),
+        ("connection", shown["stack_file"]),
+    ]
+    if info.get("stack_log"):
+        rows.append(("process log", info["stack_log"]))
+    print(f"Local stack up in {info.get('startup_seconds')} s (pid {info['pid']})")
+    for label, value in rows:
+        print(f"  {label:<24} {value}")
+    env = " ".join(f"{k}={v}" for k, v in (info.get("aws_env") or {}).items() if k != "AWS_DEFAULT_REGION")
+    print("Use it:   intercom-import upload FILE | status JOB --watch | history | run FILE")
+    print(f"AWS CLI:  env {env} aws s3 ls")
+    print("Stop it:  intercom-import down" + ("" if detached else "  (or Ctrl-C here)"), flush=True)
+
+
+def stack_down(args: argparse.Namespace) -> int:
+    result = local_stack.down(timeout=args.timeout)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(result["message"])
+    return EXIT_OK
+
+
+def _register_run(sub: Any) -> None:
+    run = command(
+        sub,
+        "run",
+        "import a CSV file through the whole pipeline and follow it to the summary email",
+        "Upload FILE under incoming/ exactly as a user would and follow the job (progress bar on stderr) until "
+        "the summary email is sent; then print the job, the email and what landed in the Intercom sandbox. "
+        "Uses the local stack started by `up` when one is running, else starts an ephemeral one (moto, the "
+        "Intercom sandbox, the stack from template.yaml) for this import; --stack/--outputs import through a "
+        "deployed stack instead (its SES sends the email).",
+        target=True,
+        as_json="print the job summary as one JSON object on stdout (job id, status, counts, problems, email)",
+    )
+    run.add_argument("file", metavar="FILE", help="the CSV file to import")
+    import_options.add_import_options(run)
+    local = run.add_argument_group("ephemeral local stack")
+    local.add_argument("--config", metavar="FILE", help="JSON settings: import options and template parameters")
+    local.add_argument(
+        "--intercom-url", metavar="URL", help="import into this Intercom (or stand-in) instead of the sandbox"
+    )
+    local.add_argument("--intercom-token", metavar="TOKEN", help="access token for --intercom-url")
+    local.add_argument("--ephemeral", action="store_true", help="start a fresh local stack even when one is up (`up`)")
+    local.add_argument("--log-dir", metavar="DIR", help="where function logs go (default .local/logs)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--timeout", metavar="S", type=float, default=600.0, help="give up after this many seconds (default 600)"
+    )
+
+
+def _register_up(sub: Any) -> None:
+    up = command(
+        sub,
+        "up",
+        "start a long-lived local stack (moto + template.yaml + the Intercom sandbox)",
+        "Start the local stack and keep it running until Ctrl-C, SIGTERM or `intercom-import down` (or, with "
+        "--detach, in a background process). Connection info (moto endpoint, credentials, sandbox URL, stack "
+        "outputs, pid) goes to .local/stack.json; upload, status, history and run use it. Only one local stack "
+        "runs at a time (per state folder).",
+        as_json="print the connection info (stack.json) as JSON on stdout once the stack is up",
+    )
+    up.add_argument("--port", metavar="N", type=int, default=0, help="moto's port (default: a free one)")
+    up.add_argument(
+        "--sandbox-port", metavar="N", type=int, default=0, help="the Intercom sandbox's port (default: a free one)"
+    )
+    up.add_argument("--detach", action="store_true", help="run in the background and return once it is up")
+    up.add_argument("--config", metavar="FILE", help='JSON with template parameters: {"parameters": {"ChunkRows": 50}}')
+    up.add_argument("--intercom-url", metavar="URL", help="use this Intercom (or stand-in) instead of the sandbox")
+    up.add_argument(
+        "--intercom-token", metavar="TOKEN", help=f"access token for --intercom-url (or ${local_stack.TOKEN_ENV})"
+    )
+    up.add_argument("--log-dir", metavar="DIR", help="function logs (default .local/stack-logs)")
+    up.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="start each function's environment on first use (default: one per function at start, in the background)",
+    )
+    up.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the process --detach starts
+    up.add_argument(
+        "--timeout",
+        metavar="S",
+        type=float,
+        default=120.0,
+        help="--detach: give up if not up after this many seconds (default 120)",
+    )
+
+
+def _register_down(sub: Any) -> None:
+    down = command(
+        sub,
+        "down",
+        "stop the local stack started by `up`",
+        "Stop the local stack started by `up` (foreground or detached) and remove .local/stack.json. Doing "
+        "nothing is a success: it exits 0 when no stack is running (and removes a stale stack.json).",
+    )
+    down.add_argument(
+        "--timeout", metavar="S", type=float, default=30.0, help="wait this long for it to stop (default 30)"
+    )

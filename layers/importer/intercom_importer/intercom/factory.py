@@ -1,0 +1,63 @@
+"""The Intercom client of this environment, built from the settings: the token read from its secret, the
+API root of the region, and the rate-limit governor shared by every worker of the Intercom app.
+
+Kept apart from the client so that importing the client loads neither boto3 nor the governor.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from intercom_importer import aws
+from intercom_importer.errors import SettingsError
+from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
+from intercom_importer.intercom.client import IntercomClient, build_client
+from intercom_importer.intercom.connection import resolve_base_url
+from intercom_importer.ratelimit import RateLimiter
+from intercom_importer.settings import Settings
+
+
+def load_token(secret_arn: str, fetch: Callable[[str], Any]) -> str:
+    """The token from the secret: the secret string itself, or JSON with ``access_token``/``token``."""
+    raw = fetch(secret_arn)
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise SettingsError("The Intercom token secret is not valid JSON.") from exc
+        text = str(data.get("access_token") or data.get("token") or "").strip()
+    if not text:
+        raise SettingsError("The Intercom token secret is empty: store the access token in it.")
+    return text
+
+
+@functools.cache
+def limiter_for(calls_per_minute: int, jobs_table: str, app: str = "default") -> RateLimiter:
+    """The pacer of this environment: one budget per Intercom app shared by every worker of every
+    import through the jobs table (see ``governor.py``). Cached: all threads of a worker share it."""
+    return DynamoDBGovernor.per_minute(
+        aws.table(jobs_table), calls_per_minute, window_seconds=window_seconds_from_env(), app=app
+    )
+
+
+def intercom_client(settings: Settings, token: str) -> IntercomClient:
+    """The client for ``token`` with this environment's API root, governor and pool size."""
+    base_url = resolve_base_url(settings.intercom_region, settings.intercom_base_url)
+    return build_client(
+        token=token,
+        base_url=base_url,
+        limiter=limiter_for(settings.intercom_rate_limit_per_minute, settings.jobs_table, app_key(base_url, token)),
+        pool_size=max(8, settings.worker_threads * 2),
+    )
+
+
+def client_from_settings(settings: Settings) -> IntercomClient:
+    """The Intercom client of this environment, with the token read from Secrets Manager (cached 5 min)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    token = load_token(settings.intercom_token_secret, lambda arn: parameters.get_secret(arn, max_age=300))
+    return intercom_client(settings, token)

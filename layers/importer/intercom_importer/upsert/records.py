@@ -1,0 +1,61 @@
+"""The records of a chunk's upsert: how a row ended (``Outcome``, ``RowResult``, stored in the chunk's
+progress and counted by outcome name) and what every row of the chunk is run with (``ChunkContext``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """How a row ended. The values are the names stored in progress files and job counters."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+CREATED, UPDATED, SKIPPED, FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
+
+
+@dataclass
+class RowResult:
+    line: int
+    outcome: Outcome
+    contact_id: str | None = None
+    error: str | None = None
+    column: str = ""
+    calls: int = 0  # calls the row needs (counted in dry runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RowResult:
+        fields = dict(data)
+        fields["outcome"] = Outcome(fields["outcome"])
+        return cls(**fields)
+
+
+@dataclass
+class ChunkContext:
+    existing: str  # update | skip
+    role: str  # user | lead
+    tags: Sequence[str] = ()
+    custom_types: Mapping[str, str] = field(default_factory=dict)  # custom attribute -> internal type
+    dry_run: bool = False
+    identity_trap: str = "attach"
+    allow_resubscribe: bool = False
+    day_first: bool = True
+    companies: Mapping[str, str] = field(default_factory=dict)  # company_id -> Intercom id
+    done: Mapping[int, RowResult] = field(default_factory=dict)  # rows finished by an earlier attempt
+    # Set on a redelivered chunk: when its first delivery was received (epoch seconds). A contact the
+    # row identifies that Intercom created after it was made by that earlier attempt, which died (killed,
+    # timed out) before it could record the row: the row finishes as the create it was.
+    redelivered_since: float | None = None
+    # ``time.monotonic()`` after which no row starts (the invocation must end before its timeout): the rest
+    # wait for the chunk's next delivery. None: no limit.
+    start_rows_until: float | None = None

@@ -1,0 +1,174 @@
+"""Opening a new upload: where its settings come from (the object's metadata, the sidecar manifest, the
+partner whose prefix it is in, the job whose error file it is), how its header maps to Intercom attributes and
+which custom attributes it needs, all recorded on the job; the ``ReadPlan`` the row loop then follows."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from intercom_importer import aws, jobs
+from intercom_importer.attributes import AttributePlan, model_of, plan_attributes
+from intercom_importer.csv_reader import CsvStream
+from intercom_importer.errors import FileRejectedError, JobNotFoundError, PartnerConfigError
+from intercom_importer.manifest import parse_manifest
+from intercom_importer.mapping import COMPANIES, ERROR_COLUMNS, INFER, PEOPLE, Column, map_header, normalise
+from intercom_importer.options import ImportOptions
+from intercom_importer.partner_activity import PartnerActivityLog
+from intercom_importer.partners import Partner, load_partner, partner_of_key
+from intercom_importer.schema import TypeSniffer, restore_cell
+from intercom_importer.validate.context import Context
+from intercom_importer.validate.state import ReadPlan, ReadState
+from intercom_importer.validate.upload import Upload, open_upload
+
+_PEOPLE_IDS = {"email", "e_mail", "email_address", "external_id", "user_id", "userid", "id", "intercom_id"}
+# The name the error file downloads under (report.py): "<job id>-errors.csv"; a browser may add " (1)".
+_ERROR_FILE_NAME = re.compile(r"(job-[0-9a-f]{20})-errors\b")
+
+
+def open_file(
+    ctx: Context, job_id: str, upload: Upload, function_arn: str = ""
+) -> tuple[ReadPlan, ReadState, CsvStream]:
+    """Open the upload, resolve its options, map its header and plan its custom attributes, all recorded on
+    the job: the plan and the empty state its rows are read with, and the stream at its first row."""
+    obj = open_upload(ctx.s3, upload)
+    partner = _load_partner(ctx, job_id, upload)
+    manifest = _load_manifest(ctx.s3, upload.bucket, upload.key)
+    stream = CsvStream(obj["Body"])
+    header = [restore_cell(h) for h in stream.header]  # a header cell our error file neutralised, as it was
+    fixes = _fixed_error_file_of(upload.key, header, ctx.store)
+    previous = ImportOptions.from_dict(fixes["options"]) if fixes else None
+    options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, ctx.settings, partner, previous)
+    import_type = options.import_type or guess_import_type(header)
+    mapping = options.mapping or {}
+    attributes = _plan_attributes(ctx, map_header(header, import_type, mapping), import_type)
+    options = replace(options, import_type=import_type, tags=_tags(options, job_id))
+    ctx.store.update(
+        job_id,
+        {
+            "options": options.to_dict(),
+            "fixes_job": fixes["job_id"] if fixes else "",
+            "mapping_source": _mapping_source(options, manifest, partner, fixes),
+            "import_type": import_type,
+            "dry_run": options.dry_run,
+            "header": header,
+            "columns": [c.to_dict() for c in attributes.columns],
+            "encoding": stream.dialect.encoding_label,
+            "delimiter": stream.dialect.delimiter,
+            "attribute_notes": attributes.notes,
+        },
+    )
+    day_first = bool(mapping.get("day_first", True))
+    plan = ReadPlan(
+        job_id=job_id,
+        upload=upload,
+        import_type=import_type,
+        options=options,
+        columns=list(attributes.columns),
+        create=[c.target for c in attributes.create],
+        day_first=day_first,
+        function_arn=function_arn,
+    )
+    state = ReadState(sniffers={c.target: TypeSniffer(day_first) for c in plan.columns if c.type == INFER})
+    return plan, state, stream
+
+
+def guess_import_type(header: list[str]) -> str:
+    names = {normalise(h) for h in header}
+    if names & _PEOPLE_IDS:
+        return PEOPLE
+    return COMPANIES if "company_id" in names else PEOPLE
+
+
+def auto_tag_name(job_id: str) -> str:
+    """The automatic import tag: ``import-YYYY-MM-DD-<job>``, to build a segment of this import."""
+    return f"import-{time.strftime('%Y-%m-%d', time.gmtime())}-{job_id.removeprefix('job-')[:8]}"
+
+
+def _tags(options: ImportOptions, job_id: str) -> tuple[str, ...]:
+    tags = list(options.tags)
+    if options.auto_tag:
+        tags.append(auto_tag_name(job_id))
+    return tuple(tags)
+
+
+def _plan_attributes(ctx: Context, columns: list[Column], import_type: str) -> AttributePlan:
+    """The columns with their attribute types, and the custom attributes to create (the workspace's data
+    attributes are read only when the file has custom columns)."""
+    if not any(c.custom for c in columns):
+        return AttributePlan(columns=list(columns))
+    client = ctx.clients.intercom()
+    model = model_of(import_type)
+    other = "company" if model == "contact" else "contact"
+    return plan_attributes(columns, import_type, client.list_data_attributes(model), client.list_data_attributes(other))
+
+
+def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The sidecar manifest ``<key>.json`` if one was uploaded (it must arrive before the file)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key + ".json")["Body"].read()
+    except ClientError as exc:
+        if aws.error_code(exc) in {*aws.NOT_FOUND, "AccessDenied"}:
+            return None
+        raise
+    return parse_manifest(body, source=f"The manifest {key}.json")
+
+
+def _mapping_source(
+    options: ImportOptions,
+    manifest: Mapping[str, Any] | None,
+    partner: Partner | None,
+    fixes: Mapping[str, Any] | None = None,
+) -> str:
+    """Where the column mapping came from, for the email ("" when none: automatic matching)."""
+    mapping = options.mapping or {}
+    if not mapping:
+        return ""
+    mapped = len(mapping.get("columns") or {})
+    what = f"custom, {mapped} column{'s' if mapped != 1 else ''} mapped"
+    if manifest and "mapping" in manifest:
+        return f"{what} (the file's manifest)"
+    if partner is not None and "mapping" in partner.settings:
+        return f"{what} (partner {partner.name}'s settings)"
+    if fixes:
+        return f"{what} (as job {fixes['job_id']}, whose error file this is)"
+    return what
+
+
+def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> dict[str, Any] | None:
+    """The job whose error file this upload is (fixed and uploaded again), known by the file's name and
+    its trailing error columns: its rows are then read with that job's settings and mapping."""
+    found = _ERROR_FILE_NAME.search(key.rsplit("/", 1)[-1])
+    if found is None or tuple(h.strip().lower() for h in header[-3:]) != ERROR_COLUMNS:
+        return None
+    try:
+        job = store.get(found.group(1))
+    except JobNotFoundError:  # expired, or another stack's: the upload's own settings apply
+        return None
+    return job if job.get("options") else None
+
+
+def _load_partner(ctx: Context, job_id: str, upload: Upload) -> Partner | None:
+    """The partner whose prefix the upload is in (None outside any registered partner's prefix). Its
+    recipients go on the job first, so even a rejection reaches the partner; the upload counts for
+    the partner's schedule expectation whatever happens next."""
+    name = partner_of_key(upload.key)
+    if name is None:
+        return None
+    try:
+        partner = load_partner(ctx.s3, upload.bucket, name)
+    except PartnerConfigError as exc:
+        raise FileRejectedError(
+            f"{exc.message}. Nothing was imported: fix them with `intercom-import partner add {name} "
+            "--config FILE --replace`, then upload the file again."
+        ) from exc
+    if partner is None:
+        return None
+    ctx.store.update(job_id, {"partner": name, "recipients": partner.recipients(ctx.settings.notify_recipients)})
+    PartnerActivityLog.of(ctx.store).touch(name, job_id=job_id, key=upload.key)
+    return partner
