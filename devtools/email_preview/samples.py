@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from intercom_importer import jobs
+from intercom_importer.job_record import Job
 from intercom_importer.summary import FailureGroups
 
 LINK = (
@@ -27,23 +28,26 @@ def _failed(rows: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
     return groups.groups()
 
 
-def _job(**changes: Any) -> dict[str, Any]:
+_OPTIONS: dict[str, Any] = {
+    "import_type": "people",
+    "existing": "update",
+    "role": "user",
+    "invalid_rows": "skip_rows",
+    "tags": ["acme", "spring-campaign"],
+    "dry_run": False,
+    "identity_trap": "attach",
+    "mapping": {"columns": {"Customer No": "external_id", "Seats": {"type": "integer"}}},
+}
+
+
+def _job(**changes: Any) -> Job:
     record: dict[str, Any] = {
         "job_id": "job-3f9a1c2b7d5e8a4b6c01",
         "bucket": "icimport-data",
         "key": "incoming/acme/contacts-2026-03.csv",
         "partner": "acme",
         "import_type": "people",
-        "options": {
-            "import_type": "people",
-            "existing": "update",
-            "role": "user",
-            "invalid_rows": "skip_rows",
-            "tags": ["acme", "spring-campaign"],
-            "dry_run": False,
-            "identity_trap": "attach",
-            "mapping": {"columns": {"Customer No": "external_id", "Seats": {"type": "integer"}}},
-        },
+        "options": _OPTIONS,
         "rows": 12480,
         "created": 9210,
         "updated": 3270,
@@ -57,7 +61,7 @@ def _job(**changes: Any) -> dict[str, Any]:
         "error_file_key": "reports/job-3f9a1c2b7d5e8a4b6c01/errors.csv",
     }
     record.update(changes)
-    return record
+    return Job.from_item(record)
 
 
 _PROBLEMS = {
@@ -127,7 +131,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
             updated=0,
             skipped=12446,
             invalid=34,
-            options={**_job()["options"], "invalid_rows": "reject_file"},
+            options={**_OPTIONS, "invalid_rows": "reject_file"},
             **_PROBLEMS,
         ),
         "status": jobs.REJECTED,
@@ -193,7 +197,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         **BASE,
         "job": _job(
             dry_run=True,
-            options={**_job()["options"], "dry_run": True},
+            options={**_OPTIONS, "dry_run": True},
             created=9160,
             invalid=34,
             api_calls=12612,

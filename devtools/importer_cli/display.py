@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-COUNT_FIELDS = ("created", "updated", "skipped", "failed", "invalid")
+from intercom_importer.job_record import Job
 
 
 def stderr(message: str) -> None:
@@ -22,14 +22,14 @@ class Progress:
         self.last = ""
         self.columns_shown = False
 
-    def show(self, job: Mapping[str, Any]) -> None:
+    def show(self, job: Job) -> None:
         if not self.enabled:
             return
-        if not self.columns_shown and job.get("columns") and job.get("status") != "validating":
+        if not self.columns_shown and job.columns and job.status != "validating":
             # the mapping the validator settled on, before the workers write (stdout stays for results)
             self.columns_shown = True
             self.end()
-            for line in column_lines(job["columns"]):
+            for line in column_lines(job.columns):
                 stderr(line)
         self.line(progress_line(job))
 
@@ -59,21 +59,20 @@ def column_lines(columns: Sequence[Mapping[str, Any]], header: str = "header", t
     return lines
 
 
-def progress_line(job: Mapping[str, Any]) -> str:
-    status = job.get("status", "?")
-    total = int(job.get("chunks_total", 0) or 0)
-    done = int(job.get("chunks_done", 0) or 0)
+def progress_line(job: Job) -> str:
+    status = job.status or "?"
+    total, done = job.chunks_total, job.chunks_done
     if status == "validating":
-        return f"validating: {int(job.get('rows_read', 0) or 0):,} rows read"
+        return f"validating: {job.rows_read:,} rows read"
     if total:
         width = 30
         filled = int(width * min(done, total) / total)
         return (
             f"{status} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  "
-            f"created {job.get('created', 0)}  updated {job.get('updated', 0)}  "
-            f"skipped {job.get('skipped', 0)}  failed {job.get('failed', 0)}  invalid {job.get('invalid', 0)}"
+            f"created {job.created}  updated {job.updated}  "
+            f"skipped {job.skipped}  failed {job.failed}  invalid {job.invalid}"
         )
-    return str(status)
+    return status
 
 
 def short_time(iso: str | None) -> str:
@@ -99,8 +98,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequen
     return "\n".join([fmt(headers), *(fmt(r) for r in cells)])
 
 
-def counts_line(job: Mapping[str, Any]) -> str:
-    return f"rows {job.get('rows', 0) or 0}: " + ", ".join(f"{k} {job.get(k, 0) or 0}" for k in COUNT_FIELDS)
+def counts_line(job: Job) -> str:
+    counts = job.row_counts()
+    return f"rows {counts.pop('rows')}: " + ", ".join(f"{k} {n}" for k, n in counts.items())
 
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {}, False)
@@ -114,70 +114,65 @@ def _setting(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def uploaded_by(job: Mapping[str, Any]) -> str:
+def uploaded_by(job: Job) -> str:
     """Who uploaded the file (the S3 event's principal) and from where: "" when the record does not say."""
-    who, ip = job.get("uploaded_by") or "", job.get("source_ip") or ""
+    who, ip = job.uploaded_by or "", job.source_ip or ""
     return f"{who or 'unknown'} from {ip}" if ip else who
 
 
-def job_details(job: Mapping[str, Any], *, max_problems: int = 10) -> str:
+def job_details(job: Job, *, max_problems: int = 10) -> str:
     """A job record for people: status, source, settings, counts, timing, problems, error file, email."""
-    dry = " (dry run: nothing was written; the counts are what the import would do)" if job.get("dry_run") else ""
-    lines = [f"Job {job.get('job_id')}: {job.get('status')}{dry}"]
+    dry = " (dry run: nothing was written; the counts are what the import would do)" if job.dry_run else ""
+    lines = [f"Job {job.job_id}: {job.status}{dry}"]
 
     def add(label: str, value: Any) -> None:
         if value not in _EMPTY[:4]:
             lines.append(f"  {label:<12} {value}")
 
-    source = job.get("source")
-    extras = [str(job[k]) for k in ("import_type", "encoding") if job.get(k)]
-    if job.get("delimiter"):
-        extras.append(f"delimiter {job['delimiter']!r}")
-    add("source", f"{source}" + (f" ({', '.join(extras)})" if extras else ""))
+    extras = [text for text in (job.import_type, job.encoding) if text]
+    if job.delimiter:
+        extras.append(f"delimiter {job.delimiter!r}")
+    add("source", f"{job.source}" + (f" ({', '.join(extras)})" if extras else ""))
     add("uploaded by", uploaded_by(job))
-    add("partner", job.get("partner"))
-    options = job.get("options") or {}
-    add("settings", " ".join(_setting(k, v) for k, v in options.items() if k != "import_type" and v not in _EMPTY))
-    add("created", short_time(job.get("created_at")))
-    add("updated", short_time(job.get("updated_at")))
-    if job.get("finished_at"):
-        add("finished", short_time(job.get("finished_at")))
-    if job.get("duration_seconds") is not None:
-        rows = int(job.get("rows", 0) or 0)
-        duration = float(job["duration_seconds"])
+    add("partner", job.partner)
+    settings = job.options.items()
+    add("settings", " ".join(_setting(k, v) for k, v in settings if k != "import_type" and v not in _EMPTY))
+    add("created", short_time(job.created_at))
+    add("updated", short_time(job.updated_at))
+    if job.finished_at:
+        add("finished", short_time(job.finished_at))
+    if job.duration_seconds is not None:
+        rows, duration = job.rows, float(job.duration_seconds)
         rate = f", {rows / duration * 60:,.0f} rows/min" if duration > 0 and rows else ""
         add("duration", f"{duration:.1f} s{rate}")
     add("counts", counts_line(job))
-    if int(job.get("chunks_total", 0) or 0):
-        add("chunks", f"{job.get('chunks_done', 0)}/{job.get('chunks_total')} done")
-    attributes = job.get("new_attributes") or []
-    add("new attributes", ", ".join(f"{a.get('name')} ({a.get('data_type')})" for a in attributes))
-    for i, note in enumerate(job.get("attribute_notes") or []):
+    if job.chunks_total:
+        add("chunks", f"{job.chunks_done}/{job.chunks_total} done")
+    add("new attributes", ", ".join(f"{a.get('name')} ({a.get('data_type')})" for a in job.new_attributes))
+    for i, note in enumerate(job.attribute_notes):
         add("notes" if i == 0 else "", note)
-    add("reason", job.get("reason") or job.get("rejection"))
-    failure = job.get("failure") or {}
-    if failure:
-        add("failure", f"{failure.get('error')}: {failure.get('message')}")
-    kinds = job.get("problem_kinds") or {}
-    if kinds:
-        top = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    add("reason", job.reason or job.rejection)
+    if job.failure:
+        add("failure", f"{job.failure.get('error')}: {job.failure.get('message')}")
+    if job.problem_kinds:
+        top = sorted(job.problem_kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         add("top problems", "; ".join(f"{kind} ({n})" for kind, n in top))
-    problems = job.get("problems_sample") or []
+    problems = job.problems_sample
     for i, problem in enumerate(problems[:max_problems]):
         where = f"line {problem.get('line')}" + (f", {problem.get('column')}" if problem.get("column") else "")
         value = f" {problem.get('value')!r}" if problem.get("value") else ""
         add("problems" if i == 0 else "", f"{where}:{value} {problem.get('message')}")
     if len(problems) > max_problems:
         add("", f"... {len(problems) - max_problems} more (see the error file)")
-    add("error file", job.get("error_file"))
-    if job.get("recipients"):
-        add("recipients", ", ".join(job["recipients"]))
-    email = job.get("email_status")
+    add("error file", job.error_file)
+    if job.recipients:
+        add("recipients", ", ".join(job.recipients))
+    email = job.email_status
     if email == "sent":
-        add("email", f"sent (message id {job.get('email_message_id')})")
+        add("email", f"sent (message id {job.email_message_id})")
     elif email:
-        add("email", f"{email}: {job.get('email_error')}")
-    elif job.get("status") in ("validating", "queueing", "importing"):
+        add("email", f"{email}: {job.email_error}")
+    elif job.status in ("validating", "queueing", "importing"):
         add("email", "not yet (sent when the import finishes)")
     else:
         add("email", "pending")

@@ -20,6 +20,7 @@ from typing import Any
 from importer_cli.display import Progress
 from importer_cli.errors import EXIT_PENDING, CliError
 from importer_cli.targets import Target
+from intercom_importer.job_record import Job
 from intercom_importer.jobs import plain
 
 HISTORY_INDEX = "by-created"
@@ -98,20 +99,17 @@ def upload(
 
 
 # ------------------------------------------------------------------------------------------- status
-def present(job: Mapping[str, Any]) -> dict[str, Any]:
-    """The record as ``status`` shows it: without the state machine's task token, with S3 URLs added."""
-    record = {k: v for k, v in plain(dict(job)).items() if k != "task_token"}
-    bucket = record.get("bucket")
-    record["source"] = f"s3://{bucket}/{record['key']}" if bucket and record.get("key") else None
-    record["error_file"] = f"s3://{bucket}/{record['error_file_key']}" if record.get("error_file_key") else None
-    return record
+def present(job: Job) -> dict[str, Any]:
+    """The record as ``status --json`` shows it: without the state machine's task token, with S3 URLs added."""
+    record = {k: v for k, v in job.to_dict().items() if k != "task_token"}
+    return {**record, "source": job.source, "error_file": job.error_file}
 
 
-def get_job(target: Target, job_id: str) -> dict[str, Any] | None:
+def get_job(target: Target, job_id: str) -> Job | None:
     from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
 
     try:
-        return present(target.job_store().get(job_id))
+        return target.job_store().get(job_id)
     except JobNotFoundError:
         return None
     except JobStoreUnavailableError as exc:
@@ -128,11 +126,11 @@ def not_found(target: Target, job_id: str) -> CliError:
     )
 
 
-def is_done(job: Mapping[str, Any]) -> bool:
+def is_done(job: Job) -> bool:
     """Terminal and the state machine has finished (email sent or failed: ``finished_at`` is set)."""
     from intercom_importer.jobs import TERMINAL
 
-    return job.get("status") in TERMINAL and bool(job.get("finished_at"))
+    return job.status in TERMINAL and bool(job.finished_at)
 
 
 def follow(
@@ -143,7 +141,7 @@ def follow(
     progress: Progress,
     interval: float | None = None,
     appear_within: float = 60.0,
-) -> dict[str, Any]:
+) -> Job:
     """Poll the job (progress on stderr) until it is done; bounded by ``timeout``.
 
     A job id that has no record after ``appear_within`` seconds is reported as not found (a typo, or
@@ -157,7 +155,7 @@ def follow(
     interval = interval if interval is not None else (0.2 if target.local else 2.0)
     started = time.monotonic()
     deadline = started + timeout
-    job: dict[str, Any] | None = None
+    job: Job | None = None
     next_execution_check = 0.0
     if progress.enabled:
         progress.line(f"waiting for job {job_id} ...")
@@ -167,7 +165,7 @@ def follow(
             progress.show(job)
             if is_done(job):
                 return job
-            if job.get("status") in TERMINAL and time.monotonic() >= next_execution_check:
+            if job.status in TERMINAL and time.monotonic() >= next_execution_check:
                 next_execution_check = time.monotonic() + 2.0
                 if _execution_finished(target, job_id):
                     return get_job(target, job_id) or job
@@ -176,7 +174,7 @@ def follow(
         if time.monotonic() >= deadline:
             break
         time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
-    status = job.get("status") if job else "not created yet"
+    status = job.status if job else "not created yet"
     raise CliError(
         f"job {job_id} did not finish within {timeout:.0f} s (status {status}): raise --timeout, or check later "
         f"with `intercom-import status {job_id} --watch`",
@@ -199,21 +197,6 @@ def _execution_finished(target: Target, job_id: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ history
-HISTORY_FIELDS = (
-    "job_id",
-    "created_at",
-    "key",
-    "import_type",
-    "status",
-    "rows",
-    "created",
-    "updated",
-    "skipped",
-    "failed",
-    "invalid",
-    "uploaded_by",
-    "source_ip",
-)
 
 
 def parse_since(text: str, now: datetime | None = None) -> str:
@@ -247,7 +230,7 @@ def history(
     status: str | None = None,
     since: str | None = None,
     source_prefix: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Job]:
     """Jobs newest first from the ``by-created`` index, filtered by the table (FilterExpression), paged.
 
     ``since`` is an ISO timestamp (see :func:`parse_since`) compared with the index's sort key
@@ -277,7 +260,7 @@ def history(
         for extra in filters[1:]:
             expression = expression & extra
         kwargs["FilterExpression"] = expression
-    jobs: list[dict[str, Any]] = []
+    jobs: list[Job] = []
     while len(jobs) < limit:
         try:
             page = table.query(**kwargs)
@@ -285,23 +268,29 @@ def history(
             from importer_cli.targets import aws_error
 
             raise aws_error(exc, f"listing jobs in {target.label}") from exc
-        jobs.extend(plain(item) for item in page.get("Items", []))
+        jobs.extend(Job.from_item(plain(item)) for item in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return [history_row(job) for job in jobs[:limit]]
+    return jobs[:limit]
 
 
-def history_row(job: Mapping[str, Any]) -> dict[str, Any]:
-    row = {field: job.get(field) for field in HISTORY_FIELDS}
-    for counter in ("rows", "created", "updated", "skipped", "failed", "invalid"):
-        row[counter] = int(row[counter] or 0)
-    row["source"] = f"s3://{job['bucket']}/{job['key']}" if job.get("bucket") and job.get("key") else None
-    row["finished_at"] = job.get("finished_at")
-    row["duration_seconds"] = job.get("duration_seconds")
-    row["dry_run"] = bool(job.get("dry_run"))  # its counts are what the import would have done
-    row["partner"] = job.get("partner") or None
-    row["options"] = job.get("options") or {}
-    error_key = job.get("error_file_key")
-    row["error_file"] = f"s3://{job['bucket']}/{error_key}" if error_key and job.get("bucket") else None
-    return row
+def history_row(job: Job) -> dict[str, Any]:
+    """One import as ``history --json`` lists it."""
+    return {
+        "job_id": job.job_id,
+        "created_at": job.created_at,
+        "key": job.key,
+        "import_type": job.import_type,
+        "status": job.status,
+        **job.row_counts(),
+        "uploaded_by": job.uploaded_by,
+        "source_ip": job.source_ip,
+        "source": job.source,
+        "finished_at": job.finished_at,
+        "duration_seconds": job.duration_seconds,
+        "dry_run": job.dry_run,  # its counts are what the import would have done
+        "partner": job.partner or None,
+        "options": dict(job.options),
+        "error_file": job.error_file,
+    }

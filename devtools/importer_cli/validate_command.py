@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from importer_cli.errors import CliError
+from intercom_importer.job_record import Job
 
 BUCKET = "icimport-validate-local"
 TABLE = "icimport-validate-jobs"
@@ -185,7 +186,7 @@ def validate_file(
         job = store.get(job_id)
         error_rows = _error_rows(s3, bucket, job, problems_shown)
         errors_file = None
-        if errors_out is not None and (job.get("invalid_key") or job.get("invalid")):
+        if errors_out is not None and (job.invalid_key or job.invalid):
             written, _ = report.write_error_file(s3, settings, store, job)
             if written:
                 errors_out.write_bytes(s3.get_object(Bucket=bucket, Key=written)["Body"].read())
@@ -193,9 +194,9 @@ def validate_file(
     return _result(path, job, outcome, error_rows, errors_file, partner, intercom is not None)
 
 
-def _error_rows(s3: Any, bucket: str, job: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+def _error_rows(s3: Any, bucket: str, job: Job, limit: int) -> list[dict[str, Any]]:
     """The first invalid rows with every problem (line, column, value, what to fix)."""
-    key = job.get("invalid_key")
+    key = job.invalid_key
     if not key:
         return []
     rows = []
@@ -211,29 +212,29 @@ def _error_rows(s3: Any, bucket: str, job: Mapping[str, Any], limit: int) -> lis
 
 def _result(
     path: Path,
-    job: Mapping[str, Any],
+    job: Job,
     outcome: str,
     error_rows: list[dict[str, Any]],
     errors_file: str | None,
     partner: Any,
     workspace_checked: bool,
 ) -> dict[str, Any]:
-    options = job.get("options") or {}
+    options = job.options
     accepted = outcome == "accepted"
     return {
         "file": str(path),
-        "valid": accepted and not job.get("invalid"),
+        "valid": accepted and not job.invalid,
         "outcome": "accepted" if accepted else "rejected",
-        "rejection": job.get("rejection") or None,
+        "rejection": job.rejection or None,
         "partner": partner.name if partner is not None else None,
-        "import_type": job.get("import_type"),
-        "encoding": job.get("encoding"),
-        "delimiter": job.get("delimiter"),
-        "rows": job.get("rows", 0),
-        "valid_rows": job.get("valid", 0),
-        "invalid_rows": job.get("invalid", 0),
-        "chunks": job.get("chunks_total", 0),
-        "companies": job.get("companies_total", 0),
+        "import_type": job.import_type,
+        "encoding": job.encoding,
+        "delimiter": job.delimiter,
+        "rows": job.rows,
+        "valid_rows": job.valid,
+        "invalid_rows": job.invalid,
+        "chunks": job.chunks_total,
+        "companies": job.companies_total,
         "settings": {
             k: options.get(k) for k in ("existing", "role", "invalid_rows", "tags", "dry_run", "identity_trap")
         }
@@ -241,12 +242,12 @@ def _result(
         else None,
         "columns": [
             {"column": c.get("header"), "attribute": c.get("target"), "type": c.get("type"), "custom": c.get("custom")}
-            for c in job.get("columns") or []
+            for c in job.columns
         ],
-        "new_attributes": job.get("new_attributes") or [],
-        "attribute_notes": job.get("attribute_notes") or [],
+        "new_attributes": [dict(a) for a in job.new_attributes],
+        "attribute_notes": list(job.attribute_notes),
         "workspace_checked": workspace_checked,
-        "problem_kinds": job.get("problem_kinds") or {},
+        "problem_kinds": dict(job.problem_kinds),
         "errors": error_rows,
         "errors_file": errors_file,
     }

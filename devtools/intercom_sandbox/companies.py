@@ -160,20 +160,7 @@ class CompanyRules(WorkspaceStore):
         page = parse_page(query.get("page"))
         with self._lock:
             contact = self._live_contact(contact_id, user_not_found)
-            companies = [self._companies[i] for i in contact.companies]
-            chunk = companies[(page - 1) * per_page : page * per_page]
-            return {
-                "type": "list",
-                "data": [self._company_json(c) for c in chunk],
-                "pages": {
-                    "type": "pages",
-                    "next": None,
-                    "page": page,
-                    "per_page": per_page,
-                    "total_pages": math.ceil(len(companies) / per_page),
-                },
-                "total_count": len(companies),
-            }
+            return self._company_list([self._companies[i] for i in contact.companies], page=page, per_page=per_page)
 
     def _company_json(self, company: Company) -> Json:
         """The ``company`` schema; unset optional fields are left out, as in Intercom's examples."""

@@ -385,15 +385,16 @@ def test_run_with_an_invalid_mapping_says_what_to_fix_before_uploading(capsys, t
 
 def test_progress_shows_the_matched_columns_once_validation_settles_them(capsys):
     from importer_cli.display import Progress
+    from intercom_importer.job_record import Job
 
     columns = [
         {"header": "E-mail", "target": "email", "type": "email", "custom": False},
         {"header": "Seats", "target": "seats", "type": "integer", "custom": True},
     ]
     progress = Progress(enabled=True)
-    progress.show({"status": "validating", "rows_read": 10, "columns": columns})
-    progress.show({"status": "importing", "chunks_total": 2, "chunks_done": 0, "columns": columns})
-    progress.show({"status": "importing", "chunks_total": 2, "chunks_done": 1, "columns": columns})
+    progress.show(Job.from_item({"status": "validating", "rows_read": 10, "columns": columns}))
+    progress.show(Job.from_item({"status": "importing", "chunks_total": 2, "chunks_done": 0, "columns": columns}))
+    progress.show(Job.from_item({"status": "importing", "chunks_total": 2, "chunks_done": 1, "columns": columns}))
 
     out, err = capsys.readouterr()
     lines = err.splitlines()

@@ -49,7 +49,7 @@ class Job:
 
     def counters(self) -> dict[str, int]:
         job = self.store.get(self.job_id)
-        return {c: int(job.get(c, 0)) for c in (*jobs.COUNTERS, "chunks_done")}
+        return {c: getattr(job, c) for c in (*jobs.COUNTERS, "chunks_done")}
 
     def failures(self) -> list[dict[str, Any]]:
         body = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=keys.result(self.job_id, 1))["Body"].read()
@@ -187,7 +187,7 @@ def test_rows_written_before_the_token_was_refused_count_as_they_ended_and_the_r
     # lines 2, 3 and 5 are in Intercom (untagged): created, not "not imported"; line 4 was refused on its own
     assert outcome == "aborted"
     assert job.counters() == {"created": 3, "updated": 0, "skipped": 0, "failed": 1, "chunks_done": 1}
-    assert job.store.get(job.job_id)["abort"]["error"] == "IntercomAuthError"
+    assert job.store.get(job.job_id).abort["error"] == "IntercomAuthError"
     assert [f["line"] for f in job.failures()] == [4]
 
 

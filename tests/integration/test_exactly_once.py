@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from intercom_importer import jobs, worker
 from intercom_importer.chunks import chunk_message
 from intercom_importer.intercom import IntercomClient
+from intercom_importer.job_record import Job
 from intercom_importer.validate.context import Clients
 from intercom_importer.validate.entry import handle_upload
 from intercom_importer.validate.failure import handle_validator_failure
@@ -156,8 +157,8 @@ def test_start_execution_failing_is_finished_by_the_retried_upload_event(env: En
         env.validate(upload, env.clients(sfn=flaky))  # StartExecution throttled after boto's retries
 
     job = env.store.get(job_id)
-    assert job["status"] == jobs.IMPORTING and job["handover"] == jobs.HANDOVER_PENDING
-    assert job["lease_until"] == 0  # released: Lambda's retry need not wait for the lease to expire
+    assert job.status == jobs.IMPORTING and job.handover == jobs.HANDOVER_PENDING
+    assert job.lease_until == 0  # released: Lambda's retry need not wait for the lease to expire
     assert env.executions() == [] and env.queued_chunks() == Counter()
 
     retried = env.validate(upload, env.clients(sfn=flaky))  # Lambda retries the S3 event
@@ -168,7 +169,7 @@ def test_start_execution_failing_is_finished_by_the_retried_upload_event(env: En
     assert [e["name"] for e in env.executions()] == [job_id]
     assert env.queued_chunks() == EVERY_CHUNK_ONCE
     job = env.store.get(job_id)
-    assert job["handover"] == jobs.HANDOVER_DONE and job["chunks_queued"] == CHUNKS and job["rows"] == ROWS
+    assert job.handover == jobs.HANDOVER_DONE and job.chunks_queued == CHUNKS and job.rows == ROWS
 
 
 def test_chunk_queueing_failing_part_way_goes_on_after_the_last_queued_batch(env: Env):
@@ -180,15 +181,15 @@ def test_chunk_queueing_failing_part_way_goes_on_after_the_last_queued_batch(env
         env.validate(upload, env.clients(sqs=flaky))
 
     job = env.store.get(job_id)
-    assert job["execution_started"] is True and job["chunks_queued"] == 10
-    assert job["handover"] == jobs.HANDOVER_PENDING
+    assert job.execution_started is True and job.chunks_queued == 10
+    assert job.handover == jobs.HANDOVER_PENDING
 
     retried = env.validate(upload, env.clients(sqs=flaky))
 
     assert retried["outcome"] == "accepted" and retried["resumed"]
     assert [e["name"] for e in env.executions()] == [job_id]  # started once, not again
     assert env.queued_chunks() == EVERY_CHUNK_ONCE
-    assert env.store.get(job_id)["handover"] == jobs.HANDOVER_DONE
+    assert env.store.get(job_id).handover == jobs.HANDOVER_DONE
 
 
 def test_rejected_file_whose_start_fails_still_gets_its_rejection_email(env: Env):
@@ -245,7 +246,7 @@ def test_failure_destination_finishes_the_hand_over_of_an_upload_whose_retries_r
     assert held == [{"job_id": job_id, "outcome": "held"}]  # SQS delivers the record again later
     assert handed == [{"job_id": job_id, "outcome": "handed-over"}]
     assert repeated == [{"job_id": job_id, "outcome": "already-handled"}]
-    assert env.store.get(job_id)["status"] == jobs.IMPORTING  # the import goes on: nothing was wrong with it
+    assert env.store.get(job_id).status == jobs.IMPORTING  # the import goes on: nothing was wrong with it
     assert env.execution_status(job_id) == "accepted" and len(env.executions()) == 1
     assert env.queued_chunks() == EVERY_CHUNK_ONCE
 
@@ -261,7 +262,7 @@ def test_failure_email_of_an_abandoned_validation_is_started_by_a_later_sweep_wh
     swept = sweep_handovers(**failing)  # what the sweep does next
 
     assert failed == [] and swept == [job_id]
-    assert env.store.get(job_id)["status"] == jobs.FAILED
+    assert env.store.get(job_id).status == jobs.FAILED
     assert env.execution_status(job_id) == "failed" and len(env.executions()) == 1
 
 
@@ -295,8 +296,8 @@ def race(*deliveries: Callable[[], str]) -> list[str]:
         return sorted(f.result(timeout=120) for f in [pool.submit(d) for d in deliveries])
 
 
-def counters(job: dict[str, Any]) -> dict[str, int]:
-    return {c: int(job.get(c, 0)) for c in (*jobs.COUNTERS, "chunks_done")}
+def counters(job: Job) -> dict[str, int]:
+    return {c: getattr(job, c) for c in (*jobs.COUNTERS, "chunks_done")}
 
 
 def deliver_chunk(
@@ -332,7 +333,7 @@ def test_two_deliveries_of_a_chunk_racing_to_record_count_it_once(env: Env):
     assert counters(job) == {**{c: int(chunk[c]) for c in jobs.COUNTERS}, "chunks_done": 1}
     # Each row counted once. Which delivery's split is kept is the race's: for each row one delivery's create
     # made the contact and the other's got a 409 (an update), and either delivery may win the transaction.
-    assert sum(int(job[c]) for c in jobs.COUNTERS) == int(job["created"]) + int(job["updated"]) == CHUNK_ROWS
+    assert sum(getattr(job, c) for c in jobs.COUNTERS) == job.created + job.updated == CHUNK_ROWS
 
 
 def test_chunk_recorded_meanwhile_leaves_the_job_counters_unchanged(env: Env):
@@ -420,4 +421,4 @@ def test_a_chunk_of_a_job_already_reported_writes_nothing(env: Env):
 
     assert client.stats.calls == 0
     assert list(env.store.chunks(job_id)) == []
-    assert int(env.store.get(job_id).get("created", 0)) == 0
+    assert env.store.get(job_id).created == 0

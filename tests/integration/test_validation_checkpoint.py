@@ -156,18 +156,19 @@ class Env:
         """What a job produced, without its id: the record's counts, the chunks' rows, the invalid rows."""
         job = self.store.get(job_id)
         chunks = []
-        for index in range(1, int(job.get("chunks_total", 0)) + 1):
+        for index in range(1, job.chunks_total + 1):
             body = json.loads(self.s3.get_object(Bucket=self.bucket, Key=keys.chunk(job_id, index))["Body"].read())
             assert body["chunk"] == index
             chunks.append(body["rows"])
         invalid = b""
-        if job.get("invalid_key"):
-            invalid = self.s3.get_object(Bucket=self.bucket, Key=job["invalid_key"])["Body"].read()
+        if job.invalid_key:
+            invalid = self.s3.get_object(Bucket=self.bucket, Key=job.invalid_key)["Body"].read()
         fields = (
             "status", "rows", "valid", "invalid", "skipped", "rows_read", "bytes_read", "problem_kinds",
             "problems_sample", "columns", "new_attributes", "companies_total", "chunks_total", "prepare_calls",
         )  # fmt: skip
-        return {"record": {f: job.get(f) for f in fields}, "chunks": chunks, "invalid": invalid.decode()}
+        record = job.to_dict()
+        return {"record": {f: record.get(f) for f in fields}, "chunks": chunks, "invalid": invalid.decode()}
 
     def checkpoint(self, job_id: str, seq: int) -> dict[str, Any]:
         """What checkpoint ``seq`` saved (its state file outlives the validation)."""
@@ -223,7 +224,7 @@ def test_file_validated_across_invocations_equals_one_pass(env: Env, splits: lis
     assert split == whole
     assert whole["record"]["status"] == jobs.IMPORTING and whole["record"]["rows"] == ROWS
     job = env.store.get(job_id)
-    assert job["validate_invocations"] == len(splits) + 1 and job["checkpoint_seq"] == len(splits)
+    assert job.validate_invocations == len(splits) + 1 and job.checkpoint_seq == len(splits)
     assert all(env.checkpoint(job_id, seq)["pending"] for seq in range(1, len(splits) + 1))  # each inside a chunk
 
 
@@ -300,23 +301,23 @@ def test_people_file_companies_under_skip_keep_existing_ones_and_create_the_rest
 
     job = env.store.get(job_id)
     routes = intercom.stats()["by_route"]
-    assert env.invocations == 2 and job["status"] == jobs.IMPORTING
-    assert job["companies_total"] == 2
+    assert env.invocations == 2 and job.status == jobs.IMPORTING
+    assert job.companies_total == 2
     assert sum(routes["GET /companies"].values()) == 2 and sum(routes["POST /companies"].values()) == 1
-    assert int(job["prepare_calls"]) == 3  # two lookups, one create
+    assert job.prepare_calls == 3  # two lookups, one create
     found_old, found_new = client.find_company(old), client.find_company(new)
     assert found_old is not None and found_new is not None
     assert (found_old["name"], found_old["plan"]["name"], found_old["size"]) == ("Old Name", "Basic", 3)
     assert (found_new["name"], found_new["plan"]["name"], found_new["size"]) == ("New Co", "Pro", 12)
     assert (found_new["industry"], found_new["monthly_spend"]) == ("Software", 1999)
-    ids = json.loads(env.s3.get_object(Bucket=env.bucket, Key=job["companies_key"])["Body"].read())
+    ids = json.loads(env.s3.get_object(Bucket=env.bucket, Key=job.companies_key)["Body"].read())
     assert ids == {old: found_old["id"], new: found_new["id"]}
 
 
 def test_inferred_type_decided_after_a_checkpoint_is_kept(env: Env):
     job_id = env.validate(env.upload("incoming/types.csv", people_csv().encode(), **{"dry-run": "true"}), [1, 1, 1, 1])
 
-    types = {a["name"]: a["data_type"] for a in env.store.get(job_id)["new_attributes"]}
+    types = {a["name"]: a["data_type"] for a in env.store.get(job_id).new_attributes}
 
     assert types == {"seats": "integer", "score": "float", "renewal": "date"}
 
@@ -354,7 +355,7 @@ def test_repeated_continuation_event_is_a_no_op(env: Env):
     assert first["outcome"] == "continued" and last["outcome"] == "accepted"
     assert again["duplicate"] and late["duplicate"]
     job = env.store.get(job_id)
-    assert job["validate_invocations"] == 3 and job["rows"] == ROWS
+    assert job.validate_invocations == 3 and job.rows == ROWS
     assert len(env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]) == 1
 
 
@@ -367,7 +368,7 @@ def test_continuation_event_repeated_while_its_checkpoint_is_held_is_a_no_op(env
     repeated = env.continue_(event, NO_DEADLINE)
 
     assert repeated["duplicate"]
-    assert env.store.get(job_id)["status"] == jobs.VALIDATING
+    assert env.store.get(job_id).status == jobs.VALIDATING
 
 
 def test_upload_event_repeated_after_a_checkpoint_does_not_restart_the_file(env: Env):
@@ -383,7 +384,7 @@ def test_upload_event_repeated_after_a_checkpoint_does_not_restart_the_file(env:
     assert repeated["outcome"] == "accepted" and repeated["seq"] == 1
     assert env.continue_(handover, NO_DEADLINE)["duplicate"]  # the hand-over, when it comes, does nothing
     job = env.store.get(job_id)
-    assert job["rows"] == ROWS and job["validate_invocations"] == 2
+    assert job.rows == ROWS and job.validate_invocations == 2
 
 
 def test_invocation_dying_between_its_checkpoint_and_the_hand_over_is_taken_over_by_its_retry(env: Env):
@@ -406,7 +407,7 @@ def test_checkpoint_records_progress_and_the_last_invocation_cleans_up(env: Env)
     upload = env.upload("incoming/progress.csv", people_csv().encode(), **{"dry-run": "true"})
     job_id = env.start(upload, 3)
     job = env.store.get(job_id)
-    assert job["status"] == jobs.VALIDATING and job["rows_read"] == 300 and 0 < job["bytes_read"] < upload.size
+    assert job.status == jobs.VALIDATING and job.rows_read == 300 and 0 < job.bytes_read < upload.size
     assert sorted(env.work_keys(job_id)) == [
         f"work/{job_id}/checkpoints/{n}" for n in ("0001-invalid.jsonl", "0001-seen.db", "0001.json")
     ]
@@ -414,7 +415,7 @@ def test_checkpoint_records_progress_and_the_last_invocation_cleans_up(env: Env)
     env.continue_(env.lambda_.events.pop(), NO_DEADLINE)
 
     assert env.work_keys(job_id) == [f"work/{job_id}/checkpoints/0001.json"]  # the small state file expires with work/
-    assert env.store.get(job_id)["bytes_read"] == upload.size
+    assert env.store.get(job_id).bytes_read == upload.size
 
 
 def test_rejected_file_split_by_checkpoints_deletes_every_chunk(env: Env):
@@ -425,7 +426,7 @@ def test_rejected_file_split_by_checkpoints_deletes_every_chunk(env: Env):
     listing = env.s3.list_objects_v2(Bucket=env.bucket, Prefix=f"work/{job_id}/chunks/")
 
     # 40 bad emails (every 13th row from the 6th) and 2 duplicates are invalid; every valid row is counted skipped
-    assert (job["status"], job["invalid"], job["valid"], job["skipped"]) == (jobs.REJECTED, 42, ROWS - 42, ROWS - 42)
+    assert (job.status, job.invalid, job.valid, job.skipped) == (jobs.REJECTED, 42, ROWS - 42, ROWS - 42)
     assert listing.get("KeyCount", 0) == 0
 
 
@@ -528,7 +529,7 @@ def test_continuation_that_fails_after_retries_ends_the_job_failed_with_its_emai
     assert outcomes == [{"job_id": job_id, "outcome": "failed"}]
     assert repeated == [{"job_id": job_id, "outcome": "already-handled"}]
     job = env.store.get(job_id)
-    assert job["status"] == jobs.FAILED and "Sandbox.Timedout" in job["failure"]["message"]
+    assert job.status == jobs.FAILED and "Sandbox.Timedout" in job.failure["message"]
     executions = env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]
     assert [e["name"] for e in executions] == [job_id]
     assert env.continue_(event, NO_DEADLINE)["duplicate"]  # a late retry of the dead continuation does nothing
@@ -548,7 +549,7 @@ def test_takeover_that_dies_too_still_ends_in_one_email(env: Env):
     outcomes = handle_validator_failure(record, settings=env.settings, store=env.store, clients=env.clients)
 
     assert outcomes == [{"job_id": job_id, "outcome": "failed"}]  # nobody holds checkpoint 2: the job ends
-    assert env.store.get(job_id)["status"] == jobs.FAILED
+    assert env.store.get(job_id).status == jobs.FAILED
 
 
 def test_final_invocation_dying_while_preparing_intercom_is_finished_by_its_retry(
@@ -597,9 +598,9 @@ def test_sweep_fails_only_validations_nobody_holds(env: Env):
     again = sweep_abandoned(settings=env.settings, store=env.store, clients=env.clients)
 
     assert failed == [ids["abandoned"]] and again == []
-    assert env.store.get(ids["abandoned"])["status"] == jobs.FAILED
-    assert env.store.get(ids["held"])["status"] == jobs.VALIDATING
-    assert env.store.get(ids["done"])["status"] == jobs.IMPORTING
+    assert env.store.get(ids["abandoned"]).status == jobs.FAILED
+    assert env.store.get(ids["held"]).status == jobs.VALIDATING
+    assert env.store.get(ids["done"]).status == jobs.IMPORTING
     executions = env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]
     assert ids["abandoned"] in {e["name"] for e in executions}
 
@@ -619,7 +620,7 @@ def test_upload_event_failing_after_a_checkpoint_leaves_the_job_to_its_continuat
     assert while_held == [{"job_id": job_id, "outcome": "held"}]
     assert continued["outcome"] == "accepted"
     assert after == [{"job_id": job_id, "outcome": "already-handled"}]
-    assert env.store.get(job_id)["status"] == jobs.IMPORTING
+    assert env.store.get(job_id).status == jobs.IMPORTING
 
 
 def test_last_continuation_failing_to_start_the_job_is_finished_by_its_retry(env: Env):
@@ -641,7 +642,7 @@ def test_last_continuation_failing_to_start_the_job_is_finished_by_its_retry(env
         env.continue_(event, NO_DEADLINE)  # read to the end, then StartExecution fails after boto's retries
     env.clients.sfn = sfn
     job = env.store.get(job_id)
-    assert job["status"] == jobs.IMPORTING and job["handover"] == jobs.HANDOVER_PENDING
+    assert job.status == jobs.IMPORTING and job.handover == jobs.HANDOVER_PENDING
 
     retried = env.continue_(event, NO_DEADLINE)  # Lambda's retry: the checkpoint is taken, the hand-over is not
     late = env.continue_(event, NO_DEADLINE)
@@ -652,5 +653,5 @@ def test_last_continuation_failing_to_start_the_job_is_finished_by_its_retry(env
         e["name"] for e in env.sfn.list_executions(stateMachineArn=env.settings.state_machine_arn)["executions"]
     ] == [job_id]
     job = env.store.get(job_id)
-    assert job["handover"] == jobs.HANDOVER_DONE and job["chunks_queued"] == job["chunks_total"]
-    assert job["validate_invocations"] == 2  # the retry read nothing again
+    assert job.handover == jobs.HANDOVER_DONE and job.chunks_queued == job.chunks_total
+    assert job.validate_invocations == 2  # the retry read nothing again

@@ -195,7 +195,7 @@ def test_chunk_emits_rows_by_outcome_api_calls_429s_retries_and_duration(aws, ca
     assert emitted["ChunkDuration"] >= 0  # a measured time: only its sign (and unit, below) is certain
     assert units(documents)["ChunkDuration"] == "Seconds"
     assert units(documents)["RowsCreated"] == "Count"
-    assert aws.store.get("job-metrics-1")["created"] == 3
+    assert aws.store.get("job-metrics-1").created == 3
 
 
 def test_metrics_have_only_the_service_dimension_and_the_job_in_metadata(aws, capsys):
@@ -233,7 +233,7 @@ def test_aborted_chunk_counts_its_rows_failed_without_calling_intercom(aws, caps
 def test_dry_run_chunk_emits_api_calls_but_no_rows(aws, capsys):
     message = put_job(aws, "job-metrics-4", rows=2)
     job = aws.store.get("job-metrics-4")
-    aws.store.update("job-metrics-4", {"options": {**job["options"], "dry_run": True}, "dry_run": True})
+    aws.store.update("job-metrics-4", {"options": {**job.options, "dry_run": True}, "dry_run": True})
 
     emitted = values(
         flushed(
@@ -288,7 +288,7 @@ def test_report_emits_the_final_status_duration_and_invalid_rows(aws, capsys):
         "JobsIncomplete": 0,
     }
     assert emitted["RowsInvalid"] == 2
-    assert emitted["ImportDuration"] == pytest.approx(aws.store.get("job-metrics-7")["duration_seconds"])
+    assert emitted["ImportDuration"] == pytest.approx(aws.store.get("job-metrics-7").duration_seconds)
     assert units(documents)["ImportDuration"] == "Seconds"
 
 
@@ -304,7 +304,7 @@ def test_missing_namespace_skips_metrics_instead_of_failing_the_import(aws, caps
         )
 
     assert documents == []
-    assert aws.store.get("job-metrics-8")["created"] == 1
+    assert aws.store.get("job-metrics-8").created == 1
 
 
 def test_handler_without_metrics_warns_and_prints_nothing(capsys):

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from intercom_importer import report
 from intercom_importer.errors import ReportWriteError
+from intercom_importer.job_record import Job
 from moto_server import importer_settings
 
 pytestmark = pytest.mark.unit
@@ -46,7 +47,7 @@ class Store:
 )
 def test_s3_failing_while_the_error_file_is_written_raises_the_retried_report_write_error(error: Exception):
     with pytest.raises(ReportWriteError, match="The error file of job job-1 could not be written to S3"):
-        report.write_error_file(RefusingS3(error), importer_settings(), Store(), {"job_id": "job-1"})
+        report.write_error_file(RefusingS3(error), importer_settings(), Store(), Job(job_id="job-1"))
 
 
 def test_the_state_machine_retries_the_report_step_on_report_write_error():

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from intercom_importer import jobs
+from intercom_importer.job_record import Job
 from intercom_importer.report import final_status, neutralise
 from intercom_importer.schema import Problem, problem_kind
 from intercom_importer.summary import (
@@ -25,7 +26,7 @@ LINK = "https://icimport.s3.amazonaws.com/reports/job-1/errors.csv?X-Amz-Signatu
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:intercom/import-token-Ab12Cd"
 
 
-def job(**changes: Any) -> dict[str, Any]:
+def job(**changes: Any) -> Job:
     record: dict[str, Any] = {
         "job_id": "job-1",
         "bucket": "icimport-test",
@@ -59,10 +60,10 @@ def job(**changes: Any) -> dict[str, Any]:
         ],
     }
     record.update(changes)
-    return record
+    return Job.from_item(record)
 
 
-def render(record: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+def render(record: Job | None = None, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "status": jobs.COMPLETED_WITH_ERRORS,
         "reason": None,
@@ -76,7 +77,7 @@ def render(record: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
     return render_email(job() if record is None else record, **args)
 
 
-def clean() -> dict[str, Any]:
+def clean() -> Job:
     return job(failed=0, invalid=0, skipped=10, problem_kinds={}, problems_sample=[])
 
 
@@ -276,7 +277,7 @@ def test_uploader_is_absent_when_the_job_does_not_record_it():
 
 
 def test_custom_mapping_counts_its_columns_and_names_its_source():
-    options = {**job()["options"], "mapping": {"columns": {"Customer No": "external_id", "Seats": {"type": "integer"}}}}
+    options = {**job().options, "mapping": {"columns": {"Customer No": "external_id", "Seats": {"type": "integer"}}}}
 
     assert "custom, 2 columns mapped (manifest)" in render(job(options=options))["text"]
     assert "(partner settings or manifest)" in render(job(options=options, partner="acme"))["text"]
@@ -590,7 +591,7 @@ def test_reason_with_markup_is_escaped_in_html_and_raw_in_text():
 
 
 def test_settings_and_partner_with_markup_are_escaped():
-    options = {**job()["options"], "tags": ["<b>vip</b>"]}
+    options = {**job().options, "tags": ["<b>vip</b>"]}
 
     html = render(job(options=options, partner="<i>acme</i>"))["html"]
 
@@ -630,20 +631,20 @@ def test_neutralise_leaves_other_cells_unchanged(cell: str):
 
 
 def test_rejected_job_stays_rejected_with_its_reason():
-    status, reason = final_status({"status": jobs.REJECTED, "rejection": "The file is empty."}, {})
+    status, reason = final_status(Job(status=jobs.REJECTED, rejection="The file is empty."), {})
 
     assert (status, reason) == (jobs.REJECTED, "The file is empty.")
 
 
 def test_failed_job_reports_its_failure_message():
-    record = {"status": jobs.FAILED, "failure": {"error": "JobStoreUnavailableError", "message": "DynamoDB timed out"}}
+    record = Job(status=jobs.FAILED, failure={"error": "JobStoreUnavailableError", "message": "DynamoDB timed out"})
 
     assert final_status(record, {}) == (jobs.FAILED, "DynamoDB timed out")
 
 
 def test_abort_by_auth_error_tells_to_replace_the_token():
     status, reason = final_status(
-        {"status": jobs.IMPORTING, "abort": {"error": "IntercomAuthError", "message": "Unauthorized"}}, {}
+        Job(status=jobs.IMPORTING, abort={"error": "IntercomAuthError", "message": "Unauthorized"}), {}
     )
 
     assert status == jobs.FAILED
@@ -654,16 +655,14 @@ def test_abort_by_auth_error_tells_to_replace_the_token():
 
 def test_abort_by_other_error_repeats_intercom_message():
     status, reason = final_status(
-        {"status": jobs.IMPORTING, "abort": {"error": "IntercomForbiddenError", "message": "Missing scope"}}, {}
+        Job(status=jobs.IMPORTING, abort={"error": "IntercomForbiddenError", "message": "Missing scope"}), {}
     )
 
     assert (status, reason) == (jobs.FAILED, "Intercom refused the import: Missing scope")
 
 
 def test_incomplete_execution_counts_the_missing_chunks():
-    status, reason = final_status(
-        {"status": jobs.IMPORTING, "chunks_total": 10, "chunks_done": 7}, {"incomplete": True}
-    )
+    status, reason = final_status(Job(status=jobs.IMPORTING, chunks_total=10, chunks_done=7), {"incomplete": True})
 
     assert status == jobs.INCOMPLETE
     assert reason is not None
@@ -673,26 +672,26 @@ def test_incomplete_execution_counts_the_missing_chunks():
 def test_step_error_reports_the_lambda_error_message():
     cause = json.dumps({"errorType": "ReportWriteError", "errorMessage": "S3 refused the write"})
 
-    status, reason = final_status({"status": jobs.IMPORTING}, {"error": {"Error": "ReportWriteError", "Cause": cause}})
+    status, reason = final_status(Job(status=jobs.IMPORTING), {"error": {"Error": "ReportWriteError", "Cause": cause}})
 
     assert (status, reason) == (jobs.FAILED, "A step of the import failed (ReportWriteError): S3 refused the write")
 
 
 def test_step_error_with_plain_cause_reports_it_verbatim():
-    _, reason = final_status({"status": jobs.IMPORTING}, {"error": {"Error": "States.Timeout", "Cause": "timed out"}})
+    _, reason = final_status(Job(status=jobs.IMPORTING), {"error": {"Error": "States.Timeout", "Cause": "timed out"}})
 
     assert reason == "A step of the import failed (States.Timeout): timed out"
 
 
 @pytest.mark.parametrize(("failed", "invalid"), [(1, 0), (0, 1)])
 def test_job_with_failed_or_invalid_rows_completed_with_errors(failed: int, invalid: int):
-    record = {"status": jobs.IMPORTING, "failed": failed, "invalid": invalid}
+    record = Job(status=jobs.IMPORTING, failed=failed, invalid=invalid)
 
     assert final_status(record, {}) == (jobs.COMPLETED_WITH_ERRORS, None)
 
 
 def test_clean_job_completed():
-    assert final_status({"status": jobs.IMPORTING, "failed": 0, "invalid": 0}, {}) == (jobs.COMPLETED, None)
+    assert final_status(Job(status=jobs.IMPORTING, failed=0, invalid=0), {}) == (jobs.COMPLETED, None)
 
 
 def test_the_largest_email_fits_the_state_machines_payload_limit():

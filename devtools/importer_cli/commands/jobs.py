@@ -86,10 +86,10 @@ def job_status(args: argparse.Namespace) -> int:
             raise jobs_commands.not_found(target, args.job)
         job = found
     if args.json:
-        print(json.dumps(job, indent=2, default=str))
+        print(json.dumps(jobs_commands.present(job), indent=2, default=str))
     else:
         print(job_details(job))
-    status = job.get("status")
+    status = job.status
     if status == "completed":
         return EXIT_OK
     return EXIT_PENDING if status in jobs_commands.UNFINISHED else EXIT_IMPORT_PROBLEMS
@@ -110,11 +110,11 @@ def job_history(args: argparse.Namespace) -> int:
         prefix = prefix[len("s3://") :].partition("/")[2]  # s3://bucket/incoming/acme/ -> incoming/acme/
     target = targets.resolve(args)
     assert target is not None
-    rows = jobs_commands.history(target, limit=args.limit, status=args.status, since=since, source_prefix=prefix)
+    found = jobs_commands.history(target, limit=args.limit, status=args.status, since=since, source_prefix=prefix)
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps([jobs_commands.history_row(job) for job in found], indent=2, default=str))
         return EXIT_OK
-    if not rows:
+    if not found:
         print("no imports found" + (" matching the filters" if (args.status or since or prefix) else ""))
         return EXIT_OK
     headers = (
@@ -133,20 +133,20 @@ def job_history(args: argparse.Namespace) -> int:
     )
     body = [
         (
-            r["job_id"],
-            short_time(r["created_at"]),
-            clip(r["key"] or "-", 40),
-            r["import_type"] or "-",
-            (r["status"] or "-") + (" (dry run)" if r.get("dry_run") else ""),
-            r["rows"],
-            r["created"],
-            r["updated"],
-            r["skipped"],
-            r["failed"],
-            r["invalid"],
-            clip(r.get("uploaded_by") or "-", 30),
+            job.job_id,
+            short_time(job.created_at),
+            clip(job.key or "-", 40),
+            job.import_type or "-",
+            (job.status or "-") + (" (dry run)" if job.dry_run else ""),
+            job.rows,
+            job.created,
+            job.updated,
+            job.skipped,
+            job.failed,
+            job.invalid,
+            clip(job.uploaded_by or "-", 30),
         )
-        for r in rows
+        for job in found
     ]
     print(table(headers, body, numeric=range(5, 11)))
     return EXIT_OK

@@ -91,29 +91,24 @@ def _import_and_follow(
         ]
     return {
         "job_id": uploaded.job_id,
-        "status": job.get("status"),
+        "status": job.status,
         "source": uploaded.source,
-        "import_type": job.get("import_type"),
-        "dry_run": bool(job.get("dry_run")),
+        "import_type": job.import_type,
+        "dry_run": job.dry_run,
         "columns": [
             {"column": c.get("header"), "attribute": c.get("target"), "type": c.get("type"), "custom": c.get("custom")}
-            for c in job.get("columns") or []
+            for c in job.columns
         ],
-        "new_attributes": job.get("new_attributes") or [],
-        "estimated_api_calls": job.get("estimated_api_calls"),  # dry runs: what the real import would take
-        "estimated_seconds": job.get("estimated_seconds"),
-        "rows": job.get("rows", 0),
-        "created": job.get("created", 0),
-        "updated": job.get("updated", 0),
-        "skipped": job.get("skipped", 0),
-        "failed": job.get("failed", 0),
-        "invalid": job.get("invalid", 0),
-        "reason": job.get("reason") or None,
-        "problems": job.get("problems_sample") or [],
-        "error_file": job.get("error_file"),
-        "duration_seconds": job.get("duration_seconds"),
+        "new_attributes": [dict(a) for a in job.new_attributes],
+        "estimated_api_calls": job.estimated_api_calls,  # dry runs: what the real import would take
+        "estimated_seconds": job.estimated_seconds,
+        **job.row_counts(),
+        "reason": job.reason or None,
+        "problems": [dict(p) for p in job.problems_sample],
+        "error_file": job.error_file,
+        "duration_seconds": job.duration_seconds,
         "execution_status": execution_status,
-        "email_status": job.get("email_status"),
+        "email_status": job.email_status,
         "emails_sent": None if emails is None else len(emails),
         "email": emails[-1] if emails else None,
         "intercom": _landed(target.intercom_state() if target.intercom_state is not None else None),

@@ -171,3 +171,11 @@ class IntercomServerError(IntercomRetryableError):
 
 class IntercomConnectionError(IntercomRetryableError):
     """Connection refused/reset or read timeout that persisted through every retry."""
+
+
+# --- email ---------------------------------------------------------------------------------------
+
+
+class EmailSendError(RetryableError):
+    """SES refused or failed to send the summary email: the error the state machine's ``EmailNotSent`` state
+    ends an execution with (no Lambda raises it; every error name the state machine uses is defined here)."""

@@ -1,7 +1,8 @@
 """The job store: one DynamoDB table holds each import's record and its per-chunk results.
 
 Items (single-table design):
-- ``pk=JOB#<id>, sk=META``: the import's record (source, settings, status, counters, task token).
+- ``pk=JOB#<id>, sk=META``: the import's record (source, settings, status, counters, task token), read as a
+  ``job_record.Job``.
   ``gsi1pk=JOBS, gsi1sk=<created_at>#<id>`` makes the history listable newest first.
 - ``pk=PARTNER#<name>, sk=ACTIVITY``: a partner's latest upload (schedule expectations), kept by
   ``partner_activity.py``.
@@ -25,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import aws
 from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
+from intercom_importer.job_record import Job
 
 if TYPE_CHECKING:
     from intercom_importer.settings import Settings
@@ -114,16 +116,16 @@ class JobStore:
             raise _unavailable(exc) from exc
         return True
 
-    def get(self, job_id: str) -> dict[str, Any]:
+    def get(self, job_id: str) -> Job:
         try:
             item = self._table.get_item(Key={"pk": _pk(job_id), "sk": "META"}, ConsistentRead=True).get("Item")
         except ClientError as exc:
             raise _unavailable(exc) from exc
         if item is None:
             raise JobNotFoundError(f"Import job {job_id} does not exist (it may have expired).")
-        return plain(item)
+        return Job.from_item(plain(item))
 
-    def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> dict[str, Any]:
+    def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> Job:
         """Set fields on the record (and ``updated_at``); returns the record after the update."""
         expr, names, attr_values = _set_clause({**fields, "updated_at": now_iso()})
         condition = "attribute_exists(pk)"
@@ -146,7 +148,7 @@ class JobStore:
                     f"Import job {job_id} does not exist or is not {expect_status or 'present'}."
                 ) from exc
             raise _unavailable(exc) from exc
-        return plain(result["Attributes"])
+        return Job.from_item(plain(result["Attributes"]))
 
     def claim(self, job_id: str, lease_seconds: int) -> bool:
         """Take over a job stuck in validation (its previous invocation died): ``True`` if the lease was free."""
@@ -328,11 +330,11 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # ---------------------------------------------------------------- completion
-    def park_task_token(self, job_id: str, token: str) -> dict[str, Any]:
+    def park_task_token(self, job_id: str, token: str) -> Job:
         """Store the state machine's task token on the job; returns the record after the write."""
         return self.update(job_id, {"task_token": token})
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50) -> list[Job]:
         """The newest jobs first."""
         try:
             page = self._table.query(
@@ -344,7 +346,7 @@ class JobStore:
             )
         except ClientError as exc:
             raise _unavailable(exc) from exc
-        return [plain(i) for i in page.get("Items", [])]
+        return [Job.from_item(plain(i)) for i in page.get("Items", [])]
 
     # ---------------------------------------------------------------- abandoned validations
     def fail_abandoned(self, job_id: str, fields: Mapping[str, Any], now: int) -> bool:
@@ -374,7 +376,7 @@ class JobStore:
         rather than when the lease expires."""
         return self._set_if(job_id, {"lease_until": 0}, "handover = :pending", {":pending": HANDOVER_PENDING})
 
-    def unfinished_handovers(self, created_since: str, now: int) -> list[dict[str, Any]]:
+    def unfinished_handovers(self, created_since: str, now: int) -> list[Job]:
         """Jobs created since ``created_since`` (ISO) whose hand-over is unfinished and nobody holds."""
         return self._query_jobs(
             created_since,
@@ -401,7 +403,7 @@ class JobStore:
             raise _unavailable(exc) from exc
         return True
 
-    def stale_validations(self, created_since: str, now: int) -> list[dict[str, Any]]:
+    def stale_validations(self, created_since: str, now: int) -> list[Job]:
         """Jobs created since ``created_since`` (ISO) still validating with their lease expired before ``now``."""
         return self._query_jobs(
             created_since,
@@ -409,7 +411,7 @@ class JobStore:
             {":validating": VALIDATING, ":now": now},
         )
 
-    def _query_jobs(self, created_since: str, condition: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _query_jobs(self, created_since: str, condition: str, values: Mapping[str, Any]) -> list[Job]:
         """Jobs created since ``created_since`` (ISO) matching ``condition`` (``#status`` names the status)."""
         kwargs: dict[str, Any] = {
             "IndexName": "by-created",
@@ -419,13 +421,13 @@ class JobStore:
         }
         if "#status" in condition:
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
-        found: list[dict[str, Any]] = []
+        found: list[Job] = []
         while True:
             try:
                 page = self._table.query(**kwargs)
             except ClientError as exc:
                 raise _unavailable(exc) from exc
-            found.extend(plain(i) for i in page.get("Items", []))
+            found.extend(Job.from_item(plain(i)) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -437,9 +439,9 @@ class JobStore:
         return self._table
 
 
-def is_complete(job: Mapping[str, Any]) -> bool:
+def is_complete(job: Job) -> bool:
     """Every chunk of an accepted job has been recorded (by a worker or the dead-letter handler)."""
-    return job.get("status") == IMPORTING and int(job.get("chunks_done", 0)) >= int(job.get("chunks_total", 0))
+    return job.status == IMPORTING and job.chunks_done >= job.chunks_total
 
 
 def _unavailable(exc: ClientError) -> JobStoreUnavailableError:

@@ -16,6 +16,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from intercom_importer.job_record import Job
+
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -118,13 +120,13 @@ def record_api_usage(job_id: str, before: Any, after: Any) -> None:
     _count(RETRIES, (after.retries + after.rate_limited_waits) - (before.retries + before.rate_limited_waits))
 
 
-def record_job_finished(job: Mapping[str, Any], status: str) -> None:
+def record_job_finished(job: Job, status: str) -> None:
     """At report time: the job's final status, its duration and its invalid rows."""
-    if not _ready(str(job["job_id"])):
+    if not _ready(job.job_id):
         return
     for name, metric in JOB_METRICS.items():
         _count(metric, 1 if name == status else 0)
-    if job.get("duration_seconds") is not None:
-        metrics.add_metric(name=IMPORT_DURATION, unit=MetricUnit.Seconds, value=float(job["duration_seconds"]))
-    if not job.get("dry_run"):
-        _count(ROW_METRICS["invalid"], int(job.get("invalid", 0) or 0))
+    if job.duration_seconds is not None:
+        metrics.add_metric(name=IMPORT_DURATION, unit=MetricUnit.Seconds, value=float(job.duration_seconds))
+    if not job.dry_run:
+        _count(ROW_METRICS["invalid"], job.invalid)

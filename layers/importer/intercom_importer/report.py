@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from intercom_importer import aws, jobs, keys
 from intercom_importer.chunks import ChunkBody
 from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ReportWriteError
+from intercom_importer.job_record import Job
 from intercom_importer.mapping import ERROR_COLUMNS
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.schema import FORMULA_PREFIXES
@@ -36,35 +37,31 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
 
 
-def unaccounted_rows(job: Mapping[str, Any]) -> int:
+def unaccounted_rows(job: Job) -> int:
     """Data rows not (yet) counted as created, updated, skipped, failed or invalid."""
-    counted = sum(int(job.get(k, 0) or 0) for k in ("created", "updated", "skipped", "failed", "invalid"))
-    return int(job.get("rows", 0) or 0) - counted
+    return job.rows - (job.created + job.updated + job.skipped + job.failed + job.invalid)
 
 
-def final_status(job: Mapping[str, Any], execution_input: Mapping[str, Any]) -> tuple[str, str | None]:
+def final_status(job: Job, execution_input: Mapping[str, Any]) -> tuple[str, str | None]:
     """The job's final status and, when it did not complete normally, the reason in plain words."""
-    status = job.get("status")
-    if status == jobs.REJECTED:
-        return jobs.REJECTED, str(job.get("rejection") or "The file was rejected.")
-    if status == jobs.FAILED:
-        failure = job.get("failure") or {}
-        return jobs.FAILED, str(failure.get("message") or "The import failed.")
-    if job.get("abort"):
-        abort = job["abort"]
-        if abort.get("error") == "IntercomAuthError":
+    if job.status == jobs.REJECTED:
+        return jobs.REJECTED, job.rejection or "The file was rejected."
+    if job.status == jobs.FAILED:
+        return jobs.FAILED, str(job.failure.get("message") or "The import failed.")
+    if job.abort:
+        if job.abort.get("error") == "IntercomAuthError":
             return jobs.FAILED, UNAUTHORIZED_MESSAGE
-        return jobs.FAILED, f"Intercom refused the import: {abort.get('message')}"
+        return jobs.FAILED, f"Intercom refused the import: {job.abort.get('message')}"
     if execution_input.get("incomplete"):
-        missing = int(job.get("chunks_total", 0)) - int(job.get("chunks_done", 0))
+        missing = job.chunks_total - job.chunks_done
         return jobs.INCOMPLETE, (
-            f"{missing} of {job.get('chunks_total')} chunks did not finish before the job timeout; their rows "
+            f"{missing} of {job.chunks_total} chunks did not finish before the job timeout; their rows "
             "are not counted as imported. The error file lists the rows that were reported."
         )
     error = execution_input.get("error")
     if error:
         return jobs.FAILED, f"A step of the import failed ({error.get('Error', 'error')}): {_cause(error)}"
-    if int(job.get("failed", 0)) or int(job.get("invalid", 0)):
+    if job.failed or job.invalid:
         return jobs.COMPLETED_WITH_ERRORS, None
     return jobs.COMPLETED, None
 
@@ -105,21 +102,21 @@ def _failed_rows(s3: Any, bucket: str, store: jobs.JobStore, job_id: str) -> Ite
             yield int(failure["line"]), failure["cells"], failure.get("column", ""), failure["error"]
 
 
-def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> tuple[str, list]:
+def write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Job) -> tuple[str, list]:
     """Write the error CSV; returns its key and the failed rows grouped by problem, for the email (the
     invalid rows' groups are on the job already). S3 failing raises ``ReportWriteError``, which the state
     machine retries."""
     try:
         return _write_error_file(s3, settings, store, job)
     except (ClientError, BotoCoreError) as exc:
-        raise ReportWriteError(f"The error file of job {job['job_id']} could not be written to S3: {exc}") from exc
+        raise ReportWriteError(f"The error file of job {job.job_id} could not be written to S3: {exc}") from exc
 
 
-def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> tuple[str, list]:
-    job_id = job["job_id"]
-    header = list(job.get("header") or [])
+def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Job) -> tuple[str, list]:
+    job_id = job.job_id
+    header = list(job.header)
     rows = heapq.merge(
-        ((*r, False) for r in _invalid_rows(s3, settings.import_bucket, job.get("invalid_key", ""))),
+        ((*r, False) for r in _invalid_rows(s3, settings.import_bucket, job.invalid_key)),
         ((*r, True) for r in _failed_rows(s3, settings.import_bucket, store, job_id)),
         key=lambda r: r[0],
     )
@@ -155,17 +152,17 @@ def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Ma
     return (key if count else ""), failed.groups()
 
 
-def unfinished_chunks(s3: Any, settings: Settings, store: jobs.JobStore, job: Mapping[str, Any]) -> list[dict]:
+def unfinished_chunks(s3: Any, settings: Settings, store: jobs.JobStore, job: Job) -> list[dict]:
     """The chunks an incomplete job never recorded, the first ones with their line ranges (for the email)."""
-    done = {int(c["chunk"]) for c in store.chunks(job["job_id"])}
-    missing = [i for i in range(1, int(job.get("chunks_total", 0) or 0) + 1) if i not in done]
+    done = {int(c["chunk"]) for c in store.chunks(job.job_id)}
+    missing = [i for i in range(1, job.chunks_total + 1) if i not in done]
     found: list[dict[str, Any]] = []
     for index in missing:
         entry: dict[str, Any] = {"chunk": index}
         if len(found) < UNFINISHED_SHOWN:
             try:
-                body = s3.get_object(Bucket=settings.import_bucket, Key=keys.chunk(job["job_id"], index))["Body"]
-                lines = ChunkBody.from_json(body.read(), job_id=job["job_id"], index=index).lines
+                body = s3.get_object(Bucket=settings.import_bucket, Key=keys.chunk(job.job_id, index))["Body"]
+                lines = ChunkBody.from_json(body.read(), job_id=job.job_id, index=index).lines
             except (ClientError, ValueError, KeyError):
                 logger.warning("unfinished chunk unreadable", chunk=index, exc_info=True)
                 lines = []
@@ -187,7 +184,7 @@ def build_report(
         logger.error("rows unaccounted for", unaccounted=unaccounted)
         status, reason = jobs.INCOMPLETE, f"{unaccounted} rows of the file were not accounted for by any chunk."
     error_key, failed_groups = "", list[dict[str, Any]]()
-    if int(job.get("invalid", 0)) or int(job.get("failed", 0)):
+    if job.invalid or job.failed:
         error_key, failed_groups = write_error_file(s3, settings, store, job)
     link = ""
     if error_key:
@@ -197,7 +194,7 @@ def build_report(
             ExpiresIn=settings.report_link_expiry_seconds,
         )
     finished = time.time()
-    started = datetime.fromisoformat(str(job["created_at"]).replace("Z", "+00:00")).timestamp()
+    started = datetime.fromisoformat(job.created_at.replace("Z", "+00:00")).timestamp()
     final: dict[str, Any] = {
         "status": status,
         "reason": reason or "",
@@ -205,7 +202,7 @@ def build_report(
         "duration_seconds": round(finished - started, 3),
         "reported_at": jobs.now_iso(),
     }
-    if job.get("dry_run"):
+    if job.dry_run:
         final["estimated_api_calls"], final["estimated_seconds"] = dry_run_estimate(
             job, settings.intercom_rate_limit_per_minute
         )
@@ -220,7 +217,7 @@ def build_report(
         token_secret=settings.intercom_token_secret,
         error_link=link,
         link_expiry_seconds=settings.report_link_expiry_seconds,
-        recipients=job.get("recipients") or settings.notify_recipients,  # a partner's, else the stack's
+        recipients=job.recipients or settings.notify_recipients,  # a partner's, else the stack's
         rate_limit_per_minute=settings.intercom_rate_limit_per_minute,
     )
     logger.info("report built", status=status, error_file=bool(error_key))
@@ -228,19 +225,19 @@ def build_report(
     return {"job_id": job_id, "status": status, "email": email}
 
 
-def _tag_processed(s3: Any, job: Mapping[str, Any]) -> None:
+def _tag_processed(s3: Any, job: Job) -> None:
     """Mark the upload (and its sidecar manifest, if any) processed so the bucket's lifecycle rule expires
     them later."""
     tags = {
         "TagSet": [
             {"Key": "importer-status", "Value": "processed"},
-            {"Key": "importer-job", "Value": job["job_id"]},
+            {"Key": "importer-job", "Value": job.job_id},
         ]
     }
-    upload: dict[str, Any] = {"Bucket": job["bucket"], "Key": job["key"]}
-    if job.get("version_id"):
-        upload["VersionId"] = job["version_id"]
-    for kwargs in (upload, {"Bucket": job["bucket"], "Key": f"{job['key']}.json"}):
+    upload: dict[str, Any] = {"Bucket": job.bucket, "Key": job.key}
+    if job.version_id:
+        upload["VersionId"] = job.version_id
+    for kwargs in (upload, {"Bucket": job.bucket, "Key": f"{job.key}.json"}):
         try:
             s3.put_object_tagging(**kwargs, Tagging=tags)
         except ClientError as exc:

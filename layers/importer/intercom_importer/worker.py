@@ -23,6 +23,7 @@ from intercom_importer import aws, jobs, keys, observability
 from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody
 from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ChunkFormatError
 from intercom_importer.intercom import IntercomClient
+from intercom_importer.job_record import Job
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
@@ -71,7 +72,7 @@ class _Chunk:
     """A chunk to run, with what running it needs from its job."""
 
     body: ChunkBody
-    job: Mapping[str, Any]
+    job: Job
     options: ImportOptions
 
     @property
@@ -124,16 +125,16 @@ def process_chunk(
         resume_if_complete(store, sfn, job_id)
         return "duplicate"
     job = store.get(job_id)
-    if job.get("status") in jobs.TERMINAL:
+    if job.status in jobs.TERMINAL:
         # the job was reported (timed out as incomplete, or failed) before this chunk ran: its email listed
         # these rows as not imported, so writing them now would change Intercom behind the summary
-        logger.warning("chunk of a job already reported; not imported", status=job.get("status"))
+        logger.warning("chunk of a job already reported; not imported", status=job.status)
         return "late"
     chunk = _Chunk(
-        _read_chunk(s3, settings.import_bucket, key, job_id, index), job, ImportOptions.from_dict(job["options"])
+        _read_chunk(s3, settings.import_bucket, key, job_id, index), job, ImportOptions.from_dict(job.options)
     )
     started = time.monotonic()
-    abort = job.get("abort")
+    abort = job.abort
     if abort:  # rows an earlier attempt of this chunk wrote count as they ended, the rest are not imported
         done = load_progress(s3, settings.import_bucket, job_id, index)
         ran = _Ran(_aborted(chunk.rows, done, abort), "aborted")
@@ -156,7 +157,7 @@ def _context(
     """What every row of the chunk is run with: the job's options, its companies, the rows done before."""
     options = chunk.options
     mapping = options.mapping or {}
-    columns = chunk.job.get("columns") or []
+    columns = chunk.job.columns
     return ChunkContext(
         existing=options.existing,
         role=options.role,
@@ -166,7 +167,7 @@ def _context(
         identity_trap=options.identity_trap,
         allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
         day_first=bool(mapping.get("day_first", True)),
-        companies=_companies(s3, settings.import_bucket, chunk.job.get("companies_key") or ""),
+        companies=_companies(s3, settings.import_bucket, chunk.job.companies_key),
         done=load_progress(s3, settings.import_bucket, chunk.job_id, chunk.index),
         redelivered_since=redelivered_since,
         start_rows_until=_row_start_deadline(remaining_ms),
@@ -195,12 +196,12 @@ def _run(
     try:
         results = import_rows(
             client,
-            chunk.job["import_type"],
+            chunk.job.import_type or "",
             chunk.rows,
             ctx,
             scope=chunk.job_id,
             threads=settings.worker_threads,
-            started_at=_epoch(chunk.job["created_at"]),
+            started_at=_epoch(chunk.job.created_at),
         )
         return _Ran(results, "recorded", _api_calls(chunk, client.stats.calls - before.calls, results))
     except ChunkInterrupted as exc:
@@ -218,7 +219,7 @@ def _api_calls(chunk: _Chunk, made: int, results: Sequence[RowResult]) -> int:
     (the search plus each row's writes)."""
     if not chunk.options.dry_run:
         return made
-    searched = chunk.job["import_type"] == PEOPLE and any(
+    searched = chunk.job.import_type == PEOPLE and any(
         r["record"].get("email") or r["record"].get("external_id") for r in chunk.rows
     )  # a chunk of only `id` or anonymous rows makes no search
     return int(searched) + sum(r.calls for r in results)
@@ -282,11 +283,11 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
 def resume_if_complete(store: jobs.JobStore, sfn: Any, job_id: str) -> bool:
     """If every chunk is recorded and the state machine is parked, resume it. Safe to call twice."""
     job = store.get(job_id)
-    token = job.get("task_token")
+    token = job.task_token
     if not token or not jobs.is_complete(job):
         return False
     try:
-        sfn.send_task_success(taskToken=token, output=json.dumps({"chunks_done": int(job["chunks_done"])}))
+        sfn.send_task_success(taskToken=token, output=json.dumps({"chunks_done": job.chunks_done}))
     except ClientError as exc:
         code = aws.error_code(exc)
         if code in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):

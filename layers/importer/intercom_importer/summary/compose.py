@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from intercom_importer.job_record import Job
 from intercom_importer.summary.model import build_view
 from intercom_importer.summary.outcomes import template_for
 from intercom_importer.summary.templating import render
@@ -14,7 +15,7 @@ SUBJECT_MAX = 250
 
 
 def render_email(
-    job: Mapping[str, Any],
+    job: Job,
     *,
     status: str,
     reason: str | None,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from intercom_importer import jobs
+from intercom_importer.job_record import Job
 from intercom_importer.summary.outcomes import Template
 from intercom_importer.summary.problems import ProblemGroup, validation_groups
 
@@ -36,8 +37,8 @@ class Counts:
     invalid: int
 
     @classmethod
-    def from_job(cls, job: Mapping[str, Any]) -> Counts:
-        return cls(**{f.name: int(job.get(f.name, 0) or 0) for f in fields(cls)})
+    def from_job(cls, job: Job) -> Counts:
+        return cls(**job.row_counts())
 
     @property
     def errors(self) -> int:
@@ -75,24 +76,24 @@ class SettingsUsed:
     mapping_from_partner: bool  # a custom mapping may come from the partner's settings
 
     @classmethod
-    def from_job(cls, job: Mapping[str, Any]) -> SettingsUsed:
-        options = job.get("options") or {}
+    def from_job(cls, job: Job) -> SettingsUsed:
+        options = job.options
         mapping = options.get("mapping") or {}
         return cls(
-            partner=str(job.get("partner") or ""),
-            uploaded_by=str(job.get("uploaded_by") or ""),
-            source_ip=str(job.get("source_ip") or ""),
+            partner=job.partner,
+            uploaded_by=job.uploaded_by or "",
+            source_ip=job.source_ip or "",
             read=bool(options),
-            import_type=str(job.get("import_type") or options.get("import_type") or ""),
+            import_type=str(job.import_type or options.get("import_type") or ""),
             existing=str(options.get("existing", "")),
             role=str(options.get("role", "")),
             tags=tuple(str(t) for t in options.get("tags") or []),
             invalid_rows=str(options.get("invalid_rows", "")),
-            dry_run=bool(options.get("dry_run") or job.get("dry_run")),
+            dry_run=bool(options.get("dry_run") or job.dry_run),
             identity_trap=str(options.get("identity_trap") or "attach"),
-            mapping_source=str(job.get("mapping_source") or ""),
+            mapping_source=job.mapping_source,
             mapped_columns=len(mapping.get("columns") or {}) if mapping else None,
-            mapping_from_partner=bool(job.get("partner")),
+            mapping_from_partner=bool(job.partner),
         )
 
 
@@ -175,7 +176,7 @@ class EmailView:
 
 
 def build_view(
-    job: Mapping[str, Any],
+    job: Job,
     *,
     template: Template,
     status: str,
@@ -190,22 +191,21 @@ def build_view(
     """The view of the email of a job that ended with ``status``, in ``template``."""
     counts = Counts.from_job(job)
     ran = status not in (jobs.REJECTED, jobs.FAILED)
-    dry_run = bool(job.get("dry_run"))
-    duration = float(job.get("duration_seconds", 0) or 0)
-    attributes = [Attribute(str(a["name"]), str(a["data_type"])) for a in job.get("new_attributes") or []]
-    notes = [str(note) for note in job.get("attribute_notes") or []]
+    dry_run = job.dry_run
+    duration = float(job.duration_seconds or 0)
+    attributes = [Attribute(str(a["name"]), str(a["data_type"])) for a in job.new_attributes]
+    notes = list(job.attribute_notes)
     problems = sorted([*validation_groups(job), *(ProblemGroup(**g) for g in failed_groups)], key=lambda g: -g.count)
     incomplete = template.name == "incomplete"
     shown = [UnfinishedChunk.from_dict(u) for u in unfinished[:UNFINISHED_SHOWN]] if incomplete else []
-    chunks_total = int(job.get("chunks_total", 0) or 0)
     return EmailView(
         template=template,
         ran=ran,
         dry_run=dry_run,
-        file_name=str(job.get("key", "")).rsplit("/", 1)[-1],
-        source=f"s3://{job.get('bucket', '')}/{job.get('key', '')}",
-        job_id=str(job.get("job_id", "")),
-        partner=str(job.get("partner") or ""),
+        file_name=job.key.rsplit("/", 1)[-1],
+        source=f"s3://{job.bucket}/{job.key}",
+        job_id=job.job_id,
+        partner=job.partner,
         reason="" if template.name == "failed_token" else reason or "",
         counts=counts if counts.rows or ran else None,
         duration_seconds=duration,
@@ -222,28 +222,28 @@ def build_view(
         more_chunks=len(unfinished) - len(shown) if shown else 0,
         error_file=_error_file(job, error_link, link_expiry_seconds) if error_link else None,
         token_secret=_secret_name(token_secret),
-        chunks_total=chunks_total,
-        chunks_missing=max(0, chunks_total - int(job.get("chunks_done", 0) or 0)),
+        chunks_total=job.chunks_total,
+        chunks_missing=max(0, job.chunks_total - job.chunks_done),
     )
 
 
-def dry_run_estimate(job: Mapping[str, Any], rate_limit_per_minute: int | None) -> tuple[int, float | None]:
+def dry_run_estimate(job: Job, rate_limit_per_minute: int | None) -> tuple[int, float | None]:
     """The Intercom calls a dry run counted for the real import, and the least time they take at the
     rate limit (None without one)."""
-    calls = int(job.get("api_calls", 0) or 0) + int(job.get("prepare_calls", 0) or 0)
+    calls = job.api_calls + job.prepare_calls
     return calls, (round(calls * 60 / rate_limit_per_minute, 1) if rate_limit_per_minute else None)
 
 
-def _error_file(job: Mapping[str, Any], link: str, lifetime_seconds: int) -> ErrorFile:
+def _error_file(job: Job, link: str, lifetime_seconds: int) -> ErrorFile:
     """The link stops working ``lifetime_seconds`` after the report at the latest (a link signed with a
     role's temporary credentials also stops when that session ends)."""
     try:
-        reported = datetime.fromisoformat(str(job["reported_at"]).replace("Z", "+00:00"))
+        reported = datetime.fromisoformat(job.reported_at.replace("Z", "+00:00"))
         expires_at: datetime | None = (reported + timedelta(seconds=lifetime_seconds)).astimezone(UTC)
-    except (KeyError, ValueError):
+    except ValueError:  # not reported yet
         expires_at = None
-    key = job.get("error_file_key")
-    return ErrorFile(link, lifetime_seconds, expires_at, f"s3://{job.get('bucket', '')}/{key}" if key else "")
+    key = job.error_file_key
+    return ErrorFile(link, lifetime_seconds, expires_at, f"s3://{job.bucket}/{key}" if key else "")
 
 
 def _secret_name(secret: str) -> str:

@@ -6,11 +6,10 @@ job's final status (decided by ``report.final_status``) and its record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from intercom_importer import jobs
+from intercom_importer.job_record import Job
 
 # errors that mean "Intercom could not be reached or kept failing", after the client's retries
 OUTAGE_ERRORS = frozenset(
@@ -43,12 +42,12 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
-def template_for(job: Mapping[str, Any], status: str) -> Template:
+def template_for(job: Job, status: str) -> Template:
     """The template of a job that ended with ``status``."""
-    if status in (jobs.COMPLETED, jobs.COMPLETED_WITH_ERRORS) and job.get("dry_run"):
+    if status in (jobs.COMPLETED, jobs.COMPLETED_WITH_ERRORS) and job.dry_run:
         return TEMPLATES["dry_run"]
     if status == jobs.FAILED:
-        error = (job.get("failure") or {}).get("error") or (job.get("abort") or {}).get("error") or ""
+        error = job.failure.get("error") or job.abort.get("error") or ""
         if error == "IntercomAuthError":
             return TEMPLATES["failed_token"]
         if error in OUTAGE_ERRORS:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from intercom_importer.job_record import Job
 from intercom_importer.schema import OTHER_PROBLEMS, problem_kind
 
 LINES_SHOWN = 6  # line numbers shown per kind
@@ -38,11 +38,11 @@ class ProblemGroup:
         return {"kind": self.kind, "count": self.count, "lines": self.lines, "fix": self.fix, "example": self.example}
 
 
-def validation_groups(job: Mapping[str, Any]) -> list[ProblemGroup]:
+def validation_groups(job: Job) -> list[ProblemGroup]:
     """The invalid rows grouped by kind, most common first: counts of every row, lines from the sample."""
-    sample = job.get("problems_sample") or []
+    sample = job.problems_sample
     groups = []
-    for kind, count in sorted((job.get("problem_kinds") or {}).items(), key=lambda kv: (-int(kv[1]), kv[0])):
+    for kind, count in sorted(job.problem_kinds.items(), key=lambda kv: (-kv[1], kv[0])):
         matches = [p for p in sample if problem_kind(p.get("column") or "", p.get("message") or "") == kind]
         fix = matches[0]["message"].rsplit(": ", 1)[-1] if matches and ": " in matches[0]["message"] else ""
         groups.append(

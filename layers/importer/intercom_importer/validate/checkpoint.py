@@ -162,7 +162,7 @@ def claim_checkpoint(ctx: Context, job_id: str, seq: int, lease: int) -> tuple[i
     """Claim the job's latest checkpoint, not only ``seq`` (the event's): when an invocation died after recording
     a newer checkpoint but before invoking its continuation, Lambda's retry of this (older) event takes over.
     Whichever event claims the latest checkpoint first goes on (``True``); every other is a no-op."""
-    latest = max(seq, int(ctx.store.get(job_id).get("checkpoint_seq") or 0))
+    latest = max(seq, ctx.store.get(job_id).checkpoint_seq)
     return latest, ctx.store.claim_checkpoint(job_id, latest, lease)
 
 

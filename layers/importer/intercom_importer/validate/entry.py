@@ -87,17 +87,17 @@ def _new_job(upload: Upload, lease: int) -> dict[str, Any]:
 def _upload_again(ctx: Context, job_id: str, lease: int, invocation: _Invocation) -> dict[str, Any]:
     """An upload event whose job exists and is held (or left validation): usually a no-op."""
     job = ctx.store.get(job_id)
-    if job.get("handover") == jobs.HANDOVER_PENDING:
+    if job.handover == jobs.HANDOVER_PENDING:
         # Lambda retries an upload event whose invocation failed after the validation ended, while starting
         # the job: this event finishes the hand-over (unless a live invocation holds it)
         resumed = resume_hand_over(ctx, job_id, lease)
         if resumed is not None:
             return {"job_id": job_id, "outcome": resumed, "resumed": True}
-    if job.get("status") == jobs.VALIDATING and job.get("checkpoint_seq"):
+    if job.status == jobs.VALIDATING and job.checkpoint_seq:
         # Lambda retries an upload event whose invocation died: if it died after saving a checkpoint
         # but before handing over, nobody else will go on, so this event does (from the checkpoint,
         # never from the start); if a continuation holds the checkpoint, the claim refuses it.
-        return _continue(ctx, {"job_id": job_id, "seq": int(job["checkpoint_seq"])}, invocation)
+        return _continue(ctx, {"job_id": job_id, "seq": job.checkpoint_seq}, invocation)
     logger.info("duplicate upload event ignored", job_id=job_id)
     return {"job_id": job_id, "duplicate": True}
 
@@ -127,7 +127,7 @@ def _continue(ctx: Context, request: Mapping[str, Any], invocation: _Invocation)
     lease = invocation.lease()
     seq, claimed = claim_checkpoint(ctx, job_id, int(request["seq"]), lease)
     if not claimed:
-        if ctx.store.get(job_id).get("handover") == jobs.HANDOVER_PENDING:
+        if ctx.store.get(job_id).handover == jobs.HANDOVER_PENDING:
             # the retry of the last continuation, whose invocation failed while starting the job: finish that
             resumed = resume_hand_over(ctx, job_id, lease)
             if resumed is not None:

@@ -39,8 +39,7 @@ def guarded(ctx: Context, job_id: str, validate: Callable[[], Outcome]) -> Outco
         if isinstance(exc, IntercomAuthError):
             message = f"{UNAUTHORIZED_MESSAGE} Nothing was imported."
         # rows that passed validation but were never imported count as failed (every row accounted for)
-        valid = int(ctx.store.get(job_id).get("valid", 0))
-        _record_failure(ctx, job_id, exc, message, failed=valid)
+        _record_failure(ctx, job_id, exc, message, failed=ctx.store.get(job_id).valid)
         return Outcome.FAILED
     except Exception as exc:  # any bug still ends in an email, never in silence
         logger.exception("validation crashed")
@@ -127,17 +126,17 @@ def fail_abandoned(ctx: Context, job_id: str, error: str, detail: str) -> Outcom
     it) has it finished here: HANDED_OVER (HELD while a live invocation holds it)."""
     now = int(time.time())
     job = ctx.store.get(job_id)
-    if job.get("status") != jobs.VALIDATING:
+    if job.status != jobs.VALIDATING:
         return finish_hand_over(ctx, job_id, job)
-    if int(job.get("lease_until", 0) or 0) >= now:
+    if job.lease_until >= now:
         return Outcome.HELD
     fields = {
         "failure": {"error": error, "message": _failure_message(error, detail)},
-        "failed": int(job.get("valid", 0) or 0),  # rows found valid so far were never imported
+        "failed": job.valid,  # rows found valid so far were never imported
         "lease_until": now + HANDOVER_LEASE_SECONDS,  # this handler holds the job while it starts the email
         **leaving_validation(Outcome.FAILED),
     }
     if not ctx.store.fail_abandoned(job_id, fields, now):
-        return Outcome.HELD if ctx.store.get(job_id).get("status") == jobs.VALIDATING else Outcome.ALREADY_HANDLED
+        return Outcome.HELD if ctx.store.get(job_id).status == jobs.VALIDATING else Outcome.ALREADY_HANDLED
     hand_over_held(ctx, job_id)
     return Outcome.FAILED

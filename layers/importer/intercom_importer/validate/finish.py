@@ -48,7 +48,7 @@ def finish(
     }
     skipped_attributes = [c for c in columns if c.target in unused and c.target in plan.create]
     if skipped_attributes:
-        fields["attribute_notes"] = list(ctx.store.get(plan.job_id).get("attribute_notes") or []) + [
+        fields["attribute_notes"] = list(ctx.store.get(plan.job_id).attribute_notes) + [
             f"Column '{c.header}' is empty in every row, so no custom attribute was created for it"
             for c in skipped_attributes
         ]

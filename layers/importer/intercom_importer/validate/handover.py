@@ -5,13 +5,14 @@ finds it unfinished (a retry of the event, the failure handler, the sweep) goes 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs
 from intercom_importer.chunks import chunk_message
+from intercom_importer.job_record import Job
 from intercom_importer.observability import logger
 from intercom_importer.sequences import batched
 from intercom_importer.settings import Settings
@@ -50,14 +51,14 @@ def resume_hand_over(ctx: Context, job_id: str, lease: int) -> Outcome | None:
     return hand_over_held(ctx, job_id)
 
 
-def finish_hand_over(ctx: Context, job_id: str, job: Mapping[str, Any]) -> Outcome:
+def finish_hand_over(ctx: Context, job_id: str, job: Job) -> Outcome:
     """For a job that left validation: HANDED_OVER if its unfinished hand-over was finished here, HELD if a
     live invocation holds it, ALREADY_HANDLED if it was finished."""
-    if job.get("handover") != jobs.HANDOVER_PENDING:
+    if job.handover != jobs.HANDOVER_PENDING:
         return Outcome.ALREADY_HANDLED
     if resume_hand_over(ctx, job_id, HANDOVER_LEASE_SECONDS):
         return Outcome.HANDED_OVER
-    return Outcome.HELD if ctx.store.get(job_id).get("handover") == jobs.HANDOVER_PENDING else Outcome.ALREADY_HANDLED
+    return Outcome.HELD if ctx.store.get(job_id).handover == jobs.HANDOVER_PENDING else Outcome.ALREADY_HANDLED
 
 
 def _hand_over(ctx: Context, job_id: str) -> Outcome:
@@ -65,17 +66,17 @@ def _hand_over(ctx: Context, job_id: str) -> Outcome:
     job so that a later call goes on where an interrupted one stopped; returns the outcome handed over."""
     store = ctx.store
     job = store.get(job_id)
-    outcome = Outcome(str(job.get("handover_outcome") or Outcome.FAILED))
-    if not job.get("execution_started"):
+    outcome = Outcome(job.handover_outcome or Outcome.FAILED)
+    if not job.execution_started:
         _start_execution(ctx.clients.sfn, ctx.settings, job_id, outcome)  # by name: a repeated start is a no-op
         store.update(job_id, {"execution_started": True})
-    if outcome == Outcome.ACCEPTED and job.get("status") == jobs.IMPORTING:
+    if outcome == Outcome.ACCEPTED and job.status == jobs.IMPORTING:
         _queue_chunks(
             ctx.clients.sqs,
             ctx.settings,
             job_id,
-            int(job.get("chunks_total", 0)),
-            first=int(job.get("chunks_queued", 0)) + 1,
+            job.chunks_total,
+            first=job.chunks_queued + 1,
             queued=lambda last: store.update(job_id, {"chunks_queued": last}),
         )
     store.update(job_id, {"handover": jobs.HANDOVER_DONE})

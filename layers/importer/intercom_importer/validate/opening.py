@@ -16,6 +16,7 @@ from intercom_importer import aws, jobs
 from intercom_importer.attributes import AttributePlan, model_of, plan_attributes
 from intercom_importer.csv_reader import CsvStream
 from intercom_importer.errors import FileRejectedError, JobNotFoundError, PartnerConfigError
+from intercom_importer.job_record import Job
 from intercom_importer.manifest import parse_manifest
 from intercom_importer.mapping import COMPANIES, ERROR_COLUMNS, INFER, PEOPLE, Column, map_header, normalise
 from intercom_importer.options import ImportOptions
@@ -42,7 +43,7 @@ def open_file(
     stream = CsvStream(obj["Body"])
     header = [restore_cell(h) for h in stream.header]  # a header cell our error file neutralised, as it was
     fixes = _fixed_error_file_of(upload.key, header, ctx.store)
-    previous = ImportOptions.from_dict(fixes["options"]) if fixes else None
+    previous = ImportOptions.from_dict(fixes.options) if fixes else None
     options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, ctx.settings, partner, previous)
     import_type = options.import_type or guess_import_type(header)
     mapping = options.mapping or {}
@@ -52,7 +53,7 @@ def open_file(
         job_id,
         {
             "options": options.to_dict(),
-            "fixes_job": fixes["job_id"] if fixes else "",
+            "fixes_job": fixes.job_id if fixes else "",
             "mapping_source": _mapping_source(options, manifest, partner, fixes),
             "import_type": import_type,
             "dry_run": options.dry_run,
@@ -123,7 +124,7 @@ def _mapping_source(
     options: ImportOptions,
     manifest: Mapping[str, Any] | None,
     partner: Partner | None,
-    fixes: Mapping[str, Any] | None = None,
+    fixes: Job | None = None,
 ) -> str:
     """Where the column mapping came from, for the email ("" when none: automatic matching)."""
     mapping = options.mapping or {}
@@ -136,11 +137,11 @@ def _mapping_source(
     if partner is not None and "mapping" in partner.settings:
         return f"{what} (partner {partner.name}'s settings)"
     if fixes:
-        return f"{what} (as job {fixes['job_id']}, whose error file this is)"
+        return f"{what} (as job {fixes.job_id}, whose error file this is)"
     return what
 
 
-def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> dict[str, Any] | None:
+def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> Job | None:
     """The job whose error file this upload is (fixed and uploaded again), known by the file's name and
     its trailing error columns: its rows are then read with that job's settings and mapping."""
     found = _ERROR_FILE_NAME.search(key.rsplit("/", 1)[-1])
@@ -150,7 +151,7 @@ def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) 
         job = store.get(found.group(1))
     except JobNotFoundError:  # expired, or another stack's: the upload's own settings apply
         return None
-    return job if job.get("options") else None
+    return job if job.options else None
 
 
 def _load_partner(ctx: Context, job_id: str, upload: Upload) -> Partner | None:

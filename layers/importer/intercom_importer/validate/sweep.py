@@ -29,7 +29,7 @@ def sweep_abandoned(*, settings: Settings, store: jobs.JobStore, clients: Client
     now = int(time.time())
     failed = []
     for job in store.stale_validations(_since(now), now):
-        job_id = str(job["job_id"])
+        job_id = job.job_id
         detail = "no invocation was working on it any more (found by the periodic sweep)"
         try:
             outcome = fail_abandoned(ctx, job_id, "ValidationAbandoned", detail)
@@ -52,7 +52,7 @@ def sweep_handovers(*, settings: Settings, store: jobs.JobStore, clients: Client
     finished: list[str] = []
     errors: list[Exception] = []
     for job in store.unfinished_handovers(_since(now), now):
-        job_id = str(job["job_id"])
+        job_id = job.job_id
         try:
             if finish_hand_over(ctx, job_id, job) == Outcome.HANDED_OVER:
                 finished.append(job_id)
