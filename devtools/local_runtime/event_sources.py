@@ -183,7 +183,8 @@ class SqsPoller:
     succeeded. The receiver takes messages only when a worker is free, so none sits in flight
     waiting for capacity. What is not deleted comes back after the queue's visibility timeout, and
     moto moves it to the DLQ after maxReceiveCount receives. Disabling the mapping
-    (UpdateEventSourceMapping Enabled=false) pauses polling, as on AWS.
+    (UpdateEventSourceMapping Enabled=false) pauses polling, as on AWS; messages a long poll returns after the
+    mapping was disabled are given back to the queue, not invoked.
     """
 
     def __init__(
@@ -244,6 +245,9 @@ class SqsPoller:
             try:
                 if self._enabled(lambda_client):
                     batch = self._receive_batch(sqs)
+                    if batch and not self._enabled(lambda_client):  # disabled while the long poll waited
+                        self._give_back(sqs, batch)
+                        batch = []
                 else:
                     self._stop.wait(0.2)
             except Exception:
@@ -255,6 +259,15 @@ class SqsPoller:
                 self._batches.put(batch)
             else:
                 self._slots.release()
+
+    def _give_back(self, sqs: Any, batch: list[dict[str, Any]]) -> None:
+        """Make messages received for a mapping that is no longer enabled visible again at once."""
+        sqs.change_message_visibility_batch(
+            QueueUrl=self.mapping.queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(batch)
+            ],
+        )
 
     def _receive(self, sqs: Any, count: int, wait: int) -> list[dict[str, Any]]:
         response = sqs.receive_message(

@@ -51,10 +51,8 @@ class ScriptedQueue:
         return {"Messages": [{"MessageId": name} for name in visible]}
 
 
-def gather(arrivals: dict[str, float], *, batch_size: int, window: float) -> tuple[list[str], float]:
-    """One batch as the poller gathers it, and the time it was complete."""
-    time = FakeTime()
-    mapping = EventSourceMapping(
+def _mapping(batch_size: int, window: float) -> EventSourceMapping:
+    return EventSourceMapping(
         logical_id="Window",
         uuid="mapping-uuid",
         function_logical_id="BatchFunction",
@@ -67,8 +65,13 @@ def gather(arrivals: dict[str, float], *, batch_size: int, window: float) -> tup
         maximum_concurrency=None,
         enabled=True,
     )
+
+
+def gather(arrivals: dict[str, float], *, batch_size: int, window: float) -> tuple[list[str], float]:
+    """One batch as the poller gathers it, and the time it was complete."""
+    time = FakeTime()
     poller = SqsPoller(
-        mapping,
+        _mapping(batch_size, window),
         execute=lambda *_: None,  # type: ignore[arg-type, return-value]
         client=lambda _: None,
         region="us-east-1",
@@ -100,3 +103,62 @@ def test_without_a_window_a_batch_is_what_one_receive_returns():
 
     assert batch == ["m1"]
     assert done == 0.0
+
+
+# ----------------------------------------------------------------------- disabled during a long poll
+class DisabledDuringPoll(ScriptedQueue):
+    """The mapping is disabled while the receive waits (``UpdateEventSourceMapping Enabled=false``); what the
+    poller gives back is recorded."""
+
+    def __init__(self, time: FakeTime, arrivals: dict[str, float], lam: Any) -> None:
+        super().__init__(time, arrivals)
+        self.lam = lam
+        self.given_back: list[list[dict[str, Any]]] = []
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        answer = super().receive_message(**kwargs)
+        self.lam.state = "Disabled"
+        return {"Messages": [{**m, "ReceiptHandle": f"rh-{m['MessageId']}"} for m in answer["Messages"]]}
+
+    def change_message_visibility_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> None:
+        self.given_back.append(Entries)
+
+
+class Mappings:
+    def __init__(self) -> None:
+        self.state = "Enabled"
+
+    def get_event_source_mapping(self, UUID: str) -> dict[str, Any]:
+        return {"State": self.state}
+
+
+class OneTurn(FakeTime):
+    """A stop event that is set once the receiver went round its loop once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns = 0
+
+    def is_set(self) -> bool:
+        self.turns += 1
+        return self.turns > 2
+
+
+def test_messages_a_long_poll_returns_after_the_mapping_was_disabled_are_given_back_not_invoked():
+    time, lam = OneTurn(), Mappings()
+    queue = DisabledDuringPoll(time, {"m1": 0.5}, lam)
+    poller = SqsPoller(
+        _mapping(1, 0),
+        execute=lambda *_: None,  # type: ignore[arg-type, return-value]
+        client=lambda service: queue if service == "sqs" else lam,
+        region="us-east-1",
+        concurrency=1,
+        poll_wait_seconds=1,
+        stop=time,  # type: ignore[arg-type]
+        clock=time.clock,
+    )
+
+    poller._receive_loop()
+
+    assert queue.given_back == [[{"Id": "0", "ReceiptHandle": "rh-m1", "VisibilityTimeout": 0}]]
+    assert poller._batches.empty() and poller.paused.is_set()
