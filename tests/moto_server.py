@@ -76,22 +76,30 @@ def moto_server_fixture(scope: str = "module") -> Any:
 
 
 @functools.cache
-def _jobs_table_properties(mtime_ns: int) -> dict[str, Any]:
-    """The JobsTable's properties in template.yaml (parsed once per version of the file: ~1 s in pure Python)."""
-    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]
-    return dict(resources["JobsTable"]["Properties"])
+def _resources(mtime_ns: int) -> dict[str, Any]:
+    """The resources of template.yaml (parsed once per version of the file: ~1 s in pure Python)."""
+    return dict(yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"])
+
+
+def _table_properties(resource: str) -> dict[str, Any]:
+    resources = _resources((ROOT / "template.yaml").stat().st_mtime_ns)
+    return copy.deepcopy(dict(resources[resource]["Properties"]))
+
+
+def create_ledger_table(dynamodb: Any, name: str) -> Any:
+    """The identity ledger's table (key, billing, TTL) as template.yaml declares it; ``dynamodb`` is a resource."""
+    return _create_table(dynamodb, name, "IdentityLedgerTable")
 
 
 def create_jobs_table(dynamodb: Any, name: str) -> Any:
     """The jobs table (keys, index, billing, TTL) as template.yaml declares it; ``dynamodb`` is a resource."""
-    properties = copy.deepcopy(_jobs_table_properties((ROOT / "template.yaml").stat().st_mtime_ns))
-    table = dynamodb.create_table(
-        TableName=name,
-        BillingMode=properties["BillingMode"],
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-    )
+    return _create_table(dynamodb, name, "JobsTable")
+
+
+def _create_table(dynamodb: Any, name: str, resource: str) -> Any:
+    properties = _table_properties(resource)
+    keys = ("BillingMode", "KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")
+    table = dynamodb.create_table(TableName=name, **{key: properties[key] for key in keys if key in properties})
     dynamodb.meta.client.update_time_to_live(
         TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
     )

@@ -112,7 +112,7 @@ def shared_pipeline_fixtures(name: str, token: str, **pipeline_kwargs: Any) -> t
         server, pipeline = shared(request, tmp_path_factory)
         pipeline.runtime.wait_idle(timeout=120)  # nothing of an earlier module still runs
         server.clear_faults()
-        server.reset()
+        pipeline.fresh_intercom(server)
         server.reset_stats()
         server.configure(**SandboxConfig(token=token).as_dict())  # what earlier modules configured is undone
         return server
@@ -157,6 +157,15 @@ class Pipeline:
         self.ddb = runtime.client("dynamodb")
         self.sfn = runtime.client("stepfunctions")
 
+    def fresh_intercom(self, sandbox: Any) -> None:
+        """An empty Intercom workspace: the sandbox reset, and the identity ledger of the stack emptied (what
+        it remembers of the contacts the reset removed would otherwise name contacts that are gone)."""
+        sandbox.reset()
+        table = self.outputs["IdentityLedgerTableName"]
+        pages = self.ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk")
+        for item in (item for page in pages for item in page["Items"]):
+            self.ddb.delete_item(TableName=table, Key={"pk": item["pk"]})
+
     def upload(self, key: str, body: bytes | str, **metadata: str) -> str:
         data = body.encode("utf-8") if isinstance(body, str) else body
         put = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
@@ -165,6 +174,14 @@ class Pipeline:
     def job_id_of(self, key: str, head: dict[str, Any]) -> str:
         """The job id of an object uploaded some other way (presigned URL), from its HeadObject answer."""
         return job_id_for(self.bucket, key, head.get("VersionId") or (head.get("ETag") or "").strip('"'))
+
+    def stack_file(self, directory: Path) -> Path:
+        """The stack's connection info in the shape `intercom-import up` writes it, for the CLI's ``--outputs``."""
+        runtime = self.runtime
+        info = {"endpoint_url": runtime.endpoint_url, "region": runtime.region, "aws_env": runtime.aws_env()}
+        path = directory / "stack.json"
+        path.write_text(json.dumps({**info, "outputs": self.outputs}))
+        return path
 
     def job(self, job_id: str) -> dict[str, Any]:
         item = self.ddb.get_item(

@@ -6,12 +6,14 @@ other commands reach it over HTTP. It writes ``stack.json`` in the state folder 
 project, or ``$INTERCOM_IMPORT_LOCAL_DIR``) with what they need:
 
     {"pid": ..., "endpoint_url": "http://127.0.0.1:PORT", "region": "us-east-1", "aws_env": {...},
-     "sandbox_url": ..., "intercom_url": ..., "outputs": {...}, "control_url": ..., "log_dir": ...}
+     "sandbox_url": ..., "sandbox_config": {...}, "intercom_url": ..., "outputs": {...}, "control_url": ...,
+     "log_dir": ...}
 
-``control_url`` is a tiny HTTP server in the ``up`` process: ``GET /health``, ``GET /emails`` (the SES
-messages sent, with both bodies, which moto alone does not keep) and ``POST /shutdown`` (with the
-``control_token`` of stack.json). A stack.json whose control server does not answer with its pid is
-stale (the process was killed) and is ignored.
+``sandbox_config`` is the sandbox's profile and the two values it sets, as it started (``GET
+<sandbox_url>/__sandbox/config`` shows them as they are now). ``control_url`` is a tiny HTTP server in the ``up``
+process: ``GET /health``, ``GET /emails`` (the SES messages sent, with both bodies, which moto alone does not
+keep) and ``POST /shutdown`` (with the ``control_token`` of stack.json). A stack.json whose control server
+does not answer with its pid is stale (the process was killed) and is ignored.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from importer_cli.errors import EXIT_ERROR, CliError
+
+if TYPE_CHECKING:
+    from intercom_sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -43,6 +48,7 @@ TOKEN_ENV = "INTERCOM_IMPORT_INTERCOM_TOKEN"  # noqa: S105 - a variable name; ha
 SANDBOX_TOKEN = "local-sandbox-token"  # noqa: S105 - the sandbox accepts any token unless told otherwise
 STACK_FILE_VERSION = 1
 DEFAULT_RATE_LIMIT_PER_MINUTE = 10_000  # template.yaml IntercomRateLimitPerMinute default
+DEFAULT_SANDBOX_PROFILE = "documented"  # as kind as Intercom, no kinder: a kinder sandbox hides bugs
 
 
 def state_dir() -> Path:
@@ -88,12 +94,46 @@ def fetch_sandbox_state(info: Mapping[str, Any]) -> dict[str, Any]:
     return dict(_get_json(f"{info['sandbox_url']}/__sandbox/state", timeout=10))
 
 
+def describe_sandbox(info: Mapping[str, Any]) -> str | None:
+    """The running stack's sandbox as one line (its profile and values as they are now), or ``None``."""
+    if not info.get("sandbox_url"):
+        return None
+    from intercom_sandbox import ConfigError, SandboxConfig
+
+    try:
+        shown = dict(_get_json(f"{info['sandbox_url']}/__sandbox/config", timeout=5))
+        return SandboxConfig().replace(**shown).describe()
+    except (OSError, ValueError, TypeError, ConfigError):
+        return None
+
+
 def _get_json(url: str, timeout: float) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own http://127.0.0.1 servers
         return json.loads(response.read().decode("utf-8"))
 
 
 # ------------------------------------------------------------------------------------ starting a stack
+def sandbox_config(
+    parameters: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+    search_lag: float | None = None,
+) -> SandboxConfig:
+    """The ``SandboxConfig`` of a local stack's sandbox: ``profile`` (default :data:`DEFAULT_SANDBOX_PROFILE`),
+    its search lag overridden by ``search_lag``, and Intercom's rate limit as the stack is told it (per minute)
+    in Intercom's 10-second windows: the sandbox sends X-RateLimit-* headers like Intercom, and the client paces
+    itself by them."""
+    from intercom_sandbox import ConfigError, SandboxConfig
+
+    per_minute = int((parameters or {}).get("IntercomRateLimitPerMinute", DEFAULT_RATE_LIMIT_PER_MINUTE))
+    lag = {} if search_lag is None else {"search_lag_seconds": search_lag}
+    try:
+        return SandboxConfig.for_profile(
+            profile or DEFAULT_SANDBOX_PROFILE, token=None, rate_limit_per_window=max(1, per_minute // 6), **lag
+        )
+    except ConfigError as exc:
+        raise CliError(f"the Intercom sandbox's settings: {exc}") from exc
+
+
 @contextlib.contextmanager
 def local_pipeline(
     *,
@@ -104,9 +144,12 @@ def local_pipeline(
     port: int = 0,
     sandbox_port: int = 0,
     prewarm: bool = False,
+    sandbox_profile: str | None = None,
+    sandbox_search_lag: float | None = None,
 ) -> Iterator[tuple[Any, Any]]:
-    """Start the Intercom sandbox (unless ``intercom_url``) and the local runtime; yield ``(runtime, sandbox)``."""
-    from intercom_sandbox import SandboxConfig, SandboxServer
+    """Start the Intercom sandbox (unless ``intercom_url``) and the local runtime; yield ``(runtime, sandbox)``.
+    ``sandbox_profile`` and ``sandbox_search_lag`` configure the sandbox (:func:`sandbox_config`)."""
+    from intercom_sandbox import SandboxServer
     from local_runtime import LocalRuntime, RuntimeOptions
 
     if intercom_url and not intercom_token:
@@ -115,10 +158,7 @@ def local_pipeline(
     if intercom_url:
         url, token = intercom_url.rstrip("/"), intercom_token
     else:
-        # Intercom's rate limit as the stack is told it (per minute), in Intercom's 10-second windows: the
-        # sandbox sends X-RateLimit-* headers like Intercom, and the client paces itself by them
-        per_minute = int((parameters or {}).get("IntercomRateLimitPerMinute", DEFAULT_RATE_LIMIT_PER_MINUTE))
-        config = SandboxConfig(token=None, rate_limit_per_window=max(1, per_minute // 6))
+        config = sandbox_config(parameters, sandbox_profile, sandbox_search_lag)
         sandbox = SandboxServer(port=sandbox_port, config=config)
         try:
             sandbox.start()
@@ -222,6 +262,8 @@ def serve(
     sandbox_port: int = 0,
     prewarm: bool = True,
     on_ready: Any = None,
+    sandbox_profile: str | None = None,
+    sandbox_search_lag: float | None = None,
 ) -> None:
     """``up`` in the foreground: start the stack, write stack.json, serve until Ctrl-C/SIGTERM/``down``."""
     existing = read_stack_file()
@@ -242,6 +284,8 @@ def serve(
             port=port,
             sandbox_port=sandbox_port,
             prewarm=prewarm,  # a long-lived stack: the first import should not pay the cold starts
+            sandbox_profile=sandbox_profile,
+            sandbox_search_lag=sandbox_search_lag,
         ) as (runtime, sandbox):
             control = _ControlServer(runtime, stop, token)
             control.start()
@@ -256,6 +300,7 @@ def serve(
                     "endpoint_url": runtime.endpoint_url,
                     "aws_env": runtime.aws_env(),
                     "sandbox_url": sandbox.url if sandbox is not None else None,
+                    "sandbox_config": _profile_values(sandbox.config) if sandbox is not None else None,
                     "intercom_url": runtime.parameters.get("IntercomBaseUrl"),
                     "control_url": control.url,
                     "control_token": token,
@@ -274,6 +319,14 @@ def serve(
         current = read_stack_file()
         if current is not None and current.get("pid") == os.getpid():
             path.unlink(missing_ok=True)
+
+
+def _profile_values(config: SandboxConfig) -> dict[str, Any]:
+    return {
+        "profile": config.profile,
+        "search_lag_seconds": config.search_lag_seconds,
+        "email_conflicts": config.email_conflicts,
+    }
 
 
 def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:

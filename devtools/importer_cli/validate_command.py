@@ -233,6 +233,7 @@ def _result(
         "rows": job.rows,
         "valid_rows": job.valid,
         "invalid_rows": job.invalid,
+        "blank_lines": job.blank_lines,
         "chunks": job.chunks_total,
         "companies": job.companies_total,
         "settings": {

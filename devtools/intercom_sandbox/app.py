@@ -236,7 +236,8 @@ class SandboxApp:
         return self._config
 
     def configure(self, **changes: Any) -> SandboxConfig:
-        """Change config fields at run time; raises :class:`ConfigError` on a bad value."""
+        """Change config fields at run time (``profile=`` applies a profile's values first, see
+        :meth:`SandboxConfig.replace`); raises :class:`ConfigError` on a bad value."""
         with self._config_lock:
             self._config = self._config.replace(**changes)
             return self._config
@@ -391,11 +392,11 @@ class SandboxApp:
             self.reset()
             return {"reset": True}
         if (method, name) == ("GET", "config"):
-            return self.config.as_dict()
+            return self.config.as_admin_dict()
         if (method, name) == ("POST", "config"):
             if not isinstance(body, dict):
-                raise ConfigError("the body must be a JSON object of config fields")
-            return self.configure(**body).as_dict()
+                raise ConfigError("the body must be a JSON object of config fields (and a profile)")
+            return self.configure(**body).as_admin_dict()
         if (method, name) == ("GET", "stats"):
             return self.stats.snapshot()
         if (method, name) == ("DELETE", "stats"):

@@ -1,15 +1,23 @@
-"""Run-time settings of the sandbox.
+"""Run-time settings of the sandbox, and its two named profiles.
 
 A :class:`SandboxConfig` is immutable; the server swaps in a new one (``dataclasses.replace``) when
 ``POST /__sandbox/config`` or :meth:`SandboxServer.configure` changes a field, so a request always sees
 one consistent set of values.
+
+A profile names how kind the sandbox is where Intercom's documented behaviour is less kind than it could be
+(``../shared/docs/intercom-api.md`` 1.1-1.7). ``friendly`` (the default): search finds a contact at once and a user
+create conflicts on any existing user's e-mail. ``documented``: Intercom as documented, a search lag of "a few
+minutes" and identity matched by id, then external_id, and by e-mail only when no external_id is sent. In both,
+leads never conflict and archived contacts are absent from search (Intercom's documented behaviour, no knob).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 
@@ -18,6 +26,18 @@ class ConfigError(ValueError):
 
 
 EMAIL_CONFLICTS = ("always", "without_external_id")
+DOCUMENTED_SEARCH_LAG_SECONDS = 180.0  # "This delay can take a few minutes" (Intercom, Search contacts)
+CUSTOM_PROFILE = "custom"  # the name a config matching neither profile shows
+
+# The fields each profile sets; every other field keeps its value.
+PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "documented": MappingProxyType(
+            {"search_lag_seconds": DOCUMENTED_SEARCH_LAG_SECONDS, "email_conflicts": "without_external_id"}
+        ),
+        "friendly": MappingProxyType({"search_lag_seconds": 0.0, "email_conflicts": "always"}),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -68,15 +88,56 @@ class SandboxConfig:
         if self.email_conflicts not in EMAIL_CONFLICTS:
             raise ConfigError(f"email_conflicts must be one of {', '.join(EMAIL_CONFLICTS)}")
 
+    @classmethod
+    def documented(cls, search_lag_seconds: float = DOCUMENTED_SEARCH_LAG_SECONDS, **fields: Any) -> SandboxConfig:
+        """Intercom as documented: contacts searchable only after ``search_lag_seconds``, e-mail conflicts only
+        for a user create without an external_id; ``fields`` set the other knobs."""
+        return cls.for_profile("documented", **fields, search_lag_seconds=search_lag_seconds)
+
+    @classmethod
+    def friendly(cls, **fields: Any) -> SandboxConfig:
+        """The sandbox's kinder defaults: no search lag, a user create conflicts on any user's e-mail."""
+        return cls.for_profile("friendly", **fields)
+
+    @classmethod
+    def for_profile(cls, profile: str, **fields: Any) -> SandboxConfig:
+        """The profile's values, then ``fields`` over them (a single knob overridden)."""
+        return cls().replace(profile=profile, **fields)
+
+    @property
+    def profile(self) -> str:
+        """The profile these values are: ``documented`` (with any search lag above 0: the lag is its parameter),
+        ``friendly``, or ``custom`` when they match neither."""
+        if self.email_conflicts == "without_external_id" and self.search_lag_seconds > 0:
+            return "documented"
+        if self.email_conflicts == "always" and self.search_lag_seconds == 0:
+            return "friendly"
+        return CUSTOM_PROFILE
+
+    def describe(self) -> str:
+        """One line for people: the profile and its values."""
+        email = "only without an external_id" if self.email_conflicts == "without_external_id" else "always"
+        return f"{self.profile} profile: search lag {self.search_lag_seconds:g} s, e-mail conflicts {email}"
+
     def replace(self, **changes: Any) -> SandboxConfig:
-        """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`."""
+        """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`. ``profile`` applies that
+        profile's values first and the other changes over them (``custom`` applies none, so what
+        :meth:`as_admin_dict` shows can be sent back as it is)."""
+        profile = changes.pop("profile", CUSTOM_PROFILE)
+        if not isinstance(profile, str) or (profile != CUSTOM_PROFILE and profile not in PROFILES):
+            raise ConfigError(f"profile must be one of {', '.join((*PROFILES, CUSTOM_PROFILE))}")
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **{**PROFILES.get(profile, {}), **changes})
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields, as ``SandboxConfig(**...)`` takes them."""
         return dataclasses.asdict(self)
+
+    def as_admin_dict(self) -> dict[str, Any]:
+        """What ``GET /__sandbox/config`` shows: the profile's name and every effective value."""
+        return {"profile": self.profile, **self.as_dict()}
 
 
 def _is_int(value: object) -> bool:

@@ -102,6 +102,13 @@ CASES: dict[str, bytes] = {
         b"bob@example.com,@SUM(A1:A2),-1,+1+1\n"
         b"carol@example.com,Carol,,'=1+1\n"
     ),
+    # An Excel or Google Sheets export's blank lines: whitespace only, empty cells (quoted too), a last line of spaces.
+    "blank_lines.csv": (
+        b"email,name,external_id\r\nada@example.com,Ada Lovelace,u-1\r\n   \r\n"
+        b'grace@example.com,Grace Hopper,u-2\r\n,,\r\n"","",""\r\n\r\nalan@example.com,Alan Turing,u-3\r\n,,\r\n \t '
+    ),
+    "header_and_blank_lines.csv": b"email,name,plan\r\n,,\r\n   \r\n\r\n",
+    "blank_line_before_header.csv": b",,\r\nemail,name,plan\r\nada@example.com,Ada,pro\r\n",
     "bad_dates.csv": (
         b"email,signed_up_at\n"
         b"a@example.com,31/02/2024\n"

@@ -38,7 +38,7 @@ sandbox, pipeline = pipeline_fixtures(
 
 @pytest.fixture(autouse=True)
 def fresh_intercom(sandbox, pipeline):
-    sandbox.reset()
+    pipeline.fresh_intercom(sandbox)
     sandbox.configure(token=TOKEN, rate_limit_per_window=None, window_seconds=WINDOW)
     yield
     sandbox.clear_faults()

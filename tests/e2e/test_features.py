@@ -24,8 +24,8 @@ sandbox, pipeline = default_stack_fixtures()  # one stack for the modules with t
 
 
 @pytest.fixture(autouse=True)
-def fresh_intercom(sandbox):
-    sandbox.reset()
+def fresh_intercom(sandbox, pipeline):
+    pipeline.fresh_intercom(sandbox)
     sandbox.reset_stats()
 
 

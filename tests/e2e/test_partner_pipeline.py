@@ -40,17 +40,7 @@ sandbox, pipeline = default_stack_fixtures()  # one stack for the modules with t
 
 @pytest.fixture(scope="module")
 def stack_file(pipeline, tmp_path_factory) -> Path:
-    """The pipeline's connection info in the shape `intercom-import up` writes, for --outputs."""
-    runtime = pipeline.runtime
-    path = tmp_path_factory.mktemp("cli") / "stack.json"
-    info = {
-        "endpoint_url": runtime.endpoint_url,
-        "region": runtime.region,
-        "aws_env": runtime.aws_env(),
-        "outputs": runtime.outputs,
-    }
-    path.write_text(json.dumps(info))
-    return path
+    return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
 
 
 def cli(stack_file: Path, *argv: str) -> tuple[int, str, str]:

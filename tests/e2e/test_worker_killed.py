@@ -27,7 +27,7 @@ sandbox, pipeline = pipeline_fixtures(
 
 @pytest.fixture(autouse=True)
 def fresh_intercom(sandbox, pipeline):
-    sandbox.reset()
+    pipeline.fresh_intercom(sandbox)
     sandbox.clear_faults()
     sandbox.configure(search_lag_seconds=0.0)
     yield

@@ -45,10 +45,22 @@ def one_line(text: str) -> str:
     return text
 
 
-def test_run_json_prints_one_summary_object_on_stdout(capsys, tmp_path):
-    code = main(["run", str(ROOT / "events" / "people.csv"), "--json", "--quiet", "--log-dir", str(tmp_path)])
-    out = capsys.readouterr().out
+def test_run_json_prints_one_summary_object_on_stdout_from_the_sandbox_asked_for(capsys, tmp_path, monkeypatch):
+    started: list[SandboxConfig] = []
+    start = SandboxServer.start
+    monkeypatch.setattr(SandboxServer, "start", lambda server: started.append(server.config) or start(server))
+    sandbox_options = ["--sandbox-profile", "documented", "--sandbox-search-lag", "5"]
+
+    code = main(["run", str(ROOT / "events" / "people.csv"), *sandbox_options, "--json", "--quiet", "--log-dir", str(tmp_path)])  # fmt: skip
+    out, err = capsys.readouterr()
     summary = json.loads(out)
+
+    # the template's IntercomRateLimitPerMinute (10,000) in Intercom's 10-second windows
+    assert started == [SandboxConfig.documented(search_lag_seconds=5.0, rate_limit_per_window=1666)]
+    assert err.splitlines()[0] == (
+        "starting the local stack (moto + the Intercom sandbox, documented profile: search lag 5 s, "
+        "e-mail conflicts only without an external_id) ..."
+    )
     assert code == 0
     assert summary["status"] == "completed"
     assert (summary["rows"], summary["created"], summary["invalid"]) == (6, 6, 0)
@@ -164,6 +176,10 @@ def test_sandbox_command_serves_intercom_until_stopped():
             str(port),
             "--token",
             "cli-token",
+            "--profile",
+            "documented",
+            "--search-lag",
+            "5",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -188,8 +204,14 @@ def test_sandbox_command_serves_intercom_until_stopped():
             headers={"Authorization": "Bearer wrong", "Accept": "application/json"},
             timeout=2,
         )
+        config = requests.get(f"http://127.0.0.1:{port}/__sandbox/config", timeout=2).json()
         assert ok.status_code == 200
         assert bad.status_code == 401
+        assert (config["profile"], config["search_lag_seconds"], config["email_conflicts"]) == (
+            "documented",
+            5.0,
+            "without_external_id",
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -166,6 +166,15 @@ def test_up_detach_writes_connection_info_for_other_commands(stack):
     assert stack.client("s3").head_bucket(Bucket=info["outputs"]["ImportBucketName"])
 
 
+def test_up_starts_the_sandbox_with_the_documented_profile_by_default(stack):
+    info = json.loads((stack.state / "stack.json").read_text())
+    shown = requests.get(f"{info['sandbox_url']}/__sandbox/config", timeout=5).json()
+
+    documented = {"profile": "documented", "search_lag_seconds": 180.0, "email_conflicts": "without_external_id"}
+    assert info["sandbox_config"] == documented
+    assert {key: shown[key] for key in documented} == documented
+
+
 def test_up_refuses_a_second_stack_in_one_line(stack):
     code, _, err = cli("up", "--detach")
     assert code == 2
@@ -353,6 +362,7 @@ def test_run_uses_the_running_local_stack(stack, tmp_path):
     summary = json.loads(out)
     assert code == 0, err
     assert "using the local stack" in err
+    assert "with the Intercom sandbox (documented profile: search lag 180 s, e-mail conflicts only without" in err
     assert (summary["status"], summary["created"], summary["emails_sent"]) == ("completed", 2, 1)
     assert summary["logs"] == stack.info["log_dir"]
     imported = {line.split(",")[0] for line in path.read_text().splitlines()[1:]}

@@ -88,6 +88,21 @@ def test_a_workbook_renamed_csv_is_rejected_with_what_it_is():
     assert "Excel" in report["rejection"]
 
 
+def test_blank_lines_are_counted_apart_from_the_rows_and_accepted_under_reject_file():
+    code, report = cli_json("validate", str(CORPUS / "blank_lines.csv"), "--invalid-rows", "reject_file")
+
+    assert code == 0 and report["outcome"] == "accepted"
+    assert (report["rows"], report["valid_rows"], report["invalid_rows"], report["blank_lines"]) == (3, 3, 0, 6)
+
+
+def test_blank_lines_are_one_line_of_the_text_report():
+    code, out, _ = cli("validate", str(CORPUS / "blank_lines.csv"))
+
+    assert code == 0
+    assert "3 rows, 3 valid, 0 invalid" in out
+    assert out.count("6 blank lines ignored (not rows)") == 1
+
+
 def test_partner_settings_from_a_file_apply_and_lock_their_fields(tmp_path):
     settings = tmp_path / "acme.json"
     settings.write_text(json.dumps({"mapping": {"columns": {"Customer No": "external_id"}}, "existing": "skip"}))

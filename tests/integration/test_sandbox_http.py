@@ -146,6 +146,103 @@ def test_search_lag_hides_new_contacts_until_it_passes(
     assert found() == 1
 
 
+# ---------------------------------------------------------------- the documented profile
+
+
+@pytest.fixture
+def documented(sandbox: SandboxServer, sandbox_session: SandboxSession) -> SandboxSession:
+    """The sandbox switched to Intercom's documented behaviour the way a developer does it, over the admin API."""
+    answer = requests.post(f"{sandbox.url}/__sandbox/config", json={"profile": "documented"}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return sandbox_session
+
+
+def search_email(session: SandboxSession, email: str) -> int:
+    query = {"query": {"field": "email", "operator": "=", "value": email}}
+    return int(session.post("/contacts/search", json=query).json()["total_count"])
+
+
+def test_admin_config_applies_the_documented_profile_and_shows_its_values(sandbox: SandboxServer) -> None:
+    applied = requests.post(f"{sandbox.url}/__sandbox/config", json={"profile": "documented"}, timeout=5)
+    shown = requests.get(f"{sandbox.url}/__sandbox/config", timeout=5)
+
+    assert (
+        applied.json()
+        == shown.json()
+        == {
+            "profile": "documented",
+            "token": None,
+            "rate_limit_per_window": None,
+            "window_seconds": 10.0,
+            "latency_ms": 0.0,
+            "jitter_ms": 0.0,
+            "search_lag_seconds": 180.0,
+            "attribute_cap": 250,
+            "email_conflicts": "without_external_id",
+        }
+    )
+
+
+def test_documented_user_create_with_a_new_external_id_and_an_existing_email_makes_a_second_user(
+    sandbox: SandboxServer, documented: SandboxSession
+) -> None:
+    first = documented.post("/contacts", json={"email": "ann@example.com", "external_id": "u-1"})
+    second = documented.post("/contacts", json={"email": "ann@example.com", "external_id": "u-2"})
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    users = sorted(
+        (c["external_id"], c["role"]) for c in sandbox.state()["contacts"] if c["email"] == "ann@example.com"
+    )
+    assert users == [("u-1", "user"), ("u-2", "user")]
+
+
+def test_documented_user_create_without_external_id_and_an_existing_email_is_409_naming_it(
+    documented: SandboxSession,
+) -> None:
+    existing = documented.post("/contacts", json={"email": "ann@example.com", "external_id": "u-1"}).json()["id"]
+    duplicate = documented.post("/contacts", json={"email": "Ann@Example.com"})
+
+    assert duplicate.status_code == 409
+    assert error_of(duplicate) == {
+        "code": "conflict",
+        "message": f"A contact matching those details already exists with id={existing}",
+    }
+
+
+def test_documented_lead_with_an_existing_email_is_created(sandbox: SandboxServer, documented: SandboxSession) -> None:
+    documented.post("/contacts", json={"email": "ann@example.com"})
+    lead = documented.post("/contacts", json={"role": "lead", "email": "ann@example.com"})
+    again = documented.post("/contacts", json={"role": "lead", "email": "ann@example.com"})
+
+    assert (lead.status_code, again.status_code) == (200, 200)
+    roles = sorted(c["role"] for c in sandbox.state()["contacts"] if c["email"] == "ann@example.com")
+    assert roles == ["lead", "lead", "user"]
+
+
+def test_documented_new_contact_is_invisible_to_search_until_the_lag_passes(
+    documented: SandboxSession, sandbox_clock: FakeClock
+) -> None:
+    documented.post("/contacts", json={"email": "new@example.com"})
+
+    assert search_email(documented, "new@example.com") == 0
+    sandbox_clock.advance(179.0)
+    assert search_email(documented, "new@example.com") == 0
+    sandbox_clock.advance(1.0)  # 180 s: the lag has passed
+    assert search_email(documented, "new@example.com") == 1
+
+
+def test_documented_archived_contact_is_absent_from_search(
+    documented: SandboxSession, sandbox_clock: FakeClock
+) -> None:
+    contact_id = documented.post("/contacts", json={"email": "old@example.com"}).json()["id"]
+    sandbox_clock.advance(180.0)
+    assert search_email(documented, "old@example.com") == 1
+
+    assert documented.post(f"/contacts/{contact_id}/archive").json()["archived"] is True
+
+    assert search_email(documented, "old@example.com") == 0
+
+
 # ---------------------------------------------------------------- rate limit
 
 

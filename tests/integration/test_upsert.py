@@ -9,155 +9,40 @@ contact's ``created_at`` is set by moving the clock, never by sleeping.
 
 from __future__ import annotations
 
-import json
 import re
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
 
 from intercom_importer.errors import IntercomAuthError, IntercomForbiddenError, IntercomServerError
-from intercom_importer.intercom import IntercomClient, RetryPolicy
-from intercom_importer.mapping import COMPANIES, PEOPLE
-from intercom_importer.ratelimit import NullRateLimiter
 from intercom_importer.upsert import (
     CREATED,
     FAILED,
     SKIPPED,
     UPDATED,
-    ChunkContext,
     ChunkInterrupted,
     JobAbort,
     RowResult,
-    import_rows,
 )
 from intercom_sandbox import SandboxServer
-from sandbox_fixtures import FakeClock, SandboxSession, clocked_sandbox_fixtures
+from sandbox_fixtures import FakeClock, clocked_sandbox_fixtures
+from upsert_world import (
+    ATTACH,
+    CREATE,
+    FIND_COMPANY,
+    GET,
+    PUT,
+    RETRIES,
+    SEARCH,
+    START,
+    TAGS,
+    UPSERT_COMPANY,
+    Intercom,
+    row,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.documented_intercom]
-
-START = 1_700_000_000.0  # the sandbox's clock at the start of every test
-RETRIES = RetryPolicy().max_retries
-SEARCH = "POST /contacts/search"
-CREATE = "POST /contacts"
-GET = "GET /contacts/{contact_id}"
-PUT = "PUT /contacts/{contact_id}"
-ATTACH = "POST /contacts/{contact_id}/companies"
-TAGS = "POST /tags"
-FIND_COMPANY = "GET /companies"
-UPSERT_COMPANY = "POST /companies"
-
-
-class Recording(requests.Session):
-    """A session that keeps ``(method, path, JSON body)`` of every request it sends (retries included)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trust_env = False
-        self.mount("http://", HTTPAdapter(pool_maxsize=16, max_retries=0))
-        self.sent: list[tuple[str, str, Any]] = []
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        data = kwargs.get("data")
-        self.sent.append((method, urlsplit(url).path, json.loads(data) if data else None))
-        return super().request(method, url, *args, **kwargs)
-
-
-SEEDED_AGO = 86_400.0  # a seeded contact that existed before the import was made this long before it
-
-
-class Intercom:
-    """One test's view of the sandbox: seeding through its API, the client under test, what it was sent."""
-
-    def __init__(self, server: SandboxServer, clock: FakeClock) -> None:
-        self.server = server
-        self.clock = clock
-        self.api = SandboxSession(server.url)
-        self.recording = Recording()
-        self.client = IntercomClient(
-            "upsert-test-token",
-            server.url,
-            session=self.recording,
-            limiter=NullRateLimiter(),
-            sleep=lambda _seconds: None,
-            clock=clock,  # the sandbox's: one timeline for created_at and the client's own timestamps
-        )
-        self.scope = uuid.uuid4().hex  # the CompanyCache is process-wide: one scope per test
-
-    # ------------------------------------------------------------------ seeding, through the API
-    def seed(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.api.request(method, path, json=body)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def contact(self, *, just_now: bool = False, **fields: Any) -> dict[str, Any]:
-        """Seed a contact made a day before the clock's time (one that existed before the import: searchable
-        even under Intercom's documented search lag of minutes), or ``just_now``, at the clock's time (as this
-        import's own create is: a search lag hides it)."""
-        if just_now:
-            return self.seed("POST", "/contacts", fields)
-        self.clock.advance(-SEEDED_AGO)
-        try:
-            return self.seed("POST", "/contacts", fields)
-        finally:
-            self.clock.advance(SEEDED_AGO)
-
-    def company(self, **fields: Any) -> dict[str, Any]:
-        return self.seed("POST", "/companies", fields)
-
-    # ------------------------------------------------------------------ running a chunk
-    def watch(self) -> None:
-        """From now on, count calls: what seeding sent is forgotten."""
-        self.server.reset_stats()
-        self.recording.sent.clear()
-
-    def people(self, rows: Sequence[dict[str, Any]], *, threads: int = 4, **ctx: Any) -> list[RowResult]:
-        self.watch()
-        context = ChunkContext(**{"existing": "update", "role": "user", **ctx})
-        return import_rows(
-            self.client, PEOPLE, rows, context, scope=self.scope, threads=threads, started_at=self.clock.now
-        )
-
-    def companies(
-        self, rows: Sequence[dict[str, Any]], *, started_at: float, threads: int = 4, **ctx: Any
-    ) -> list[RowResult]:
-        self.watch()
-        context = ChunkContext(**{"existing": "update", "role": "user", **ctx})
-        return import_rows(
-            self.client, COMPANIES, rows, context, scope=self.scope, threads=threads, started_at=started_at
-        )
-
-    # ------------------------------------------------------------------ what Intercom got
-    def calls(self) -> dict[str, dict[str, int]]:
-        """Route -> status -> calls answered since :meth:`watch`."""
-        return dict(self.server.stats()["by_route"])
-
-    def sent(self, method: str, path: str) -> list[Any]:
-        """The bodies sent to ``method path`` since :meth:`watch`, in order."""
-        return [body for m, p, body in self.recording.sent if (m, p) == (method, path)]
-
-    def state(self) -> dict[str, Any]:
-        return self.server.state()
-
-    def stored(self, contact_id: str) -> dict[str, Any]:
-        (contact,) = [c for c in self.state()["contacts"] if c["id"] == contact_id]
-        return dict(contact)
-
-    def by_email(self, email: str) -> list[dict[str, Any]]:
-        return [c for c in self.state()["contacts"] if c["email"] == email]
-
-    def tagged(self, name: str) -> list[str]:
-        """Ids of the contacts and companies carrying the tag ``name``."""
-        state = self.state()
-        (tag_id,) = [t["id"] for t in state["tags"] if t["name"] == name] or [None]
-        return [t["contact_id"] for t in state["contact_tags"] if t["tag_id"] == tag_id] + [
-            t["company_id"] for t in state["company_tags"] if t["tag_id"] == tag_id
-        ]
-
 
 clock, server, fresh = clocked_sandbox_fixtures(START)
 
@@ -168,11 +53,6 @@ def w(fresh: SandboxServer, clock: FakeClock) -> Iterator[Intercom]:
     yield world
     world.api.close()
     world.recording.close()
-
-
-def row(line: int, **record: Any) -> dict[str, Any]:
-    """A chunk row as the validator writes it: its line, its cells, its coerced record."""
-    return {"line": line, "cells": [str(v) for v in record.values()], "record": record}
 
 
 def without_request_id(error: str | None) -> str:
@@ -205,14 +85,14 @@ def test_row_matching_no_contact_is_created_as_a_user(w: Intercom):
     assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"200": 1}}
 
 
-def test_row_without_email_or_external_id_is_created_as_a_lead_without_a_search(w: Intercom):
+def test_row_without_email_or_external_id_is_created_as_a_lead_after_a_search_by_its_phone(w: Intercom):
     (result,) = w.people([row(2, name="Anon", phone="+441234567")])
 
     (contact,) = w.state()["contacts"]
     assert result == RowResult(2, CREATED, contact["id"])
     assert w.sent("POST", "/contacts") == [{"role": "lead", "name": "Anon", "phone": "+441234567"}]
     assert contact["role"] == "lead"
-    assert w.calls() == {CREATE: {"200": 1}}
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"200": 1}}
 
 
 def test_custom_attribute_inferred_as_text_is_sent_in_its_type(w: Intercom):
@@ -433,6 +313,55 @@ def test_user_hidden_by_search_lag_under_existing_skip_is_skipped_after_the_conf
 
     assert result == RowResult(2, SKIPPED, user["id"])
     assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}}
+
+
+# Intercom documents matching by email only when no external_id is sent, but not whether a user create with a
+# new external_id and a taken email is refused (409) [UNCONFIRMED]: these take that less convenient reading.
+def test_conflict_on_the_email_of_a_user_with_another_external_id_fails_the_row_without_writing(w: Intercom):
+    w.server.configure(search_lag_seconds=600, email_conflicts="always")
+    user = w.contact(just_now=True, role="user", email="ada@example.com", external_id="u-1", name="Ada")
+    w.clock.advance(60)
+
+    (result,) = w.people([row(2, email="ada@example.com", external_id="u-2", name="Imposter")])
+
+    assert result == RowResult(
+        2,
+        FAILED,
+        user["id"],
+        "the email belongs to an existing user whose external_id is 'u-1', not 'u-2': correct the external_id "
+        "or the email",
+        "email",
+    )
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, GET: {"200": 1}}
+    assert (w.stored(user["id"])["external_id"], w.stored(user["id"])["name"]) == ("u-1", "Ada")
+
+
+@pytest.mark.parametrize(("trap", "outcome"), [("attach", UPDATED), ("report", FAILED)], ids=["attach", "report"])
+def test_conflict_on_the_email_of_a_user_without_external_id_follows_the_identity_trap(
+    w: Intercom, trap: str, outcome: str
+):
+    w.server.configure(search_lag_seconds=600, email_conflicts="always")
+    user = w.contact(just_now=True, role="user", email="ada@example.com", name="Ada")
+    w.clock.advance(60)
+
+    (result,) = w.people([row(2, email="ada@example.com", external_id="u-2")], identity_trap=trap)
+
+    assert (result.outcome, result.contact_id) == (outcome, user["id"])
+    writes = {PUT: {"200": 1}} if trap == "attach" else {}
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, GET: {"200": 1}, **writes}
+    assert w.stored(user["id"])["external_id"] == ("u-2" if trap == "attach" else None)
+
+
+def test_conflict_on_the_rows_own_external_id_updates_the_contact(w: Intercom):
+    w.server.configure(search_lag_seconds=600)
+    user = w.contact(just_now=True, role="user", email="old@example.com", external_id="u-1")
+    w.clock.advance(60)
+
+    (result,) = w.people([row(2, email="new@example.com", external_id="u-1")])
+
+    assert result == RowResult(2, UPDATED, user["id"])
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, GET: {"200": 1}, PUT: {"200": 1}}
+    assert w.stored(user["id"])["email"] == "new@example.com"
 
 
 # ================================================================== people: tags
@@ -751,7 +680,8 @@ def test_conflict_on_a_redelivered_chunk_with_an_older_contact_updates_it(w: Int
 
 
 @pytest.mark.friendly_sandbox(
-    "a lead never conflicts: only search finds the dead attempt's lead, and a lag hides it (a duplicate: #12)"
+    "a lead never conflicts: the chunk's search finds the dead attempt's lead (made outside the ledger here); "
+    "a lag hides it from search, which is what the ledger is for (test_ledger.py)"
 )
 def test_redelivered_chunk_takes_over_the_lead_its_first_attempt_created_for_an_anonymous_row(w: Intercom):
     w.clock.advance(5)
@@ -762,19 +692,17 @@ def test_redelivered_chunk_takes_over_the_lead_its_first_attempt_created_for_an_
 
     assert result == RowResult(2, CREATED, lead["id"])
     assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}
+    # one search for the chunk: the phones of its rows with neither email nor external_id
     assert w.sent("POST", "/contacts/search")[0]["query"] == {
-        "operator": "AND",
-        "value": [
-            {"field": "role", "operator": "=", "value": "lead"},
-            {"field": "created_at", "operator": ">", "value": int(START) - 86_400},
-            {"field": "phone", "operator": "IN", "value": ["+441234567"]},
-        ],
+        "field": "phone",
+        "operator": "IN",
+        "value": ["+441234567"],
     }
     assert len(w.state()["contacts"]) == 1
 
 
 @pytest.mark.friendly_sandbox(
-    "a lead never conflicts: only search finds the dead attempt's lead, and a lag hides it (a duplicate: #12)"
+    "a lead never conflicts: the chunk's search finds the dead attempt's lead (made outside the ledger here)"
 )
 def test_recovered_lead_is_taken_by_one_row_only(w: Intercom):
     w.clock.advance(5)
@@ -814,23 +742,37 @@ def test_lead_with_another_name_is_not_taken_for_an_anonymous_row(w: Intercom):
     assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"200": 1}}
 
 
-def test_lead_created_before_the_first_delivery_is_not_taken_for_an_anonymous_row(w: Intercom):
-    w.contact(just_now=True, role="lead", name="Ann", phone="+441234567")  # created_at START: someone else's
+@pytest.mark.friendly_sandbox("the existing lead is found by the chunk's search (no lag)")
+def test_lead_created_before_the_first_delivery_is_updated_not_counted_as_created(w: Intercom):
+    lead = w.contact(just_now=True, role="lead", name="Ann", phone="+441234567")  # created_at START: before
     w.clock.advance(60)
 
     (result,) = w.people([row(2, name="Ann", phone="+441234567")], redelivered_since=START + 1)
 
-    assert result.outcome == CREATED
-    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"200": 1}}
+    assert result == RowResult(2, UPDATED, lead["id"])
+    assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}
+    assert len(w.state()["contacts"]) == 1
 
 
-def test_first_delivery_does_not_look_for_leads_of_an_earlier_attempt(w: Intercom):
-    w.contact(role="lead", name="Ann", phone="+441234567")
+@pytest.mark.friendly_sandbox("the existing lead is found by the chunk's search (no lag)")
+def test_lead_with_the_rows_phone_and_name_is_updated_not_created_again(w: Intercom):
+    lead = w.contact(role="lead", name="Ann", phone="+44 1234 567")
 
-    (result,) = w.people([row(2, name="Ann", phone="+441234567")])
+    (result,) = w.people([row(2, name="ann", phone="+44 1234 567")])
+
+    assert result == RowResult(2, UPDATED, lead["id"])
+    assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}
+    assert len(w.state()["contacts"]) == 1
+
+
+def test_row_with_a_name_only_is_created_without_a_search(w: Intercom):
+    w.contact(role="lead", name="Ann")
+
+    (result,) = w.people([row(2, name="Ann")])
 
     assert result.outcome == CREATED
     assert w.calls() == {CREATE: {"200": 1}}
+    assert len(w.state()["contacts"]) == 2
 
 
 # ================================================================== people: companies

@@ -164,7 +164,7 @@ class Env:
         if job.invalid_key:
             invalid = self.s3.get_object(Bucket=self.bucket, Key=job.invalid_key)["Body"].read()
         fields = (
-            "status", "rows", "valid", "invalid", "skipped", "rows_read", "bytes_read", "problem_kinds",
+            "status", "rows", "valid", "invalid", "blank_lines", "skipped", "rows_read", "bytes_read", "problem_kinds",
             "problems_sample", "columns", "new_attributes", "companies_total", "chunks_total", "prepare_calls",
         )  # fmt: skip
         record = job.to_dict()
@@ -209,6 +209,28 @@ def people_csv(rows: int = ROWS, *, delimiter: str = ",") -> str:
     return "\n".join(lines) + "\n"
 
 
+def people_csv_with_blank_lines() -> tuple[str, list[int], int]:
+    """``people_csv()`` with blank lines of every kind: right after the header, inside blocks, right after a block's
+    last row (where a checkpoint stops), and at the end (an empty line, then spaces without a line break). With the
+    physical line of each data row, and the number of blank lines."""
+    header, *rows = people_csv().splitlines()
+    before = {
+        0: [""],
+        57: ["   "],
+        100: [",,,,,,,"],
+        200: ['"","","","","","","",""', " \t "],
+        250: ["\r"],
+        300: ["", ""],
+    }
+    lines, physical = [header], []
+    for i, row in enumerate(rows):
+        lines += before.get(i, [])
+        lines.append(row)
+        physical.append(len(lines))
+    blank_lines = sum(map(len, before.values())) + 2
+    return "\n".join(lines) + "\n\n  ", physical, blank_lines
+
+
 SPLITS = {"one checkpoint": [1], "two checkpoints": [1, 2], "a checkpoint per block": [1, 1, 1, 1, 1]}
 
 
@@ -226,6 +248,23 @@ def test_file_validated_across_invocations_equals_one_pass(env: Env, splits: lis
     job = env.store.get(job_id)
     assert job.validate_invocations == len(splits) + 1 and job.checkpoint_seq == len(splits)
     assert all(env.checkpoint(job_id, seq)["pending"] for seq in range(1, len(splits) + 1))  # each inside a chunk
+
+
+def test_blank_lines_are_no_rows_and_are_counted_once_across_checkpoints(env: Env):
+    text, physical, blank_lines = people_csv_with_blank_lines()
+    data = text.encode()
+    whole = env.outcome(env.validate(env.upload("incoming/blank-whole.csv", data, **{"dry-run": "true"}), [99]))
+
+    split = env.outcome(env.validate(env.upload("incoming/blank-split.csv", data, **{"dry-run": "true"}), [1] * 5))
+
+    assert env.invocations == 6  # a checkpoint after each of the 5 full blocks
+    assert split == whole
+    assert blank_lines == 10
+    assert (split["record"]["rows"], split["record"]["blank_lines"]) == (ROWS, 10)
+    assert split["record"]["valid"] + split["record"]["invalid"] == ROWS
+    valid_lines = [row["line"] for chunk in split["chunks"] for row in chunk]
+    invalid_lines = [json.loads(entry)["line"] for entry in split["invalid"].splitlines()]
+    assert sorted(valid_lines + invalid_lines) == physical  # every data row, at its line in the file
 
 
 def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(env: Env):

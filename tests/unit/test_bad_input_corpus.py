@@ -45,6 +45,7 @@ class Outcome:
     header: list[str] = field(default_factory=list)
     import_type: str = ""
     rows: list[Checked] = field(default_factory=list)
+    blank_lines: int = 0
 
     def row(self, line: int) -> Checked:
         [row] = [r for r in self.rows if r.line == line]
@@ -65,7 +66,9 @@ def validate(data: bytes, import_type: str | None = None) -> Outcome:
         rows = [Checked(r.line, r.cells, *validator.check(r.line, r.cells, len(stream.header))) for r in stream]
     except FileRejectedError as exc:
         return Outcome(rejection=exc.message)
-    return Outcome(dialect=stream.dialect, header=stream.header, import_type=kind, rows=rows)
+    return Outcome(
+        dialect=stream.dialect, header=stream.header, import_type=kind, rows=rows, blank_lines=stream.blank_lines
+    )
 
 
 def corpus(name: str) -> bytes:
@@ -111,6 +114,18 @@ def test_header_only_file_is_rejected_saying_there_are_no_data_rows():
 
     assert message.startswith("The file has a header row but no data rows, so there is nothing to import.")
     assert "Add one row per contact or company under the header" in message
+
+
+def test_header_followed_only_by_blank_lines_is_rejected_saying_there_are_no_data_rows():
+    assert rejection("header_and_blank_lines.csv").startswith(
+        "The file has a header row but no data rows, so there is nothing to import."
+    )
+
+
+def test_blank_line_before_the_header_is_taken_as_the_header_and_rejected_naming_its_empty_columns():
+    message = rejection("blank_line_before_header.csv")
+
+    assert message.startswith("The header row cannot be imported: column 1 has no name: give every column a header")
 
 
 def test_file_without_header_row_is_rejected_saying_the_first_line_looks_like_data():
@@ -246,6 +261,17 @@ def test_quoted_newlines_and_doubled_quotes_are_one_value_and_lines_stay_physica
     assert [r.line for r in outcome.rows] == [2, 4]  # Bob's row starts on physical line 4
     assert alice["name"] == 'Alice "Al" Martin'
     assert alice["notes"].splitlines() == ["first line", "second line"]
+
+
+def test_blank_lines_of_a_spreadsheet_export_are_not_rows_and_later_rows_keep_their_lines():
+    outcome = validate(corpus("blank_lines.csv"))
+
+    assert [(r.line, r.cells[0], r.problems) for r in outcome.rows] == [
+        (2, "ada@example.com", []),
+        (4, "grace@example.com", []),
+        (8, "alan@example.com", []),
+    ]
+    assert outcome.blank_lines == 6
 
 
 # ------------------------------------------------------------------------------------ row problems

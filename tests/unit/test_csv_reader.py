@@ -158,6 +158,60 @@ def test_blank_lines_are_skipped_but_counted():
     assert [(r.line, r.cells[0]) for r in rows(data)] == [(3, "a@example.com"), (6, "b@example.com")]
 
 
+BLANK_LINES = {
+    "empty": b"\n",
+    "empty crlf": b"\r\n",
+    "spaces": b"   \n",
+    "spaces and tabs crlf": b" \t \r\n",
+    "delimiters": b",,\n",
+    "delimiters and spaces": b" , ,\t\n",
+    "quoted empty cells": b'"","",""\n',
+    "quoted whitespace": b'" ",,"\t"\n',
+}
+
+
+@pytest.mark.parametrize("blank", list(BLANK_LINES.values()), ids=list(BLANK_LINES))
+def test_blank_line_in_the_middle_and_at_the_end_is_no_row_and_is_counted(blank: bytes):
+    data = b"email,name,external_id\na@example.com,A,1\n" + blank + b"b@example.com,B,2\n" + blank
+    s = stream(data)
+
+    assert [(r.line, r.cells) for r in s] == [(2, ["a@example.com", "A", "1"]), (4, ["b@example.com", "B", "2"])]
+    assert s.blank_lines == 2
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])
+def test_line_of_only_delimiters_is_blank_in_the_files_own_dialect(delimiter: str):
+    d = delimiter
+    data = f"email{d}name{d}plan\na@example.com{d}A{d}pro\n{d}{d}\n{d}\nb@example.com{d}B{d}free\n{d}{d}\n"
+    s = stream(data.encode())
+
+    assert s.dialect.delimiter == delimiter
+    assert [(r.line, r.cells[0]) for r in s] == [(2, "a@example.com"), (5, "b@example.com")]
+    assert s.blank_lines == 3
+
+
+def test_file_ending_in_a_whitespace_line_and_a_row_of_empty_cells_keeps_only_its_rows():
+    data = b"email,name,external_id\r\na@example.com,A,1\r\n   \r\nb@example.com,B,2\r\n \t \r\n,,\r\n  "
+    s = stream(data)
+
+    assert [(r.line, r.cells) for r in s] == [(2, ["a@example.com", "A", "1"]), (4, ["b@example.com", "B", "2"])]
+    assert s.blank_lines == 4  # the last one, spaces without a line break, too
+
+
+def test_blank_row_spanning_two_lines_counts_once_and_later_rows_keep_their_lines():
+    s = stream(b'email,name\n"\n",""\nb@example.com,B\n\nc@example.com,C\n')
+
+    assert [(r.line, r.cells[0]) for r in s] == [(4, "b@example.com"), (6, "c@example.com")]
+    assert s.blank_lines == 2
+
+
+def test_a_row_with_one_value_among_empty_cells_is_a_row():
+    s = stream(b"email,name,plan\n,,pro\n , x ,\n")
+
+    assert [(r.line, r.cells) for r in s] == [(2, ["", "", "pro"]), (3, [" ", " x ", ""])]
+    assert s.blank_lines == 0
+
+
 def test_cell_of_200_kb_is_read():
     big = b"x" * 200_000
 
@@ -179,6 +233,14 @@ def test_header_only_file_is_rejected_for_having_no_data_rows():
 
 def test_empty_first_line_is_rejected_as_missing_header():
     assert "first line is empty" in rejection(b"\nemail,name\na@example.com,A\n")
+
+
+def test_whitespace_first_line_is_rejected_as_missing_header_not_skipped():
+    assert "first line is empty" in rejection(b"  \t \r\nemail,name\r\na@example.com,A\r\n")
+
+
+def test_header_followed_only_by_blank_lines_is_rejected_for_having_no_data_rows():
+    assert "no data rows" in rejection(b'email,name\n\n   \n,\n"",""\n \t')
 
 
 @pytest.mark.parametrize(

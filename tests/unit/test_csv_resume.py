@@ -35,6 +35,11 @@ def people(count: int, *, newline: str = "\n", accent: str = "é") -> str:
 
 def read_split(data: bytes, after: list[int]) -> list[Row]:
     """Read ``data`` stopping after the given numbers of rows, each time resuming in a fresh stream."""
+    return read_split_counting(data, after)[0]
+
+
+def read_split_counting(data: bytes, after: list[int]) -> tuple[list[Row], int]:
+    """``read_split``, and the blank lines the last stream counted (since the start of the file)."""
     stream = CsvStream(io.BytesIO(data))
     rows: list[Row] = []
     stops = iter(after)
@@ -45,7 +50,7 @@ def read_split(data: bytes, after: list[int]) -> list[Row]:
             if len(rows) == stop:
                 break
         else:
-            return rows
+            return rows, stream.blank_lines
         state = StreamCheckpoint.from_dict(stream.checkpoint().to_dict())  # what travels in the checkpoint
         source = io.BytesIO(data if state.compressed else data[state.offset :])
         stream = CsvStream.resume(source, state)
@@ -103,6 +108,33 @@ def test_resumed_rows_keep_their_physical_line_numbers_after_a_sep_line_and_blan
     rows = read_split(data, [1, 2])
 
     assert [(r.line, r.cells[0]) for r in rows] == [(4, "a@example.com"), (7, "b@example.com"), (8, "c@example.com")]
+
+
+BLANKS_AT_BOUNDARIES = (
+    b'email,name\r\n\r\na@example.com,A\r\n   \r\n,\r\nb@example.com,B\r\n"",""\r\nc@example.com,C\r\n\t\r\n\r\n  '
+)
+
+
+@pytest.mark.parametrize("after", [[], [1], [2], [3], [1, 2], [1, 2, 3]], ids=str)
+def test_blank_lines_are_counted_once_whichever_rows_the_checkpoints_follow(after: list[int]):
+    rows, blank_lines = read_split_counting(BLANKS_AT_BOUNDARIES, after)
+
+    assert [(r.line, r.cells[0]) for r in rows] == [(3, "a@example.com"), (6, "b@example.com"), (8, "c@example.com")]
+    assert blank_lines == 7
+
+
+def test_checkpoint_of_an_older_version_without_blank_lines_resumes_counting_from_zero():
+    stream = CsvStream(io.BytesIO(BLANKS_AT_BOUNDARIES))
+    next(iter(stream))
+    saved = stream.checkpoint().to_dict()
+    assert saved["blank_lines"] == 1
+    del saved["blank_lines"]
+
+    state = StreamCheckpoint.from_dict(saved)
+    resumed = CsvStream.resume(io.BytesIO(BLANKS_AT_BOUNDARIES[state.offset :]), state)
+
+    assert [r.line for r in resumed] == [6, 8]
+    assert resumed.blank_lines == 6
 
 
 def test_checkpoint_at_the_last_row_resumes_to_nothing():

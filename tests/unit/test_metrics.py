@@ -40,6 +40,7 @@ SETTINGS = SimpleNamespace(
     notify_recipients=("ops@example.com",),
     intercom_rate_limit_per_minute=10_000,
     intercom_token_secret="arn:aws:secretsmanager:us-east-1:123456789012:secret:intercom-test",
+    identity_ledger_table="",  # the worker's metrics, without the ledger
 )
 
 

@@ -39,6 +39,8 @@ COMPLETE_ENV = {
     "SENDER_EMAIL": "importer@example.com",
     "JOB_TIMEOUT_SECONDS": "86400",
     "JOB_RETENTION_DAYS": "90",
+    "IDENTITY_LEDGER_TABLE": "intercom-importer-ledger",
+    "IDENTITY_LEDGER_TTL_DAYS": "7",
     "REPORT_LINK_EXPIRY_SECONDS": "604800",
     "VALIDATE_TIME_BUDGET_SECONDS": "840",
 }

@@ -228,6 +228,27 @@ def test_rows_per_minute_is_left_out_without_a_duration():
     assert "rows/minute" not in email["text"]
 
 
+def test_blank_lines_are_one_quiet_line_under_the_counts_in_text_and_html():
+    email = render(job(blank_lines=3))
+
+    assert text_line(email, "Duration") == "Duration 2 min 5 s · 57 rows/minute"
+    assert "Duration 2 min 5 s · 57 rows/minute\n3 blank lines were ignored.\n" in email["text"]
+    assert "Duration 2 min 5 s · 57 rows/minute<br>3 blank lines were ignored.</p>" in email["html"]
+
+
+def test_one_blank_line_is_told_in_the_singular():
+    email = render(job(blank_lines=1))
+
+    assert email["text"].count("1 blank line was ignored.") == email["html"].count("1 blank line was ignored.") == 1
+
+
+def test_blank_lines_are_not_mentioned_when_the_file_has_none():
+    email = render(job(blank_lines=0))
+
+    assert "blank line" not in email["text"] and "blank line" not in email["html"]
+    assert email == render()
+
+
 @pytest.mark.parametrize(
     ("label", "value"),
     [

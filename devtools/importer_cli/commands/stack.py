@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from importer_cli.commands.common import Handler, command
 from importer_cli.display import Progress, column_lines, stderr
 from importer_cli.errors import EXIT_IMPORT_PROBLEMS, EXIT_OK, CliError
 from importer_cli.import_options import load_config
+from intercom_sandbox.config import DOCUMENTED_SEARCH_LAG_SECONDS, PROFILES
 
 
 def register(sub: Any) -> dict[str, Handler]:
@@ -32,38 +34,72 @@ def run_import(args: argparse.Namespace) -> int:
     manifest = import_options.manifest(args, config)
     stack_parameters = config.get("parameters") or {}
     progress = Progress(enabled=not args.quiet)
+    local_only = bool(args.intercom_url or stack_parameters or args.ephemeral or _sandbox_options_given(args))
     if args.stack or args.outputs:
-        if args.intercom_url or stack_parameters or args.ephemeral:
+        if local_only:
             raise CliError(
-                "--intercom-url, --ephemeral and --config parameters configure a local stack; "
-                "a deployed stack (--stack/--outputs) keeps its own settings"
+                "--intercom-url, --ephemeral, --sandbox-profile, --sandbox-search-lag and --config parameters "
+                "configure a local stack; a deployed stack (--stack/--outputs) keeps its own settings"
             )
         target = targets.resolve(args)
         assert target is not None
         stderr(f"importing through {target.label} ...")
         summary = _import_and_follow(target, path, metadata, progress, args.timeout, manifest)
     else:
-        local_only = bool(args.intercom_url or stack_parameters or args.ephemeral)
         target = None if local_only else targets.resolve(args, optional=True)
         if target is not None:
-            stderr(f"using {target.label}; stop it with `intercom-import down` ...")
+            info = local_stack.read_stack_file() or {}
+            sandbox = local_stack.describe_sandbox(info)
+            with_sandbox = f" with the Intercom sandbox ({sandbox})" if sandbox else ""
+            stderr(f"using {target.label}{with_sandbox}; stop it with `intercom-import down` ...")
             summary = _import_and_follow(target, path, metadata, progress, args.timeout, manifest)
         else:
-            where = f"Intercom at {args.intercom_url}" if args.intercom_url else "Intercom sandbox"
-            stderr(f"starting the local stack (moto + {where}) ...")
-            with local_stack.local_pipeline(
-                parameters=stack_parameters,
-                intercom_url=args.intercom_url,
-                intercom_token=args.intercom_token,
-                log_dir=args.log_dir or local_stack.state_dir() / "logs",
-            ) as (runtime, sandbox):
-                ephemeral = targets.from_runtime(runtime, sandbox)
-                summary = _import_and_follow(ephemeral, path, metadata, progress, args.timeout, manifest)
+            summary = _import_ephemeral(args, path, metadata, manifest, stack_parameters, progress)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         _print_run_summary(summary, columns_shown=progress.columns_shown)
     return EXIT_OK if summary["status"] == "completed" else EXIT_IMPORT_PROBLEMS
+
+
+def _import_ephemeral(
+    args: argparse.Namespace,
+    path: Path,
+    metadata: dict[str, str],
+    manifest: dict[str, Any] | None,
+    stack_parameters: dict[str, Any],
+    progress: Progress,
+) -> dict[str, Any]:
+    """``run`` on a local stack started for this one import."""
+    _check_sandbox_options(args)
+    if args.intercom_url:
+        where = f"Intercom at {args.intercom_url}"
+    else:
+        sandbox = local_stack.sandbox_config(stack_parameters, args.sandbox_profile, args.sandbox_search_lag)
+        where = f"the Intercom sandbox, {sandbox.describe()}"
+    stderr(f"starting the local stack (moto + {where}) ...")
+    with local_stack.local_pipeline(
+        parameters=stack_parameters,
+        intercom_url=args.intercom_url,
+        intercom_token=args.intercom_token,
+        log_dir=args.log_dir or local_stack.state_dir() / "logs",
+        sandbox_profile=args.sandbox_profile,
+        sandbox_search_lag=args.sandbox_search_lag,
+    ) as (runtime, sandbox):
+        ephemeral = targets.from_runtime(runtime, sandbox)
+        return _import_and_follow(ephemeral, path, metadata, progress, args.timeout, manifest)
+
+
+def _sandbox_options_given(args: argparse.Namespace) -> bool:
+    return args.sandbox_profile is not None or args.sandbox_search_lag is not None
+
+
+def _check_sandbox_options(args: argparse.Namespace) -> None:
+    if args.intercom_url and _sandbox_options_given(args):
+        raise CliError(
+            "--sandbox-profile and --sandbox-search-lag configure the Intercom sandbox; "
+            "with --intercom-url no sandbox is started"
+        )
 
 
 def _import_and_follow(
@@ -103,6 +139,7 @@ def _import_and_follow(
         "estimated_api_calls": job.estimated_api_calls,  # dry runs: what the real import would take
         "estimated_seconds": job.estimated_seconds,
         **job.row_counts(),
+        "blank_lines": job.blank_lines,  # lines that are not rows (empty, whitespace, empty cells): not in rows
         "reason": job.reason or None,
         "problems": [dict(p) for p in job.problems_sample],
         "error_file": job.error_file,
@@ -158,6 +195,7 @@ def _print_run_summary(summary: dict[str, Any], columns_shown: bool = False) -> 
     print(
         f"  rows {summary['rows']}  created {summary['created']}  updated {summary['updated']}  "
         f"skipped {summary['skipped']}  failed {summary['failed']}  invalid {summary['invalid']}"
+        + (f"  ({summary['blank_lines']} blank lines ignored)" if summary.get("blank_lines") else "")
     )
     print()
     if summary.get("emails_sent") is None:
@@ -188,6 +226,7 @@ def stack_up(args: argparse.Namespace) -> int:
     token = args.intercom_token or os.environ.get(local_stack.TOKEN_ENV)
     if args.intercom_url and not token:
         raise CliError("--intercom-url needs --intercom-token (the access token of that Intercom workspace)")
+    _check_sandbox_options(args)
     if args.detach:
         forward = ["--port", str(args.port), "--sandbox-port", str(args.sandbox_port)]
         if args.config:
@@ -198,6 +237,10 @@ def stack_up(args: argparse.Namespace) -> int:
             forward += ["--log-dir", str(Path(args.log_dir).resolve())]
         if args.no_prewarm:
             forward.append("--no-prewarm")
+        if args.sandbox_profile is not None:
+            forward += ["--sandbox-profile", args.sandbox_profile]
+        if args.sandbox_search_lag is not None:
+            forward += ["--sandbox-search-lag", repr(args.sandbox_search_lag)]
         info = local_stack.detach(forward, intercom_token=token, timeout=args.timeout)
         _print_up(info, as_json=args.json, detached=True)
         return EXIT_OK
@@ -211,6 +254,8 @@ def stack_up(args: argparse.Namespace) -> int:
         sandbox_port=args.sandbox_port,
         prewarm=not args.no_prewarm,
         on_ready=lambda info: _print_up(info, as_json=args.json, detached=args.background),
+        sandbox_profile=args.sandbox_profile,
+        sandbox_search_lag=args.sandbox_search_lag,
     )
     stderr("local stack stopped")
     return EXIT_OK
@@ -224,11 +269,7 @@ def _print_up(info: dict[str, Any], *, as_json: bool, detached: bool) -> None:
         return
     rows = [
         ("moto (AWS)", f"{info['endpoint_url']}  (region {info['region']}, any credentials)"),
-        (
-            "Intercom",
-            f"{info.get('sandbox_url') or info.get('intercom_url')}"
-            + ("  (sandbox)" if info.get("sandbox_url") else ""),
-        ),
+        ("Intercom", f"{info.get('sandbox_url') or info.get('intercom_url')}" + _sandbox_note(info)),
         *((key, value) for key, value in (info.get("outputs") or {}).items()),
         ("function logs", info.get("log_dir")),
         ("connection", shown["stack_file"]),
@@ -242,6 +283,17 @@ def _print_up(info: dict[str, Any], *, as_json: bool, detached: bool) -> None:
     print("Use it:   intercom-import upload FILE | status JOB --watch | history | run FILE")
     print(f"AWS CLI:  env {env} aws s3 ls")
     print("Stop it:  intercom-import down" + ("" if detached else "  (or Ctrl-C here)"), flush=True)
+
+
+def _sandbox_note(info: dict[str, Any]) -> str:
+    """``(sandbox, documented profile: ...)`` after a local stack's sandbox URL; nothing for another Intercom."""
+    if not info.get("sandbox_url"):
+        return ""
+    if not info.get("sandbox_config"):
+        return "  (sandbox)"
+    from intercom_sandbox import SandboxConfig
+
+    return f"  (sandbox, {SandboxConfig().replace(**info['sandbox_config']).describe()})"
 
 
 def stack_down(args: argparse.Namespace) -> int:
@@ -276,6 +328,7 @@ def _register_run(sub: Any) -> None:
     local.add_argument("--intercom-token", metavar="TOKEN", help="access token for --intercom-url")
     local.add_argument("--ephemeral", action="store_true", help="start a fresh local stack even when one is up (`up`)")
     local.add_argument("--log-dir", metavar="DIR", help="where function logs go (default .local/logs)")
+    _add_sandbox_options(local)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
         "--timeout", metavar="S", type=float, default=600.0, help="give up after this many seconds (default 600)"
@@ -304,6 +357,7 @@ def _register_up(sub: Any) -> None:
         "--intercom-token", metavar="TOKEN", help=f"access token for --intercom-url (or ${local_stack.TOKEN_ENV})"
     )
     up.add_argument("--log-dir", metavar="DIR", help="function logs (default .local/stack-logs)")
+    _add_sandbox_options(up)
     up.add_argument(
         "--no-prewarm",
         action="store_true",
@@ -317,6 +371,35 @@ def _register_up(sub: Any) -> None:
         default=120.0,
         help="--detach: give up if not up after this many seconds (default 120)",
     )
+
+
+def _add_sandbox_options(parser: Any) -> None:
+    """``--sandbox-profile`` and ``--sandbox-search-lag``: the Intercom sandbox the local stack starts."""
+    parser.add_argument(
+        "--sandbox-profile",
+        choices=tuple(PROFILES),
+        help="how the Intercom sandbox behaves: documented (as Intercom documents: a new contact is found by "
+        f"search only after {DOCUMENTED_SEARCH_LAG_SECONDS:g} s, a user's e-mail conflicts only when no "
+        "external_id is sent) or friendly (found at once, the e-mail always conflicts) "
+        f"(default: {local_stack.DEFAULT_SANDBOX_PROFILE})",
+    )
+    parser.add_argument(
+        "--sandbox-search-lag",
+        metavar="S",
+        type=_seconds,
+        help="seconds before a new contact is found by the sandbox's search (default: the profile's)",
+    )
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds >= 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def _register_down(sub: Any) -> None:

@@ -118,6 +118,8 @@ def _print_validation(result: dict[str, Any]) -> None:
     print(
         f"{result['file']}{where}: {verdict}: {result['rows']} rows, {result['valid_rows']} valid, {invalid} invalid ({shape})"
     )
+    if result.get("blank_lines"):
+        print(f"  {result['blank_lines']} blank lines ignored (not rows)")
     if result.get("rejection"):
         print(f"  {result['rejection']}")
     if result["outcome"] == "accepted":

@@ -2,7 +2,8 @@
 
 Nothing here holds more than one buffered block (64 KiB) and one row in memory, whatever the file size.
 Line numbers are physical lines of the original file (1 = the first line), so a quoted cell that spans
-lines still points the user at the line where its row starts.
+lines still points the user at the line where its row starts. Blank lines after the header (empty, whitespace
+only, cells all empty or whitespace: ``,,``, ``"",""``) are not rows: skipped, counted in ``blank_lines``.
 
 Lines are split in the byte stream (UTF-16: in code units) before they are decoded, so the stream knows
 the exact byte position of every row boundary. ``CsvStream.checkpoint()`` captures it with the dialect
@@ -85,6 +86,7 @@ class StreamCheckpoint:
     offset: int  # bytes of the (decompressed) file before the next row
     line: int  # physical lines before the next row
     compressed: bool
+    blank_lines: int = 0  # blank lines skipped before the next row (a checkpoint of an older version: 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,10 +220,7 @@ class _RawAdapter(io.RawIOBase):
 
 
 def _describe_binary(head: bytes) -> str | None:
-    for signature, what in _SIGNATURES:
-        if head.startswith(signature):
-            return what
-    return None
+    return next((what for signature, what in _SIGNATURES if head.startswith(signature)), None)
 
 
 FALLBACK = "importer-cp1252-fallback"
@@ -334,7 +333,8 @@ class CsvStream:
         self._line = skipped  # physical lines consumed so far
         lines = self._lines(first)
         self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        header_row = self._next_row()
+        self.blank_lines = 0  # blank lines skipped so far (since the start of the file)
+        header_row = self._next_row(header=True)
         if header_row is None:
             raise FileRejectedError("The file has no header row.")
         self.header_line = header_row.line
@@ -385,6 +385,7 @@ class CsvStream:
                     "or upload the plain .csv file."
                 ) from exc
         self._line = checkpoint.line
+        self.blank_lines = checkpoint.blank_lines
         self.header = list(checkpoint.header)
         self.header_line = checkpoint.header_line
         self._reader = csv.reader(self._lines(None), delimiter=checkpoint.delimiter, strict=True)
@@ -407,6 +408,7 @@ class CsvStream:
             offset=self._text.offset,
             line=self._line + self._reader.line_num,
             compressed=self.compressed,
+            blank_lines=self.blank_lines,
         )
 
     @property
@@ -467,7 +469,8 @@ class CsvStream:
                 )
             yield line
 
-    def _next_row(self) -> Row | None:
+    def _next_row(self, *, header: bool = False) -> Row | None:
+        """The next row; a blank one is skipped and counted (the header is taken as it is)."""
         while True:
             start = self._line + self._reader.line_num + 1
             try:
@@ -482,8 +485,9 @@ class CsvStream:
                         'rest of the file cannot be read. Close the quote or remove the stray " character.'
                     ) from exc
                 raise FileRejectedError(f"Line {start}: the CSV quoting is malformed ({message}).") from exc
-            if cells:
+            if header or any(cell.strip() for cell in cells):
                 return Row(start, cells)
+            self.blank_lines += 1
 
     def __iter__(self) -> Iterator[Row]:
         row: Row | None = self._pending  # the first data row, read ahead to reject header-only files

@@ -74,6 +74,10 @@ class JobStoreUnavailableError(RetryableError):
     """DynamoDB refused or timed out; retried by SQS or the state machine."""
 
 
+class LedgerUnavailableError(RetryableError):
+    """The identity ledger (DynamoDB) refused or kept throttling; the chunk is retried by SQS."""
+
+
 class ReportWriteError(RetryableError):
     """The error report could not be written to S3."""
 

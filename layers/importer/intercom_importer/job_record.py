@@ -60,6 +60,7 @@ class Job:
     rows: int = 0
     valid: int = 0
     invalid: int = 0
+    blank_lines: int = 0  # lines after the header that are not rows (empty, whitespace, empty cells): not in ``rows``
     problem_kinds: Mapping[str, int] = field(default_factory=dict)
     problems_sample: tuple[Mapping[str, Any], ...] = ()  # {"line", "column", "value", "message"} each
     invalid_key: str = ""

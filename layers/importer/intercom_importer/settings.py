@@ -35,6 +35,9 @@ SENDER_EMAIL = "SENDER_EMAIL"
 JOB_TIMEOUT_SECONDS = "JOB_TIMEOUT_SECONDS"
 JOB_RETENTION_DAYS = "JOB_RETENTION_DAYS"
 REPORT_LINK_EXPIRY_SECONDS = "REPORT_LINK_EXPIRY_SECONDS"
+# The identity ledger (ledger.py): its table and how long an entry is kept.
+IDENTITY_LEDGER_TABLE = "IDENTITY_LEDGER_TABLE"
+IDENTITY_LEDGER_TTL_DAYS = "IDENTITY_LEDGER_TTL_DAYS"
 # The longest a validator invocation reads before it saves a checkpoint and continues in a new invocation
 # (never more than the invocation's remaining time minus a safety margin). Decimal seconds.
 VALIDATE_TIME_BUDGET_SECONDS = "VALIDATE_TIME_BUDGET_SECONDS"
@@ -62,6 +65,8 @@ ALL_VARIABLES = (
     JOB_RETENTION_DAYS,
     REPORT_LINK_EXPIRY_SECONDS,
     VALIDATE_TIME_BUDGET_SECONDS,
+    IDENTITY_LEDGER_TABLE,
+    IDENTITY_LEDGER_TTL_DAYS,
 )
 
 EXISTING_POLICIES = ("update", "skip")
@@ -97,6 +102,8 @@ class Settings:
     default_tags: tuple[str, ...] = ()
     default_auto_tag: bool = False
     default_identity_trap: str = "attach"
+    identity_ledger_table: str = ""  # "" (settings built by hand, as in tests): no ledger
+    identity_ledger_ttl_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -141,12 +148,7 @@ class Settings:
             return raw
 
         recipients = tuple(a.strip() for a in text(NOTIFY_RECIPIENTS).split(",") if a.strip())
-        tags = tuple(t.strip() for t in text(DEFAULT_TAGS, allow_empty=True).split(",") if t.strip())
-        if len(tags) > MAX_TAGS:
-            problems.append(f"{DEFAULT_TAGS} lists {len(tags)} tags; at most {MAX_TAGS}")
-        problems.extend(
-            f"{DEFAULT_TAGS}: {t[:40]!r}... is longer than {MAX_TAG_LENGTH}" for t in tags if len(t) > MAX_TAG_LENGTH
-        )
+        tags = _default_tags(text(DEFAULT_TAGS, allow_empty=True), problems)
         settings = cls(
             jobs_table=text(JOBS_TABLE),
             import_bucket=text(IMPORT_BUCKET),
@@ -171,12 +173,25 @@ class Settings:
             default_tags=tags,
             default_auto_tag=choice(DEFAULT_AUTO_TAG, ("true", "false")) == "true",
             default_identity_trap=choice(DEFAULT_IDENTITY_TRAP, IDENTITY_TRAP_POLICIES),
+            identity_ledger_table=text(IDENTITY_LEDGER_TABLE),
+            identity_ledger_ttl_days=integer(IDENTITY_LEDGER_TTL_DAYS, 1, 365),
         )
         if not recipients and NOTIFY_RECIPIENTS in env:
             problems.append(f"{NOTIFY_RECIPIENTS} lists no address")
         if problems:
             raise SettingsError("Invalid function configuration: " + "; ".join(problems))
         return settings
+
+
+def _default_tags(raw: str, problems: list[str]) -> tuple[str, ...]:
+    """The stack's default tags (comma-separated), each checked; what is wrong is added to ``problems``."""
+    tags = tuple(t.strip() for t in raw.split(",") if t.strip())
+    if len(tags) > MAX_TAGS:
+        problems.append(f"{DEFAULT_TAGS} lists {len(tags)} tags; at most {MAX_TAGS}")
+    problems.extend(
+        f"{DEFAULT_TAGS}: {t[:40]!r}... is longer than {MAX_TAG_LENGTH}" for t in tags if len(t) > MAX_TAG_LENGTH
+    )
+    return tags
 
 
 @functools.cache

@@ -13,7 +13,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,14 +21,21 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs, keys, observability
 from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody
-from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ChunkFormatError
+from intercom_importer.errors import (
+    UNAUTHORIZED_MESSAGE,
+    ChunkFormatError,
+    IntercomAuthError,
+    IntercomForbiddenError,
+)
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.job_record import Job
+from intercom_importer.ledger import IdentityLedger
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
 from intercom_importer.settings import Settings
 from intercom_importer.upsert import FAILED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, import_rows
+from intercom_importer.upsert.known import searched
 
 ROW_START_MARGIN = 0.25  # of the invocation's time left: no row starts in it
 
@@ -192,6 +199,10 @@ def _run(
     """Upsert the chunk's rows. An interruption saves the rows done and raises its cause (SQS delivers the
     chunk again); Intercom refusing the job aborts it (``_abort_job``)."""
     client = client_factory()
+    try:  # the workspace's ledger: its GET /me is made once per environment, not counted as the chunk's
+        ctx = replace(ctx, ledger=_ledger(settings, client), job_id=chunk.job_id)
+    except JobAbort as exc:
+        return _abort_job(chunk, store, exc, ctx.done)
     before = client.stats
     try:
         results = import_rows(
@@ -214,15 +225,27 @@ def _run(
         observability.record_api_usage(chunk.job_id, before, client.stats)
 
 
+def _ledger(settings: Settings, client: IntercomClient) -> IdentityLedger | None:
+    """The identity ledger of the client's workspace (None: the stack has none)."""
+    if not settings.identity_ledger_table:
+        return None
+    try:
+        workspace = client.workspace_id()
+    except (IntercomAuthError, IntercomForbiddenError) as exc:  # the token is refused: no row can be written
+        raise JobAbort(exc) from exc
+    return IdentityLedger(
+        aws.table(settings.identity_ledger_table), workspace, ttl_days=settings.identity_ledger_ttl_days
+    )
+
+
 def _api_calls(chunk: _Chunk, made: int, results: Sequence[RowResult]) -> int:
     """The Intercom calls the chunk spent: those ``made``, or in a dry run, those the real import would make
     (the search plus each row's writes)."""
     if not chunk.options.dry_run:
         return made
-    searched = chunk.job.import_type == PEOPLE and any(
-        r["record"].get("email") or r["record"].get("external_id") for r in chunk.rows
-    )  # a chunk of only `id` or anonymous rows makes no search
-    return int(searched) + sum(r.calls for r in results)
+    # a chunk of only `id` rows, or of rows Intercom cannot match, makes no search
+    search = chunk.job.import_type == PEOPLE and searched([r["record"] for r in chunk.rows])
+    return int(search) + sum(r.calls for r in results)
 
 
 def _abort_job(chunk: _Chunk, store: jobs.JobStore, exc: JobAbort, done: Mapping[int, RowResult]) -> _Ran:

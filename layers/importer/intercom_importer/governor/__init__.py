@@ -51,11 +51,11 @@ from intercom_importer.governor.config import (
     INTERCOM_WINDOW_SECONDS,
     WINDOW_SECONDS_VARIABLE,
     GovernorConfig,
-    app_key,
     window_seconds_from_env,
 )
 from intercom_importer.governor.limiter import DynamoDBGovernor
 from intercom_importer.governor.stats import GovernorStats
+from intercom_importer.intercom.connection import app_key  # the key of an app's budget
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",

@@ -1,8 +1,7 @@
-"""The governor's knobs (one frozen :class:`GovernorConfig`), the window length and the app key."""
+"""The governor's knobs (one frozen :class:`GovernorConfig`) and the window length (an app's key is ``intercom.connection.app_key``)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Mapping
@@ -23,11 +22,6 @@ MIN_BLOCKS_PER_WINDOW = 16
 """A block is at most this fraction of the window's budget (fair turns when the budget is small)."""
 MAX_BLOCKED_WINDOWS = 8
 """A 429's ``blocked_until`` is written into at most this many window items."""
-
-
-def app_key(base_url: str, token: str) -> str:
-    """A stable key for one Intercom app (its host and token), safe to store: a hash, never the token."""
-    return hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()[:16]
 
 
 def window_seconds_from_env(env: Mapping[str, str] | None = None) -> float:

@@ -5,6 +5,7 @@ one :class:`~intercom_importer.intercom.transport.Transport`, and :func:`build_c
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -86,6 +87,21 @@ class IntercomClient(ContactsAPI, CompaniesAPI, DataAttributesAPI, TagsAPI):
     def me(self) -> JSONDict:
         """``GET /me``: the admin owning the token and its workspace (``app.region`` included)."""
         return self._transport.call("GET", "/me")
+
+    def workspace_id(self) -> str:
+        """The token's workspace (``app.id_code`` of ``GET /me``), asked once per app and environment."""
+        app = self._transport.app
+        with _WORKSPACES_LOCK:
+            known = _WORKSPACES.get(app)
+        if known is None:
+            known = str(self.me()["app"]["id_code"])
+            with _WORKSPACES_LOCK:
+                _WORKSPACES[app] = known
+        return known
+
+
+_WORKSPACES: dict[str, str] = {}  # app key -> workspace id: a token's workspace never changes
+_WORKSPACES_LOCK = threading.Lock()
 
 
 def build_client(

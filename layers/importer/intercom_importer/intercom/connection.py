@@ -4,6 +4,7 @@ timeouts, and the process-wide ``requests.Session`` (one per pool size and conta
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.cookiejar
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -63,3 +64,8 @@ def make_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def app_key(base_url: str, token: str) -> str:
+    """A stable key for one Intercom app (its host and token), safe to store: a hash, never the token."""
+    return hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()[:16]

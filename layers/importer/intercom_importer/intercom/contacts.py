@@ -112,22 +112,28 @@ class ContactsAPI:
         emails: Iterable[str],
         external_ids: Iterable[str],
         *,
+        phones: Iterable[str] = (),
         per_page: int = MAX_PER_PAGE,
         max_in_values: int = MAX_IN_VALUES,
         max_filters: int = MAX_FILTERS_PER_GROUP,
     ) -> list[JSONDict]:
-        """Every contact whose email or external_id is one of the given ones, each contact once.
+        """Every contact whose email, external_id or phone is one of the given ones, each contact once.
 
         Emails are trimmed and lower-cased (compare case-insensitively on your side too). The values
         are split into ``IN`` filters of at most ``max_in_values`` values, combined in ``OR`` groups
         of at most ``max_filters`` filters, one search (all its pages) per group. One email can match
-        several contacts (a lead and a user, duplicate leads): all are returned.
+        several contacts (a lead and a user, duplicate leads): all are returned. Phones are searched as given
+        (Intercom stores a phone as it was written).
         """
         wanted_emails = unique(e.strip().lower() for e in emails if e and e.strip())
         wanted_ids = unique(str(x) for x in external_ids if x is not None and str(x) != "")
         filters = [
             {"field": "email", "operator": "IN", "value": chunk} for chunk in batched(wanted_emails, max_in_values)
         ] + [{"field": "external_id", "operator": "IN", "value": chunk} for chunk in batched(wanted_ids, max_in_values)]
+        wanted_phones = unique(str(p) for p in phones if p and str(p).strip())
+        filters += [
+            {"field": "phone", "operator": "IN", "value": chunk} for chunk in batched(wanted_phones, max_in_values)
+        ]
         found: dict[str, JSONDict] = {}
         anonymous: list[JSONDict] = []
         for group in batched(filters, max_filters):

@@ -64,7 +64,7 @@ from intercom_importer.intercom.answers import (
     parse_success,
     request_id_header,
 )
-from intercom_importer.intercom.connection import INTERCOM_VERSION, USER_AGENT, resolve_base_url
+from intercom_importer.intercom.connection import INTERCOM_VERSION, USER_AGENT, app_key, resolve_base_url
 from intercom_importer.intercom.retry import RetryPolicy, backoff_delay, is_transient, rate_limit_delay
 from intercom_importer.intercom.stats import ClientStats, StatsRecorder
 from intercom_importer.ratelimit import NullRateLimiter, RateLimiter
@@ -118,6 +118,7 @@ class Transport:
         if not token or not token.strip():
             raise SettingsError("The Intercom access token is empty.")
         self.base_url = resolve_base_url(None, base_url)
+        self.app = app_key(self.base_url, token.strip())  # the app's key (a hash; never the token)
         self.limiter: RateLimiter = limiter if limiter is not None else NullRateLimiter()
         self.timeout = timeout
         self.retry = retry or RetryPolicy()

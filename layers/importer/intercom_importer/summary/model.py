@@ -157,6 +157,7 @@ class EmailView:
     partner: str
     reason: str
     counts: Counts | None  # None: nothing was read (file-level rejection, early failure)
+    blank_lines: int  # lines that are not rows (empty, whitespace, empty cells), ignored: not in the counts
     duration_seconds: float
     rows_per_minute: float | None  # None: no duration or no rows
     settings: SettingsUsed
@@ -208,6 +209,7 @@ def build_view(
         partner=job.partner,
         reason="" if template.name == "failed_token" else reason or "",
         counts=counts if counts.rows or ran else None,
+        blank_lines=job.blank_lines,
         duration_seconds=duration,
         rows_per_minute=counts.rows * 60 / duration if duration > 0 and counts.rows else None,
         settings=SettingsUsed.from_job(job),

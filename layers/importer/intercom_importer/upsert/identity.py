@@ -10,6 +10,12 @@ from typing import Any
 
 from intercom_importer.upsert.records import ChunkContext
 
+TRAP_MESSAGE = (
+    "an existing contact has this email but no external_id; Intercom would not match them and "
+    "would create a duplicate. Import with identity_trap=attach to give that contact this "
+    "external_id, or remove the external_id from the row"
+)
+
 
 def pick_existing(
     record: Mapping[str, Any],
@@ -29,23 +35,38 @@ def pick_existing(
     if external_id:
         for contact in candidates:
             if contact.get("role") == "user" and contact.get("external_id") not in (None, ""):
-                return None, (
-                    f"the email belongs to an existing user whose external_id is {contact['external_id']!r}, "
-                    f"not {external_id!r}: correct the external_id or the email"
-                )
+                return None, _another_user(contact["external_id"], external_id)
         candidates = [c for c in candidates if not c.get("external_id")]
         if candidates and identity_trap == "report":
-            return None, (
-                "an existing contact has this email but no external_id; Intercom would not match them and "
-                "would create a duplicate. Import with identity_trap=attach to give that contact this "
-                "external_id, or remove the external_id from the row"
-            )
+            return None, TRAP_MESSAGE
     users = [c for c in candidates if c.get("role") == "user"]
     if users:
         return users[0], None
     if candidates:  # a lead with this email: update it (importing a user converts it with role=user)
         return candidates[0], None
     return None, None
+
+
+def conflict_reason(record: Mapping[str, Any], contact: Mapping[str, Any], identity_trap: str) -> str | None:
+    """Why a row must not be written to the contact its create conflicted with (409), or None.
+
+    Intercom answers 409 for a user with the row's external_id or its email: a contact with another
+    external_id is another person (writing the row would overwrite their identifier), and one without any
+    is the identity trap (``identity_trap=report`` fails the row, ``attach`` gives it the row's)."""
+    external_id = record.get("external_id")
+    theirs = contact.get("external_id")
+    if not external_id or str(theirs or "") == str(external_id):
+        return None
+    if theirs not in (None, ""):
+        return _another_user(theirs, external_id)
+    return TRAP_MESSAGE if identity_trap == "report" else None
+
+
+def _another_user(theirs: Any, ours: Any) -> str:
+    return (
+        f"the email belongs to an existing user whose external_id is {theirs!r}, not {ours!r}: "
+        "correct the external_id or the email"
+    )
 
 
 def created_by_earlier_attempt(existing: Mapping[str, Any], ctx: ChunkContext) -> bool:

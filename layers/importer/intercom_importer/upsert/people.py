@@ -10,6 +10,7 @@ since that attempt was sent is finished as the row's create. A row with an Inter
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from intercom_importer.errors import (
@@ -21,9 +22,11 @@ from intercom_importer.errors import (
     IntercomPermanentError,
 )
 from intercom_importer.intercom import IntercomClient
+from intercom_importer.ledger import identity_keys
 from intercom_importer.upsert import identity
 from intercom_importer.upsert.bodies import CONTACT_FIELDS, request_body, safe_update
 from intercom_importer.upsert.companies import attach_company
+from intercom_importer.upsert.known import Known, is_anonymous, learn, remember
 from intercom_importer.upsert.leads import recover_anonymous_leads
 from intercom_importer.upsert.pool import JobAbort, run_rows
 from intercom_importer.upsert.records import CREATED, FAILED, SKIPPED, UPDATED, ChunkContext, RowResult
@@ -38,83 +41,113 @@ def import_people(
     scope: str,
     threads: int,
 ) -> list[RowResult]:
-    """Upsert one chunk of people rows; returns one result per row, in row order."""
-    records = [row["record"] for row in rows]
-    found = client.search_by_identifiers(
-        [r["email"] for r in records if r.get("email")],
-        [r["external_id"] for r in records if r.get("external_id")],
-    )
-    by_external: dict[str, dict[str, Any]] = {}
-    by_email: dict[str, list[dict[str, Any]]] = {}
-    for contact in found:
-        if contact.get("external_id"):
-            by_external[str(contact["external_id"])] = contact
-        if contact.get("email"):
-            by_email.setdefault(str(contact["email"]).lower(), []).append(contact)
-
-    recovered = recover_anonymous_leads(client, rows, ctx)
+    """Upsert one chunk of people rows; returns one result per row, in row order. Each row written is
+    remembered in the identity ledger (``ctx.ledger``) before its result counts."""
+    known = learn(client, [row["record"] for row in rows], ctx.ledger)
+    recovered = recover_anonymous_leads(known.found, rows, ctx)
+    for lead in recovered.values():
+        known.take(lead)
 
     def one(row: Mapping[str, Any]) -> RowResult:
-        return _person(client, row, ctx, by_external, by_email, scope, recovered.get(int(row["line"])))
+        record = row["record"]
+        result = _person(client, row, ctx, known, scope, recovered.get(int(row["line"])))
+        if ctx.ledger is not None and not ctx.dry_run:
+            remember(ctx.ledger, record, role_of(record, ctx), result, ctx.job_id)
+        return result
 
     return tagged(client.tag_contacts, ctx, run_rows(rows, one, ctx, threads))
+
+
+def role_of(record: Mapping[str, Any], ctx: ChunkContext) -> str:
+    """The role a row's contact is created with: the row's, else a lead when Intercom could not match a user
+    by anything, else the import's."""
+    return record.get("role") or ("lead" if not (record.get("email") or record.get("external_id")) else ctx.role)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One people row being written, with what each step of it needs: the client, the chunk's context, the
+    company cache's scope, the row's line and record, the role its contact is created with and its body."""
+
+    client: IntercomClient
+    ctx: ChunkContext
+    scope: str
+    line: int
+    record: Mapping[str, Any]
+    role: str
+    body: dict[str, Any]
+
+    def attached(self, result: RowResult) -> RowResult:
+        """``result``, once the contact is attached to the row's company (if it names one)."""
+        return attach_company(self.client, result, self.record, self.ctx, self.scope)
+
+    @property
+    def attach_calls(self) -> int:
+        return 1 if self.record.get("company_id") else 0
 
 
 def _person(
     client: IntercomClient,
     row: Mapping[str, Any],
     ctx: ChunkContext,
-    by_external: Mapping[str, dict],
-    by_email: Mapping[str, list[dict]],
+    known: Known,
     scope: str,
     recovered: Mapping[str, Any] | None = None,
 ) -> RowResult:
     """``recovered``: the lead an earlier attempt of this chunk created for this identifier-less row."""
-    line = int(row["line"])
     record = row["record"]
-    role = record.get("role") or ("lead" if not (record.get("email") or record.get("external_id")) else ctx.role)
-    body = request_body(record, CONTACT_FIELDS, ctx)
-    attach_calls = 1 if record.get("company_id") else 0
+    role = role_of(record, ctx)
+    r = _Row(client, ctx, scope, int(row["line"]), record, role, request_body(record, CONTACT_FIELDS, ctx))
     try:
         if record.get("id"):
-            return _by_id(client, line, str(record["id"]), body, ctx, record, scope)
-        found, reason = identity.pick_existing(record, by_external, by_email, role, ctx.identity_trap)
-        existing: Mapping[str, Any] | None = found if found is not None else recovered
+            return _by_id(r, str(record["id"]))
+        found, reason = identity.pick_existing(record, known.by_external, known.by_email, role, ctx.identity_trap)
+        if reason and known.drop_gone(client, record, ctx.ledger):  # a contact only the ledger knew is gone
+            found, reason = identity.pick_existing(record, known.by_external, known.by_email, role, ctx.identity_trap)
         if reason:
-            return RowResult(line, FAILED, error=reason, column="email")
+            return RowResult(r.line, FAILED, error=reason, column="email")
+        existing = found or recovered or (known.take_lead(record) if is_anonymous(record) else None)
         if existing is not None:
-            return _update_existing(client, line, existing, body, role, ctx, record, scope)
+            updated = _update_known(r, existing)
+            if updated is not None:
+                return updated
         if ctx.dry_run:
-            return RowResult(line, CREATED, calls=1 + attach_calls)
+            return RowResult(r.line, CREATED, calls=1 + r.attach_calls)
         try:
-            created = client.create_contact({"role": role, **body})
+            created = client.create_contact({"role": role, **r.body})
         except IntercomConflictError as exc:
-            return _after_conflict(client, line, exc, body, role, ctx, record, scope)
-        return attach_company(client, RowResult(line, CREATED, str(created["id"])), record, ctx, scope)
+            return _after_conflict(r, exc)
+        return r.attached(RowResult(r.line, CREATED, str(created["id"])))
     except (IntercomAuthError, IntercomForbiddenError) as exc:
         raise JobAbort(exc) from exc
     except IntercomPermanentError as exc:
         column = exc.field or ""
-        return RowResult(line, FAILED, error=f"Intercom refused the row: {exc.message}", column=column)
+        return RowResult(r.line, FAILED, error=f"Intercom refused the row: {exc.message}", column=column)
 
 
-def _after_conflict(
-    client: IntercomClient,
-    line: int,
-    exc: IntercomConflictError,
-    body: dict[str, Any],
-    role: str,
-    ctx: ChunkContext,
-    record: Mapping[str, Any],
-    scope: str,
-) -> RowResult:
+def _update_known(r: _Row, existing: Mapping[str, Any]) -> RowResult | None:
+    """Update (or skip) the contact the row was found to be; None when only the ledger knew it and Intercom no
+    longer does (deleted, or merged away): its entries are forgotten and the row is created. A contact only the
+    ledger knows is looked up before a skip or a dry run counts it."""
+    try:
+        if existing.get("from_ledger") and (r.ctx.existing == "skip" or r.ctx.dry_run):
+            r.client.get_contact(str(existing["id"]))
+        return _update_existing(r, existing)
+    except (IntercomNotFoundError, IntercomGoneError):
+        if not existing.get("from_ledger") or r.ctx.ledger is None:
+            raise
+        r.ctx.ledger.forget(identity_keys(r.record), str(existing["id"]))
+        return None
+
+
+def _after_conflict(r: _Row, exc: IntercomConflictError) -> RowResult:
     """A create answered 409: the row is the existing contact's update (or skip), or its own create whose
-    answer was lost; an archived contact fails the row."""
+    answer was lost; an archived contact, or one with another external_id, fails the row."""
     if not exc.existing_id:
         raise exc
     if exc.archived:
         return RowResult(
-            line,
+            r.line,
             FAILED,
             exc.existing_id,
             "an archived contact already has this email/external_id: unarchive it in Intercom, then "
@@ -123,37 +156,32 @@ def _after_conflict(
     conflicting: Mapping[str, Any] = {"id": exc.existing_id}
     # It may be the contact this create made on an attempt whose answer was lost (the client repeated
     # it), or the dead attempt's create on a redelivered chunk, still not searchable: its created_at says.
-    if ctx.redelivered_since is not None or exc.ambiguous_since is not None:
-        conflicting = client.get_contact(exc.existing_id)
-    return _update_existing(
-        client, line, conflicting, body, role, ctx, record, scope, created_since=exc.ambiguous_since
-    )
+    # A row with an external_id may have conflicted on its email with a user who has another one: the
+    # contact is compared with the row before anything is written to it.
+    if r.ctx.redelivered_since is not None or exc.ambiguous_since is not None or r.record.get("external_id"):
+        conflicting = r.client.get_contact(exc.existing_id)
+        reason = identity.conflict_reason(r.record, conflicting, r.ctx.identity_trap)
+        if reason:
+            return RowResult(r.line, FAILED, exc.existing_id, reason, column="email")
+    return _update_existing(r, conflicting, created_since=exc.ambiguous_since)
 
 
-def _by_id(
-    client: IntercomClient,
-    line: int,
-    contact_id: str,
-    body: dict[str, Any],
-    ctx: ChunkContext,
-    record: Mapping[str, Any],
-    scope: str,
-) -> RowResult:
+def _by_id(r: _Row, contact_id: str) -> RowResult:
     """A row naming the contact by its Intercom ``id``: skip or update it.
 
     The dry run looks the contact up (``GET``) so an unknown id counts as the failure the real run's write
     gets; ``calls`` is what the real run spends (a ``GET`` to skip; the update and the company attachment).
     """
     try:
-        if ctx.existing == "skip" or ctx.dry_run:
-            client.get_contact(contact_id)
-            if ctx.existing == "skip":
-                return RowResult(line, SKIPPED, contact_id, calls=1)
-            return RowResult(line, UPDATED, contact_id, calls=1 + (1 if record.get("company_id") else 0))
-        client.update_contact(contact_id, safe_update(body, None, ctx))
+        if r.ctx.existing == "skip" or r.ctx.dry_run:
+            r.client.get_contact(contact_id)
+            if r.ctx.existing == "skip":
+                return RowResult(r.line, SKIPPED, contact_id, calls=1)
+            return RowResult(r.line, UPDATED, contact_id, calls=1 + r.attach_calls)
+        r.client.update_contact(contact_id, safe_update(r.body, None, r.ctx))
     except (IntercomNotFoundError, IntercomGoneError):
         return RowResult(
-            line,
+            r.line,
             FAILED,
             error=(
                 f"no Intercom contact has the id {contact_id!r} (a wrong id, or the contact was deleted or merged): "
@@ -163,36 +191,25 @@ def _by_id(
             column="id",
             calls=1,
         )
-    return attach_company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
+    return r.attached(RowResult(r.line, UPDATED, contact_id))
 
 
-def _update_existing(
-    client: IntercomClient,
-    line: int,
-    existing: Mapping[str, Any],
-    body: dict[str, Any],
-    role: str,
-    ctx: ChunkContext,
-    record: Mapping[str, Any],
-    scope: str,
-    *,
-    created_since: float | None = None,
-) -> RowResult:
+def _update_existing(r: _Row, existing: Mapping[str, Any], *, created_since: float | None = None) -> RowResult:
     """Update (or skip) the contact the row refers to; or finish the row as a create when this import made the
     contact: an earlier attempt of the chunk (``identity.created_by_earlier_attempt``), or this row's own create,
     applied by an attempt whose answer was lost: ``created_since`` is when that attempt was sent (the 409's
     ``ambiguous_since``)."""
     contact_id = str(existing["id"])
-    if identity.created_by_earlier_attempt(existing, ctx) or identity.created_since(existing, created_since):
+    if identity.created_by_earlier_attempt(existing, r.ctx) or identity.created_since(existing, created_since):
         # finish the row as the first attempt would have: the same values, then its company and tags
-        client.update_contact(contact_id, safe_update(body, existing, ctx))
-        return attach_company(client, RowResult(line, CREATED, contact_id), record, ctx, scope)
-    if ctx.existing == "skip":
-        return RowResult(line, SKIPPED, contact_id)
-    if ctx.dry_run:
-        return RowResult(line, UPDATED, contact_id, calls=1 + (1 if record.get("company_id") else 0))
-    update = safe_update(body, existing, ctx)
-    if existing.get("role") == "lead" and role == "user":
+        r.client.update_contact(contact_id, safe_update(r.body, existing, r.ctx))
+        return r.attached(RowResult(r.line, CREATED, contact_id))
+    if r.ctx.existing == "skip":
+        return RowResult(r.line, SKIPPED, contact_id)
+    if r.ctx.dry_run:
+        return RowResult(r.line, UPDATED, contact_id, calls=1 + r.attach_calls)
+    update = safe_update(r.body, existing, r.ctx)
+    if existing.get("role") == "lead" and r.role == "user":
         update["role"] = "user"
-    client.update_contact(contact_id, update)
-    return attach_company(client, RowResult(line, UPDATED, contact_id), record, ctx, scope)
+    r.client.update_contact(contact_id, update)
+    return r.attached(RowResult(r.line, UPDATED, contact_id))

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from intercom_importer.ledger import IdentityLedger
 
 
 class Outcome(StrEnum):
@@ -59,3 +62,6 @@ class ChunkContext:
     # ``time.monotonic()`` after which no row starts (the invocation must end before its timeout): the rest
     # wait for the chunk's next delivery. None: no limit.
     start_rows_until: float | None = None
+    # the identity ledger of the workspace (``ledger.py``; None: not used) and the job its entries name
+    ledger: IdentityLedger | None = None
+    job_id: str = ""

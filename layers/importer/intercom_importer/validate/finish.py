@@ -37,6 +37,7 @@ def finish(
         "rows": counts["rows"],
         "valid": counts["valid"],
         "invalid": counts["invalid"],
+        "blank_lines": stream.blank_lines,  # since the start of the file (the stream's checkpoints carry it)
         "rows_read": counts["rows"],
         "bytes_read": stream.bytes_read,
         "problem_kinds": dict(state.kinds),
@@ -121,5 +122,11 @@ def _accept(
     ctx.store.update(plan.job_id, fields)
     remove_checkpoint_files(ctx, plan, state)
     counts = state.counts
-    logger.info("file accepted", rows=counts["rows"], invalid=counts["invalid"], chunks=chunks_total)
+    logger.info(
+        "file accepted",
+        rows=counts["rows"],
+        invalid=counts["invalid"],
+        blank_lines=fields["blank_lines"],
+        chunks=chunks_total,
+    )
     return Outcome.ACCEPTED

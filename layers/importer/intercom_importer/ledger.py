@@ -1,0 +1,190 @@
+"""The identity ledger: which Intercom contact each identifier this importer wrote belongs to, so that a re-run
+or a concurrent import inside Intercom's search lag updates the contact instead of creating it again.
+
+Intercom's search misses a new contact "for a few minutes", and never refuses a second lead with the same
+email (only users are uniqueness-checked), so search alone cannot tell a fresh contact from a new row. The
+ledger is the importer's own memory: one DynamoDB item per identifier, scoped to the Intercom workspace (the
+``app.id_code`` of ``GET /me``), written when a row's contact is created or found and read (one
+``BatchGetItem`` per chunk, no Intercom call) before a chunk decides create or update.
+
+Items (``pk`` only): ``pk = "<workspace>#<identifier key>"``, with ``contact_id``, ``role``, the contact's
+``email`` and ``external_id`` as the row wrote them, ``created_at`` (Intercom's, when this import created it),
+``job_id`` and ``expires_at`` (DynamoDB TTL: the ledger only has to outlive the search lag; 7 days by default).
+Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
+neither (a lead known only by phone and name) ``phone:<normalised phone>|<case-folded name>``. Nothing else of
+the row is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from intercom_importer.errors import LedgerUnavailableError
+from intercom_importer.sequences import batched, unique
+
+MAX_GET = 100  # keys per BatchGetItem
+MAX_WRITE = 25  # items per BatchWriteItem
+UNPROCESSED_ATTEMPTS = 6  # BatchGet/BatchWrite leftovers (throttling) retried with backoff this often
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalise_phone(phone: str) -> str:
+    """The digits of a phone number, with ``+`` for an international one (``00`` counts as ``+``): "+44 (20)
+    7946-0958" and "0044 20 7946 0958" are one number. No country is guessed for a national number."""
+    text = phone.strip()
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    return digits
+
+
+def normalise_name(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def identity_keys(record: Mapping[str, Any]) -> list[str]:
+    """The ledger keys of a people row: its external_id and email; a row with neither, its phone with its name
+    (a phone alone may be shared, a name alone is too common). A row with none of these has no key."""
+    keys = []
+    if record.get("external_id"):
+        keys.append(f"external_id:{record['external_id']}")
+    if record.get("email"):
+        keys.append(f"email:{normalise_email(str(record['email']))}")
+    if not keys and record.get("phone") and record.get("name"):
+        phone = normalise_phone(str(record["phone"]))
+        if phone:
+            keys.append(f"phone:{phone}|{normalise_name(str(record['name']))}")
+    return keys
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One identifier's contact, as the row that wrote it knew it."""
+
+    key: str
+    contact_id: str
+    role: str
+    email: str | None = None
+    external_id: str | None = None
+    created_at: int | None = None  # Intercom's, when this import created the contact
+    job_id: str = ""
+
+    def as_contact(self) -> dict[str, Any]:
+        """The entry in the shape of an Intercom contact (the fields the upsert reads), marked as the ledger's."""
+        contact: dict[str, Any] = {"id": self.contact_id, "role": self.role, "from_ledger": True}
+        contact.update({"email": self.email, "external_id": self.external_id})
+        if self.created_at is not None:
+            contact["created_at"] = self.created_at
+        return contact
+
+
+class IdentityLedger:
+    """The ledger of one Intercom workspace (thread-safe: boto3 table resources are)."""
+
+    def __init__(
+        self,
+        table: Any,
+        workspace: str,
+        *,
+        ttl_days: int = 7,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._table = table
+        self._workspace = workspace
+        self._ttl = ttl_days * 86_400
+        self._clock = clock
+        self._sleep = sleep
+
+    def find(self, keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        """The entries of ``keys`` the ledger has (one ``BatchGetItem`` per 100 keys)."""
+        found: dict[str, LedgerEntry] = {}
+        for group in batched(unique(keys), MAX_GET):
+            request = {self._table.name: {"Keys": [{"pk": self._pk(k)} for k in group], "ConsistentRead": True}}
+            for answer in self._batch("read", self._table.meta.client.batch_get_item, request, "UnprocessedKeys"):
+                for item in answer.get("Responses", {}).get(self._table.name, []):
+                    entry = self._entry(item)
+                    found[entry.key] = entry
+        return found
+
+    def record(self, entries: Iterable[LedgerEntry]) -> None:
+        """Write ``entries`` (a key written again takes the newer contact)."""
+        expires_at = int(self._clock()) + self._ttl
+        items = {e.key: self._item(e, expires_at) for e in entries}
+        for group in batched(list(items.values()), MAX_WRITE):
+            request = {self._table.name: [{"PutRequest": {"Item": item}} for item in group]}
+            for _answer in self._batch("write", self._table.meta.client.batch_write_item, request, "UnprocessedItems"):
+                pass
+
+    def _batch(
+        self, what: str, call: Callable[..., dict[str, Any]], request: dict[str, Any], leftover: str
+    ) -> Iterator[dict[str, Any]]:
+        """Each answer of a batch call, repeated with backoff for what DynamoDB left unprocessed (throttling)."""
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            answer = self._call(what, call, RequestItems=request)
+            yield answer
+            request = answer.get(leftover) or {}
+            if not request:
+                return
+            self._sleep(min(1.0, 0.05 * 2**attempt))
+        raise LedgerUnavailableError(f"The identity ledger kept throttling ({what}); the chunk is retried.")
+
+    def forget(self, keys: Iterable[str], contact_id: str) -> None:
+        """Remove ``keys`` that still name ``contact_id`` (Intercom no longer knows it: deleted or merged)."""
+        for key in unique(keys):
+            try:
+                self._table.delete_item(
+                    Key={"pk": self._pk(key)},
+                    ConditionExpression="contact_id = :id",
+                    ExpressionAttributeValues={":id": contact_id},
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise LedgerUnavailableError(f"The identity ledger could not be updated: {exc}") from exc
+
+    # ---------------------------------------------------------------- storage form
+    def _pk(self, key: str) -> str:
+        return f"{self._workspace}#{key}"
+
+    def _item(self, entry: LedgerEntry, expires_at: int) -> dict[str, Any]:
+        """The stored item of ``entry`` (the table resource's client serialises Python values)."""
+        item: dict[str, Any] = {
+            "pk": self._pk(entry.key),
+            "contact_id": entry.contact_id,
+            "role": entry.role,
+            "job_id": entry.job_id,
+            "expires_at": expires_at,
+        }
+        item.update({name: str(getattr(entry, name)) for name in ("email", "external_id") if getattr(entry, name)})
+        if entry.created_at is not None:
+            item["created_at"] = entry.created_at
+        return item
+
+    def _entry(self, item: Mapping[str, Any]) -> LedgerEntry:
+        created = item.get("created_at")
+        return LedgerEntry(
+            key=str(item["pk"]).split("#", 1)[1],
+            contact_id=str(item["contact_id"]),
+            role=str(item["role"]),
+            email=item.get("email"),
+            external_id=item.get("external_id"),
+            created_at=int(created) if created is not None else None,
+            job_id=str(item.get("job_id") or ""),
+        )
+
+    def _call(self, what: str, call: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any]:
+        try:
+            return call(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailableError(f"The identity ledger could not {what}: {exc}") from exc
