@@ -63,7 +63,7 @@ clean:
 
 # Benchmark (bench/run.py; results and the command go to docs/benchmarks.md). ~20 min by default:
 # `make bench BENCH_ARGS="--sizes 10000 --naive-rows 2000"` for a shorter run, --help for every knob.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-faults
 BENCH_ARGS ?=
 
 bench: $(STAMP)
@@ -71,3 +71,7 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/run.py --smoke
+
+# Leads through Intercom faults against the same import without faults (bench/lead_faults.py, ~1 min).
+bench-faults: $(STAMP)
+	$(BIN)/python bench/lead_faults.py $(BENCH_ARGS)

@@ -7,13 +7,14 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from importer_cli.main import main
 from intercom_importer.jobs import TERMINAL, job_id_for, plain
 from local_runtime import LocalRuntime, RuntimeOptions
 
@@ -237,6 +238,16 @@ class Pipeline:
 
     def chunk_message(self, job_id: str, index: int) -> str:
         return json.dumps({"v": 1, "job_id": job_id, "chunk": index, "key": f"work/{job_id}/chunks/{index:06d}.json"})
+
+
+def cli_json(stack_file: Path, *argv: str) -> dict[str, Any]:
+    """``intercom-import ARGV --json`` in this process on the stack of ``stack_file`` (``Pipeline.stack_file``): what
+    it printed. The command must succeed (exit 0)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([*argv, "--outputs", str(stack_file), "--json"])
+    assert code == 0, err.getvalue()
+    return dict(json.loads(out.getvalue()))
 
 
 def counts(job: dict[str, Any]) -> dict[str, int]:

@@ -234,6 +234,7 @@ def _result(
         "valid_rows": job.valid,
         "invalid_rows": job.invalid,
         "blank_lines": job.blank_lines,
+        "unrecognisable_rows": job.unrecognisable_rows,
         "chunks": job.chunks_total,
         "companies": job.companies_total,
         "settings": {

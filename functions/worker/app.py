@@ -51,6 +51,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
             store=_store(),
             s3=aws.client("s3"),
             sfn=aws.client("stepfunctions"),
+            sqs=aws.client("sqs"),
             client_factory=_client,
             redelivered_since=_redelivered_since(record),
             remaining_ms=lambda_context.get_remaining_time_in_millis,

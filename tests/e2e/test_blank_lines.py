@@ -9,17 +9,13 @@ of spaces and a tab without a line break: six blank lines, CRLF line endings.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from importer_cli.main import main
-from pipeline_helpers import DEFAULT_STACK, counts, default_stack_fixtures
+from pipeline_helpers import DEFAULT_STACK, cli_json, counts, default_stack_fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(DEFAULT_STACK)]
 
@@ -43,14 +39,6 @@ def fresh_intercom(sandbox, pipeline):
 @pytest.fixture(scope="module")
 def stack_file(pipeline, tmp_path_factory) -> Path:
     return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
-
-
-def cli_json(stack_file: Path, *argv: str) -> dict[str, Any]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([*argv, "--outputs", str(stack_file), "--json"])
-    assert code == 0, err.getvalue()
-    return dict(json.loads(out.getvalue()))
 
 
 def import_blank_lines_file(stack_file: Path, tmp_path: Path, policy: str) -> dict[str, Any]:

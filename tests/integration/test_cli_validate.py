@@ -103,6 +103,40 @@ def test_blank_lines_are_one_line_of_the_text_report():
     assert out.count("6 blank lines ignored (not rows)") == 1
 
 
+@pytest.fixture
+def identities(tmp_path: Path) -> Path:
+    """People identified by email, external_id, id, phone with name; three valid rows nothing identifies (only a
+    name, a name twice over, a phone without a name) and an invalid one (a user without email or external_id)."""
+    path = tmp_path / "identities.csv"
+    rows = [
+        "email,external_id,id,name,phone,role",
+        "a@example.com,,,A,,",
+        ",ext-1,,B,,",
+        ",,6650aa0c1f2e3d4c5b6a7980,C,,",
+        ",,,D,+44 20 7946 0001,",
+        ",,,E,,",
+        ",,,,+44 20 7946 0002,",
+        ",,,F,,lead",
+        ",,,G,,user",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_valid_people_rows_nothing_can_recognise_are_counted(identities):
+    code, report = cli_json("validate", str(identities), "--invalid-rows", "skip_rows")
+
+    assert code == 1 and report["outcome"] == "accepted"
+    assert (report["rows"], report["valid_rows"], report["invalid_rows"], report["unrecognisable_rows"]) == (8, 7, 1, 3)
+
+
+def test_rows_nothing_can_recognise_are_one_line_of_the_text_report(identities):
+    code, out, _ = cli("validate", str(identities), "--invalid-rows", "skip_rows")
+
+    assert code == 1
+    assert out.count("3 rows have no email, external_id, id or phone with a name: importing the file again") == 1
+
+
 def test_partner_settings_from_a_file_apply_and_lock_their_fields(tmp_path):
     settings = tmp_path / "acme.json"
     settings.write_text(json.dumps({"mapping": {"columns": {"Customer No": "external_id"}}, "existing": "skip"}))

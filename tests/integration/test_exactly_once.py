@@ -8,8 +8,10 @@ HTTP; failures are injected by wrapping one client call.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -282,9 +284,9 @@ class RacingStore(jobs.JobStore):
         return result
 
 
-def accepted_job(env: Env, key: str) -> str:
+def accepted_job(env: Env, key: str, **metadata: str) -> str:
     """A validated job with one chunk (its message taken out of the queue: the test delivers it)."""
-    upload = env.upload(key, people_csv(CHUNK_ROWS))
+    upload = env.upload(key, people_csv(CHUNK_ROWS), **metadata)
     result = env.validate(upload)
     assert result["outcome"] == "accepted"
     assert env.queued_chunks() == Counter({1: 1})
@@ -307,6 +309,7 @@ def deliver_chunk(
     store: jobs.JobStore | None = None,
     client: IntercomClient | None = None,
     remaining_ms: Callable[[], int] | None = None,
+    sqs: Any = None,
 ) -> str:
     """One delivery of the job's first chunk to the worker."""
     return worker.process_chunk(
@@ -317,6 +320,7 @@ def deliver_chunk(
         sfn=env.sfn,
         client_factory=lambda: client or IntercomClient("any-token", env.intercom_url),
         remaining_ms=remaining_ms,
+        sqs=sqs,
     )
 
 
@@ -422,3 +426,55 @@ def test_a_chunk_of_a_job_already_reported_writes_nothing(env: Env):
     assert client.stats.calls == 0
     assert list(env.store.chunks(job_id)) == []
     assert env.store.get(job_id).created == 0
+
+
+class Sent:
+    """An SQS client that keeps the arguments of every ``send_message``."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.sent: list[dict[str, Any]] = []
+
+    def send_message(self, **kwargs: Any) -> Any:
+        self.sent.append(kwargs)
+        return self._sqs.send_message(**kwargs)
+
+
+def test_a_lead_create_without_answer_sets_its_row_aside_and_the_chunk_runs_again_after_the_search_lag(
+    env: Env, intercom: SandboxServer
+):
+    intercom.reset()
+    intercom.configure(search_lag_seconds=0.5)  # scaled: the settings' lag below is longer
+    env.settings = dataclasses.replace(env.settings, intercom_search_lag_seconds=1.5)
+    job_id = accepted_job(env, "incoming/lead-unanswered.csv", role="lead")
+    intercom.add_fault(method="POST", path="/contacts", kind="reset", after_commit=True, times=1)
+    sqs = Sent(env.sqs)
+
+    sent_at = time.time()
+    assert deliver_chunk(env, job_id, sqs=sqs) == "set-aside"  # the other row ended; nothing recorded yet
+
+    assert list(env.store.chunks(job_id)) == []
+    progress = worker.read_progress(env.s3, env.bucket, job_id, 1)
+    assert len(progress.done) == 1 and len(progress.uncertain) == 1
+    assert set(progress.done) | set(progress.uncertain) == {2, 3}
+    (again,) = sqs.sent  # the chunk once more, delayed until the search lag has passed since the create was sent
+    assert (again["QueueUrl"], json.loads(again["MessageBody"])["chunk"]) == (env.queue_url, 1)
+    assert 0 <= again["DelaySeconds"] <= 2 and sent_at <= min(progress.uncertain.values()) <= time.time()
+    assert env.queued_chunks() == Counter({1: 1}) or wait_for_chunk(env)
+
+    assert deliver_chunk(env, job_id, sqs=sqs) == "recorded"
+
+    assert counters(env.store.get(job_id)) == {"created": CHUNK_ROWS, "updated": 0, "skipped": 0, "failed": 0,
+                                               "chunks_done": 1}  # fmt: skip
+    emails = sorted(c["email"] for c in intercom.state()["contacts"])
+    assert emails == [f"user{i}@example.com" for i in range(CHUNK_ROWS)]  # the unanswered create made its lead once
+
+
+def wait_for_chunk(env: Env) -> bool:
+    """The delayed chunk message arrives (bounded wait)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if env.queued_chunks() == Counter({1: 1}):
+            return True
+        time.sleep(0.2)
+    return False

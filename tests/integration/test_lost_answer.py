@@ -18,7 +18,7 @@ from intercom_importer.errors import IntercomConflictError
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.ratelimit import NullRateLimiter
-from intercom_importer.upsert import CREATED, SKIPPED, UPDATED, ChunkContext, RowResult, import_rows
+from intercom_importer.upsert import CREATED, SKIPPED, UPDATED, ChunkContext, ChunkSetAside, RowResult, import_rows
 from intercom_sandbox import SandboxServer
 from sandbox_fixtures import FakeClock, SandboxSession, clocked_sandbox_fixtures
 
@@ -172,3 +172,66 @@ def test_older_user_behind_a_conflict_after_a_lost_attempt_is_skipped_under_exis
 
     assert results == [RowResult(2, SKIPPED, older["id"])]
     assert contacts(sandbox)["ada@example.com"]["name"] == "Old"
+
+
+# ------------------------------------------------------------------------------ a lead: set aside, checked again
+# Intercom never refuses a second lead, so a lead's create is not repeated: a create without an answer sets its row
+# aside (the rest of the chunk completes), and the chunk's next run, after the search lag, looks for it first.
+LEADS = [{"email": "lead1@example.com", "name": "One"}, {"name": "Two", "phone": "+441234567"}]
+
+
+@pytest.mark.parametrize("lost", LOST.values(), ids=LOST.keys())
+@pytest.mark.parametrize("lead", LEADS, ids=["by email", "by phone and name"])
+def test_lead_whose_create_was_applied_but_unanswered_is_set_aside_then_counted_as_created(
+    sandbox, client, clock, lost, lead
+):
+    sandbox.add_fault(method="POST", path="/contacts", after_commit=True, times=1, **lost)
+    other = {"email": "other@example.com", "name": "Other"}
+
+    with pytest.raises(ChunkSetAside) as caught:
+        people(client, sandbox, lead, other, role="lead")
+
+    made = {c["id"] for c in sandbox.state()["contacts"]}
+    assert caught.value.uncertain == {2: START} and list(caught.value.done) == [3]  # the other row ended
+    assert caught.value.done[3].outcome == CREATED
+    clock.advance(sandbox.config.search_lag_seconds + 1)  # the chunk runs again once search shows the lead
+
+    again = people(client, sandbox, lead, other, role="lead", done=caught.value.done, uncertain=caught.value.uncertain)
+
+    (lead_id,) = made - {caught.value.done[3].contact_id}
+    assert again == [RowResult(2, CREATED, lead_id), caught.value.done[3]]
+    assert {c["id"] for c in sandbox.state()["contacts"]} == made  # no second lead
+    assert CREATE not in calls_once_answered(sandbox, 2)
+
+
+def test_lead_whose_create_was_refused_is_set_aside_then_created_once(sandbox, client, clock):
+    sandbox.add_fault(method="POST", path="/contacts", status=503, times=1)  # not carried out
+
+    with pytest.raises(ChunkSetAside) as caught:
+        people(client, sandbox, {"email": "lead1@example.com"}, role="lead")
+
+    assert sandbox.state()["contacts"] == [] and caught.value.uncertain == {2: START}
+    clock.advance(sandbox.config.search_lag_seconds + 1)
+
+    (again,) = people(client, sandbox, {"email": "lead1@example.com"}, role="lead", uncertain=caught.value.uncertain)
+
+    (lead,) = sandbox.state()["contacts"]
+    assert again == RowResult(2, CREATED, lead["id"])
+    assert calls_once_answered(sandbox, 2) == {SEARCH: {"200": 1}, CREATE: {"200": 1}}
+
+
+def test_set_aside_lead_takes_the_lead_its_create_made_not_an_older_one_with_its_phone_and_name(sandbox, client, clock):
+    clock.advance(-60)
+    older = seed(sandbox, role="lead", name="Two", phone="+441234567")  # a minute old: search does not show it yet
+    clock.advance(60)
+    sandbox.add_fault(method="POST", path="/contacts", kind="reset", after_commit=True, times=1)
+    row = {"name": "Two", "phone": "+441234567"}
+
+    with pytest.raises(ChunkSetAside) as caught:
+        people(client, sandbox, row, role="lead")
+    clock.advance(sandbox.config.search_lag_seconds + 1)  # both leads are searchable now
+
+    (again,) = people(client, sandbox, row, role="lead", uncertain=caught.value.uncertain)
+
+    (made,) = {c["id"] for c in sandbox.state()["contacts"]} - {older["id"]}
+    assert again == RowResult(2, CREATED, made)  # the lead the lost create made, not the older one

@@ -125,6 +125,14 @@ class Env:
             self.continue_(event, Blocks(next(budgets, None)))
         return job_id
 
+    def whole_and_split(self, name: str, data: bytes, blocks: int = 5) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The outcomes of a dry run of ``data`` read in one invocation, and read with a checkpoint after each of its
+        first ``blocks`` blocks (``self.invocations`` then counts the second's invocations)."""
+        dry = {"dry-run": "true"}
+        whole = self.outcome(self.validate(self.upload(f"incoming/{name}-whole.csv", data, **dry), [99]))
+        split = self.outcome(self.validate(self.upload(f"incoming/{name}-split.csv", data, **dry), [1] * blocks))
+        return whole, split
+
     def start(self, upload: Upload, blocks: int | None = 1) -> str:
         """The upload's first invocation, stopping after ``blocks`` blocks (None: never); its continuation
         event stays queued."""
@@ -164,8 +172,9 @@ class Env:
         if job.invalid_key:
             invalid = self.s3.get_object(Bucket=self.bucket, Key=job.invalid_key)["Body"].read()
         fields = (
-            "status", "rows", "valid", "invalid", "blank_lines", "skipped", "rows_read", "bytes_read", "problem_kinds",
-            "problems_sample", "columns", "new_attributes", "companies_total", "chunks_total", "prepare_calls",
+            "status", "rows", "valid", "invalid", "blank_lines", "unrecognisable_rows", "skipped", "rows_read",
+            "bytes_read", "problem_kinds", "problems_sample", "columns", "new_attributes", "companies_total",
+            "chunks_total", "prepare_calls",
         )  # fmt: skip
         record = job.to_dict()
         return {"record": {f: record.get(f) for f in fields}, "chunks": chunks, "invalid": invalid.decode()}
@@ -231,6 +240,17 @@ def people_csv_with_blank_lines() -> tuple[str, list[int], int]:
     return "\n".join(lines) + "\n\n  ", physical, blank_lines
 
 
+def people_csv_with_name_only_rows() -> tuple[str, int]:
+    """``people_csv()`` where every 17th row (from the 4th) has neither email nor external_id: a valid row nothing
+    can recognise again, in every block. With their number."""
+    header, *rows = people_csv().splitlines()
+    blanked = [i for i in range(len(rows)) if i % 17 == 3]
+    for i in blanked:
+        _email, name, _external_id, *rest = rows[i].split(",")
+        rows[i] = ",".join(["", name, "", *rest])
+    return "\n".join([header, *rows]) + "\n", len(blanked)
+
+
 SPLITS = {"one checkpoint": [1], "two checkpoints": [1, 2], "a checkpoint per block": [1, 1, 1, 1, 1]}
 
 
@@ -252,10 +272,8 @@ def test_file_validated_across_invocations_equals_one_pass(env: Env, splits: lis
 
 def test_blank_lines_are_no_rows_and_are_counted_once_across_checkpoints(env: Env):
     text, physical, blank_lines = people_csv_with_blank_lines()
-    data = text.encode()
-    whole = env.outcome(env.validate(env.upload("incoming/blank-whole.csv", data, **{"dry-run": "true"}), [99]))
 
-    split = env.outcome(env.validate(env.upload("incoming/blank-split.csv", data, **{"dry-run": "true"}), [1] * 5))
+    whole, split = env.whole_and_split("blank", text.encode())
 
     assert env.invocations == 6  # a checkpoint after each of the 5 full blocks
     assert split == whole
@@ -265,6 +283,18 @@ def test_blank_lines_are_no_rows_and_are_counted_once_across_checkpoints(env: En
     valid_lines = [row["line"] for chunk in split["chunks"] for row in chunk]
     invalid_lines = [json.loads(entry)["line"] for entry in split["invalid"].splitlines()]
     assert sorted(valid_lines + invalid_lines) == physical  # every data row, at its line in the file
+
+
+def test_rows_nothing_can_recognise_are_counted_once_across_checkpoints(env: Env):
+    text, name_only = people_csv_with_name_only_rows()
+
+    whole, split = env.whole_and_split("names", text.encode())
+
+    assert env.invocations == 6  # a checkpoint after each of the 5 full blocks
+    assert split == whole
+    assert name_only == 31
+    assert split["record"]["unrecognisable_rows"] == 31
+    assert whole["record"]["rows"] == ROWS
 
 
 def test_duplicate_split_from_its_first_row_by_a_checkpoint_is_still_reported(env: Env):

@@ -66,6 +66,7 @@ FULL_ITEM: dict[str, Any] = {
     "valid": 6,
     "invalid": 1,
     "blank_lines": 2,
+    "unrecognisable_rows": 1,
     "problem_kinds": {"email: is not a valid email address": 1},
     "problems_sample": [{"line": 3, "column": "email", "value": "a@", "message": "is not a valid email address"}],
     "invalid_key": "work/job-1/invalid.jsonl",

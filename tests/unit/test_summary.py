@@ -249,6 +249,43 @@ def test_blank_lines_are_not_mentioned_when_the_file_has_none():
     assert email == render()
 
 
+UNRECOGNISABLE = (
+    "12 rows have no email, external_id, or phone with a name: nothing can recognise them, so every import of this "
+    "file creates new contacts for them. Add an email or external_id (or a phone and a name) to update them instead."
+)
+
+
+def test_rows_nothing_can_recognise_are_one_note_in_text_and_html():
+    email = render(job(unrecognisable_rows=12))
+
+    assert email["text"].count(f"\n- {UNRECOGNISABLE}\n") == 1
+    assert email["html"].count(f">{UNRECOGNISABLE}</td>") == 1
+
+
+def test_one_row_nothing_can_recognise_is_told_in_the_singular():
+    email = render(job(unrecognisable_rows=1))
+
+    note = "1 row has no email, external_id, or phone with a name: nothing can recognise it, so every import of"
+    assert email["text"].count(note) == email["html"].count(note) == 1
+    assert (
+        "creates a new contact for it. Add an email or external_id (or a phone and a name) to update it instead."
+        in (email["text"])
+    )
+
+
+def test_rows_nothing_can_recognise_are_not_mentioned_when_the_file_has_none():
+    email = render(job(unrecognisable_rows=0))
+
+    assert "recognise" not in email["text"] and "recognise" not in email["html"]
+    assert email == render()
+
+
+def test_rows_nothing_can_recognise_are_not_mentioned_when_the_file_was_rejected():
+    email = render(job(unrecognisable_rows=12, created=0, updated=0, skipped=115), status=jobs.REJECTED)
+
+    assert "recognise" not in email["text"] and "recognise" not in email["html"]
+
+
 @pytest.mark.parametrize(
     ("label", "value"),
     [

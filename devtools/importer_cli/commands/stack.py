@@ -140,6 +140,7 @@ def _import_and_follow(
         "estimated_seconds": job.estimated_seconds,
         **job.row_counts(),
         "blank_lines": job.blank_lines,  # lines that are not rows (empty, whitespace, empty cells): not in rows
+        "unrecognisable_rows": job.unrecognisable_rows,  # people rows nothing recognises: a re-run creates them again
         "reason": job.reason or None,
         "problems": [dict(p) for p in job.problems_sample],
         "error_file": job.error_file,

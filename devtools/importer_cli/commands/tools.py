@@ -120,6 +120,11 @@ def _print_validation(result: dict[str, Any]) -> None:
     )
     if result.get("blank_lines"):
         print(f"  {result['blank_lines']} blank lines ignored (not rows)")
+    if result.get("unrecognisable_rows"):
+        print(
+            f"  {result['unrecognisable_rows']} rows have no email, external_id, id or phone with a name: "
+            "importing the file again creates them again"
+        )
     if result.get("rejection"):
         print(f"  {result['rejection']}")
     if result["outcome"] == "accepted":

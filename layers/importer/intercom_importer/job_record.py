@@ -61,6 +61,7 @@ class Job:
     valid: int = 0
     invalid: int = 0
     blank_lines: int = 0  # lines after the header that are not rows (empty, whitespace, empty cells): not in ``rows``
+    unrecognisable_rows: int = 0  # valid people rows with no id, email, external_id or phone with name
     problem_kinds: Mapping[str, int] = field(default_factory=dict)
     problems_sample: tuple[Mapping[str, Any], ...] = ()  # {"line", "column", "value", "message"} each
     invalid_key: str = ""

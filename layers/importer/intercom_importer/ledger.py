@@ -68,6 +68,13 @@ def identity_keys(record: Mapping[str, Any]) -> list[str]:
     return keys
 
 
+def recognisable(record: Mapping[str, Any]) -> bool:
+    """Whether a later import can find this people row's contact again: by its Intercom id, or by one of its
+    identifier keys (external_id, email, phone with name). A row with none (a name and nothing else that
+    identifies it) is created again by every import of it."""
+    return bool(record.get("id") or identity_keys(record))
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """One identifier's contact, as the row that wrote it knew it."""

@@ -38,6 +38,9 @@ REPORT_LINK_EXPIRY_SECONDS = "REPORT_LINK_EXPIRY_SECONDS"
 # The identity ledger (ledger.py): its table and how long an entry is kept.
 IDENTITY_LEDGER_TABLE = "IDENTITY_LEDGER_TABLE"
 IDENTITY_LEDGER_TTL_DAYS = "IDENTITY_LEDGER_TTL_DAYS"
+# How long Intercom's search may miss a new contact (documented: "a few minutes"): rows whose create's outcome is
+# unknown are looked for again after it (decimal seconds, at most SQS's 900 s delay).
+INTERCOM_SEARCH_LAG_SECONDS = "INTERCOM_SEARCH_LAG_SECONDS"
 # The longest a validator invocation reads before it saves a checkpoint and continues in a new invocation
 # (never more than the invocation's remaining time minus a safety margin). Decimal seconds.
 VALIDATE_TIME_BUDGET_SECONDS = "VALIDATE_TIME_BUDGET_SECONDS"
@@ -67,6 +70,7 @@ ALL_VARIABLES = (
     VALIDATE_TIME_BUDGET_SECONDS,
     IDENTITY_LEDGER_TABLE,
     IDENTITY_LEDGER_TTL_DAYS,
+    INTERCOM_SEARCH_LAG_SECONDS,
 )
 
 EXISTING_POLICIES = ("update", "skip")
@@ -104,6 +108,7 @@ class Settings:
     default_identity_trap: str = "attach"
     identity_ledger_table: str = ""  # "" (settings built by hand, as in tests): no ledger
     identity_ledger_ttl_days: int = 7
+    intercom_search_lag_seconds: float = 180.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -175,6 +180,7 @@ class Settings:
             default_identity_trap=choice(DEFAULT_IDENTITY_TRAP, IDENTITY_TRAP_POLICIES),
             identity_ledger_table=text(IDENTITY_LEDGER_TABLE),
             identity_ledger_ttl_days=integer(IDENTITY_LEDGER_TTL_DAYS, 1, 365),
+            intercom_search_lag_seconds=seconds(INTERCOM_SEARCH_LAG_SECONDS, 0, 900),
         )
         if not recipients and NOTIFY_RECIPIENTS in env:
             problems.append(f"{NOTIFY_RECIPIENTS} lists no address")

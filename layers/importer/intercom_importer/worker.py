@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs, keys, observability
-from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody
+from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody, chunk_message
 from intercom_importer.errors import (
     UNAUTHORIZED_MESSAGE,
     ChunkFormatError,
@@ -34,10 +35,20 @@ from intercom_importer.mapping import PEOPLE
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
 from intercom_importer.settings import Settings
-from intercom_importer.upsert import FAILED, ChunkContext, ChunkInterrupted, JobAbort, RowResult, import_rows
+from intercom_importer.upsert import (
+    FAILED,
+    ChunkContext,
+    ChunkInterrupted,
+    ChunkSetAside,
+    JobAbort,
+    RowResult,
+    import_rows,
+)
 from intercom_importer.upsert.known import searched
 
 ROW_START_MARGIN = 0.25  # of the invocation's time left: no row starts in it
+MAX_SQS_DELAY = 900  # seconds: the longest DelaySeconds SQS takes
+SET_ASIDE = "set-aside"  # what a delivery whose chunk runs again later returns
 
 
 def parse_message(body: str) -> tuple[str, int, str]:
@@ -58,19 +69,45 @@ def _companies(s3: Any, bucket: str, key: str) -> dict[str, str]:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def load_progress(s3: Any, bucket: str, job_id: str, index: int) -> dict[int, RowResult]:
-    """Rows of this chunk that an earlier, interrupted attempt finished."""
+@dataclass(frozen=True)
+class Progress:
+    """What earlier attempts of a chunk did: the rows they finished, and the rows they set aside (line -> when
+    the create whose outcome is unknown was sent). Stored at ``keys.progress``."""
+
+    done: dict[int, RowResult]
+    uncertain: dict[int, float]
+
+
+def read_progress(s3: Any, bucket: str, job_id: str, index: int) -> Progress:
     try:
         body = s3.get_object(Bucket=bucket, Key=keys.progress(job_id, index))["Body"].read()
     except ClientError as exc:
         if aws.error_code(exc) in aws.NOT_FOUND:
-            return {}
+            return Progress({}, {})
         raise
-    return {int(r["line"]): RowResult.from_dict(r) for r in json.loads(body)["rows"]}
+    data = json.loads(body)
+    done = {int(r["line"]): RowResult.from_dict(r) for r in data["rows"]}
+    return Progress(done, {int(line): float(since) for line, since in (data.get("uncertain") or {}).items()})
 
 
-def save_progress(s3: Any, bucket: str, job_id: str, index: int, done: Mapping[int, RowResult]) -> None:
-    body = json.dumps({"job_id": job_id, "chunk": index, "rows": [r.to_dict() for r in done.values()]})
+def load_progress(s3: Any, bucket: str, job_id: str, index: int) -> dict[int, RowResult]:
+    """Rows of this chunk that an earlier, interrupted attempt finished."""
+    return read_progress(s3, bucket, job_id, index).done
+
+
+def save_progress(
+    s3: Any,
+    bucket: str,
+    job_id: str,
+    index: int,
+    done: Mapping[int, RowResult],
+    uncertain: Mapping[int, float] | None = None,
+) -> None:
+    data: dict[str, Any] = {"job_id": job_id, "chunk": index, "rows": [r.to_dict() for r in done.values()]}
+    pending = {str(line): since for line, since in (uncertain or {}).items() if line not in done}
+    if pending:
+        data["uncertain"] = pending
+    body = json.dumps(data)
     s3.put_object(Bucket=bucket, Key=keys.progress(job_id, index), Body=body.encode(), ContentType="application/json")
 
 
@@ -114,8 +151,11 @@ def process_chunk(
     client_factory: Callable[[], IntercomClient],
     redelivered_since: float | None = None,
     remaining_ms: Callable[[], int] | None = None,
+    sqs: Any = None,
 ) -> str:
-    """Import one chunk; returns what happened ("recorded", "duplicate", "aborted", "late").
+    """Import one chunk; returns what happened ("recorded", "duplicate", "aborted", "late", or "set-aside": rows
+    whose create's outcome is unknown wait for the chunk's next delivery, sent through ``sqs``, delayed by the
+    search lag).
 
     ``client_factory()`` returns the Intercom client (called only when Intercom is needed).
     ``redelivered_since``: for a message SQS delivers again, when its first delivery was received
@@ -147,7 +187,9 @@ def process_chunk(
         ran = _Ran(_aborted(chunk.rows, done, abort), "aborted")
     else:
         ctx = _context(chunk, settings, s3, redelivered_since, remaining_ms)
-        ran = _run(chunk, ctx, settings, store, s3, client_factory)
+        ran = _run(chunk, ctx, settings, store, s3, client_factory, sqs)
+    if ran.outcome == SET_ASIDE:
+        return SET_ASIDE
     if not _record(chunk, ran, settings, store, s3, started):
         return "duplicate"
     resume_if_complete(store, sfn, job_id)
@@ -165,6 +207,7 @@ def _context(
     options = chunk.options
     mapping = options.mapping or {}
     columns = chunk.job.columns
+    progress = read_progress(s3, settings.import_bucket, chunk.job_id, chunk.index)
     return ChunkContext(
         existing=options.existing,
         role=options.role,
@@ -175,7 +218,8 @@ def _context(
         allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
         day_first=bool(mapping.get("day_first", True)),
         companies=_companies(s3, settings.import_bucket, chunk.job.companies_key),
-        done=load_progress(s3, settings.import_bucket, chunk.job_id, chunk.index),
+        done=progress.done,
+        uncertain=progress.uncertain,
         redelivered_since=redelivered_since,
         start_rows_until=_row_start_deadline(remaining_ms),
     )
@@ -195,9 +239,11 @@ def _run(
     store: jobs.JobStore,
     s3: Any,
     client_factory: Callable[[], IntercomClient],
+    sqs: Any = None,
 ) -> _Ran:
     """Upsert the chunk's rows. An interruption saves the rows done and raises its cause (SQS delivers the
-    chunk again); Intercom refusing the job aborts it (``_abort_job``)."""
+    chunk again); rows set aside are saved and the chunk sent again after the search lag (``_check_again``);
+    Intercom refusing the job aborts it (``_abort_job``)."""
     client = client_factory()
     try:  # the workspace's ledger: its GET /me is made once per environment, not counted as the chunk's
         ctx = replace(ctx, ledger=_ledger(settings, client), job_id=chunk.job_id)
@@ -215,14 +261,44 @@ def _run(
             started_at=_epoch(chunk.job.created_at),
         )
         return _Ran(results, "recorded", _api_calls(chunk, client.stats.calls - before.calls, results))
+    except ChunkSetAside as exc:
+        # the rest of the chunk is done: the rows set aside are looked for again once search can show them
+        uncertain = _earliest(ctx.uncertain, exc.uncertain)
+        save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, {**ctx.done, **exc.done}, uncertain)
+        _check_again(chunk, settings, sqs, exc.uncertain)
+        return _Ran([], SET_ASIDE)
     except ChunkInterrupted as exc:
         # keep what finished, so the retry neither repeats nor miscounts those rows
-        save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, {**ctx.done, **exc.done})
+        uncertain = _earliest(ctx.uncertain, exc.uncertain)
+        save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, {**ctx.done, **exc.done}, uncertain)
         raise exc.cause from exc
     except JobAbort as exc:
         return _abort_job(chunk, store, exc, {**ctx.done, **exc.done})
     finally:
         observability.record_api_usage(chunk.job_id, before, client.stats)
+
+
+def _earliest(*uncertain: Mapping[int, float]) -> dict[int, float]:
+    """The rows set aside, each with its earliest create: a contact created since then may be any of them."""
+    merged: dict[int, float] = {}
+    for rows in uncertain:
+        for line, since in rows.items():
+            merged[line] = min(since, merged.get(line, since))
+    return merged
+
+
+def _check_again(chunk: _Chunk, settings: Settings, sqs: Any, uncertain: Mapping[int, float]) -> None:
+    """Deliver the chunk again once Intercom's search shows what the set-aside creates made: the search lag after
+    the earliest was sent (SQS delays a message 15 minutes at most). Its finished rows are kept in its progress;
+    this delivery ends."""
+    ready_at = min(uncertain.values()) + settings.intercom_search_lag_seconds
+    delay = max(0, min(MAX_SQS_DELAY, math.ceil(ready_at - time.time())))
+    (sqs or aws.client("sqs")).send_message(
+        QueueUrl=settings.chunk_queue_url, MessageBody=chunk_message(chunk.job_id, chunk.index), DelaySeconds=delay
+    )
+    logger.info(
+        "rows set aside: their create's outcome is unknown; the chunk runs again", rows=len(uncertain), delay=delay
+    )
 
 
 def _ledger(settings: Settings, client: IntercomClient) -> IdentityLedger | None:

@@ -76,6 +76,10 @@ class IntercomClient(ContactsAPI, CompaniesAPI, DataAttributesAPI, TagsAPI):
         """The transport's session (``build_client`` shares one per pool size)."""
         return self._transport.session
 
+    def now(self) -> float:
+        """The client's clock (epoch seconds): what ``ambiguous_since`` and Intercom's ``created_at`` compare with."""
+        return self._transport.now()
+
     @property
     def stats(self) -> ClientStats:
         """A consistent snapshot of the counters since creation or :meth:`reset_stats`."""

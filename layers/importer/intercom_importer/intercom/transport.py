@@ -239,6 +239,9 @@ class Transport:
         self._log_failure(error, request, failure_level(status, request.expected))
         raise error
 
+    def now(self) -> float:
+        return self._clock()
+
     def _acquire(self) -> None:
         started = time.monotonic()
         self.limiter.acquire()

@@ -158,6 +158,7 @@ class EmailView:
     reason: str
     counts: Counts | None  # None: nothing was read (file-level rejection, early failure)
     blank_lines: int  # lines that are not rows (empty, whitespace, empty cells), ignored: not in the counts
+    unrecognisable_rows: int  # valid people rows nothing can recognise again (no id, email, external_id, phone+name)
     duration_seconds: float
     rows_per_minute: float | None  # None: no duration or no rows
     settings: SettingsUsed
@@ -210,6 +211,7 @@ def build_view(
         reason="" if template.name == "failed_token" else reason or "",
         counts=counts if counts.rows or ran else None,
         blank_lines=job.blank_lines,
+        unrecognisable_rows=job.unrecognisable_rows if ran else 0,  # a rejected or failed file created none
         duration_seconds=duration,
         rows_per_minute=counts.rows * 60 / duration if duration > 0 and counts.rows else None,
         settings=SettingsUsed.from_job(job),

@@ -28,7 +28,9 @@ fail) and the calls the real import would make are counted.
 
 Per-row problems Intercom refuses (a value, an unknown id) fail that row with Intercom's message;
 a bad token or plan restriction aborts the job (``JobAbort``); outages propagate so SQS retries
-the chunk (``ChunkInterrupted``). The request bodies are built in ``bodies.py``; the records are in
+the chunk (``ChunkInterrupted``); a lead's create whose outcome is unknown sets the row aside, the rest of
+the chunk completes, and the chunk is run again after the search lag (``ChunkSetAside``). The request
+bodies are built in ``bodies.py``; the records are in
 ``records.py``.
 """
 
@@ -44,7 +46,7 @@ from intercom_importer.upsert.bodies import company_attributes
 from intercom_importer.upsert.companies import import_companies
 from intercom_importer.upsert.company_cache import CompanyCache
 from intercom_importer.upsert.people import import_people
-from intercom_importer.upsert.pool import ChunkInterrupted, JobAbort
+from intercom_importer.upsert.pool import ChunkInterrupted, ChunkSetAside, JobAbort
 from intercom_importer.upsert.records import CREATED, FAILED, SKIPPED, UPDATED, ChunkContext, Outcome, RowResult
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "UPDATED",
     "ChunkContext",
     "ChunkInterrupted",
+    "ChunkSetAside",
     "CompanyCache",
     "JobAbort",
     "Outcome",

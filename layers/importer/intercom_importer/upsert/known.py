@@ -6,6 +6,7 @@ create by minutes). And, once a row is written, the ledger entries that remember
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -62,13 +63,18 @@ class Known:
             if all(c.get("id") != contact.get("id") for c in same):
                 same.append(contact)
 
-    def take_lead(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    def take_lead(self, record: Mapping[str, Any], since: float | None = None) -> dict[str, Any] | None:
         """The lead a row known only by phone and name is: the oldest with the same phone and name that no other
-        row of the chunk took (two such rows are two leads: each takes its own, or the second is created)."""
+        row of the chunk took (two such rows are two leads: each takes its own, or the second is created). For a
+        row set aside ``since`` its create was sent, a lead created since then comes first: it is that create's."""
         key = phone_key(record)
-        leads = sorted(
-            self.by_phone.get(key, []) if key else [], key=lambda c: (c.get("created_at") or 0, str(c["id"]))
-        )
+        floor = math.floor(since) if since is not None else None
+
+        def order(c: Mapping[str, Any]) -> tuple[bool, int, str]:
+            created = int(c.get("created_at") or 0)
+            return (floor is None or created < floor, created, str(c["id"]))
+
+        leads = sorted(self.by_phone.get(key, []) if key else [], key=order)
         with self._lock:
             for lead in leads:
                 if str(lead["id"]) not in self._taken:

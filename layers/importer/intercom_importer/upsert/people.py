@@ -16,10 +16,12 @@ from typing import Any
 from intercom_importer.errors import (
     IntercomAuthError,
     IntercomConflictError,
+    IntercomConnectionError,
     IntercomForbiddenError,
     IntercomGoneError,
     IntercomNotFoundError,
     IntercomPermanentError,
+    IntercomServerError,
 )
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.ledger import identity_keys
@@ -28,7 +30,7 @@ from intercom_importer.upsert.bodies import CONTACT_FIELDS, request_body, safe_u
 from intercom_importer.upsert.companies import attach_company
 from intercom_importer.upsert.known import Known, is_anonymous, learn, remember
 from intercom_importer.upsert.leads import recover_anonymous_leads
-from intercom_importer.upsert.pool import JobAbort, run_rows
+from intercom_importer.upsert.pool import JobAbort, RowUncertain, run_rows
 from intercom_importer.upsert.records import CREATED, FAILED, SKIPPED, UPDATED, ChunkContext, RowResult
 from intercom_importer.upsert.tagging import tagged
 
@@ -106,23 +108,35 @@ def _person(
             found, reason = identity.pick_existing(record, known.by_external, known.by_email, role, ctx.identity_trap)
         if reason:
             return RowResult(r.line, FAILED, error=reason, column="email")
-        existing = found or recovered or (known.take_lead(record) if is_anonymous(record) else None)
+        since = ctx.uncertain.get(r.line)
+        existing = found or recovered or (known.take_lead(record, since) if is_anonymous(record) else None)
         if existing is not None:
             updated = _update_known(r, existing)
             if updated is not None:
                 return updated
         if ctx.dry_run:
             return RowResult(r.line, CREATED, calls=1 + r.attach_calls)
-        try:
-            created = client.create_contact({"role": role, **r.body})
-        except IntercomConflictError as exc:
-            return _after_conflict(r, exc)
-        return r.attached(RowResult(r.line, CREATED, str(created["id"])))
+        return _create(r)
     except (IntercomAuthError, IntercomForbiddenError) as exc:
         raise JobAbort(exc) from exc
     except IntercomPermanentError as exc:
         column = exc.field or ""
         return RowResult(r.line, FAILED, error=f"Intercom refused the row: {exc.message}", column=column)
+
+
+def _create(r: _Row) -> RowResult:
+    """Create the row's contact; a 409 makes it the existing contact's update (``_after_conflict``). A lead's
+    create answered 5xx or not at all may have been carried out: the row is set aside (``RowUncertain``)."""
+    sent = r.client.now()
+    try:
+        created = r.client.create_contact({"role": r.role, **r.body})
+    except IntercomConflictError as exc:
+        return _after_conflict(r, exc)
+    except (IntercomServerError, IntercomConnectionError) as exc:
+        if r.role != "lead":  # a user's create was repeated by the client: its 409 names the contact made
+            raise
+        raise RowUncertain(r.line, sent, exc) from exc
+    return r.attached(RowResult(r.line, CREATED, str(created["id"])))
 
 
 def _update_known(r: _Row, existing: Mapping[str, Any]) -> RowResult | None:
@@ -132,7 +146,7 @@ def _update_known(r: _Row, existing: Mapping[str, Any]) -> RowResult | None:
     try:
         if existing.get("from_ledger") and (r.ctx.existing == "skip" or r.ctx.dry_run):
             r.client.get_contact(str(existing["id"]))
-        return _update_existing(r, existing)
+        return _update_existing(r, existing, created_since=r.ctx.uncertain.get(r.line))
     except (IntercomNotFoundError, IntercomGoneError):
         if not existing.get("from_ledger") or r.ctx.ledger is None:
             raise

@@ -1,6 +1,7 @@
-"""The row pool: a chunk's rows run several at a time, in row order, and the two ways a chunk stops early:
+"""The row pool: a chunk's rows run several at a time, in row order, and the ways a chunk ends early:
 ``ChunkInterrupted`` (a retryable error, or the invocation's time running out: the finished rows travel with
-it) and ``JobAbort`` (Intercom refused the whole job: no row starts after it)."""
+it), ``ChunkSetAside`` (every other row finished, but some creates' outcome is unknown: they are checked again
+later) and ``JobAbort`` (Intercom refused the whole job: no row starts after it)."""
 
 from __future__ import annotations
 
@@ -26,17 +27,44 @@ class JobAbort(Exception):
         self.done: dict[int, RowResult] = dict(done or {})
 
 
+class RowUncertain(Exception):
+    """A row's create may or may not have been carried out (a lead's create answered 5xx, or not at all):
+    Intercom never refuses a second lead, so creating it again could duplicate it. The row is set aside and
+    checked again once Intercom's search can show a contact created at ``since`` (epoch seconds)."""
+
+    def __init__(self, line: int, since: float, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.line = line
+        self.since = since
+        self.cause = cause
+
+
 class ChunkInterrupted(Exception):
-    """A retryable error stopped the chunk; ``done`` holds the rows that finished before it.
+    """A retryable error stopped the chunk; ``done`` holds the rows that finished before it, ``uncertain`` the
+    rows set aside (line -> when their create was sent).
 
     The worker keeps them, so the retry neither writes those rows again nor counts a user it created
     as "updated" because of the 409 its second create would get.
     """
 
-    def __init__(self, done: dict[int, RowResult], cause: BaseException) -> None:
+    def __init__(
+        self, done: dict[int, RowResult], cause: BaseException, uncertain: Mapping[int, float] | None = None
+    ) -> None:
         super().__init__(str(cause))
         self.done = done
         self.cause = cause
+        self.uncertain = dict(uncertain or {})
+
+
+class ChunkSetAside(Exception):
+    """Every row of the chunk ended but those in ``uncertain`` (line -> when their create was sent), whose
+    create's outcome is unknown; ``done`` holds the others. The chunk is run again after Intercom's search lag:
+    the set-aside rows are then looked for (ledger, then search) before any new create."""
+
+    def __init__(self, done: dict[int, RowResult], uncertain: Mapping[int, float]) -> None:
+        super().__init__(f"{len(uncertain)} row(s) set aside: their create's outcome is unknown")
+        self.done = done
+        self.uncertain = dict(uncertain)
 
 
 def run_rows(
@@ -71,7 +99,8 @@ def run_rows(
             aborted.append(exc)
             raise
 
-    failure = _run_pending(pending, guarded, threads, results)
+    uncertain: dict[int, float] = {}
+    failure = _run_pending(pending, guarded, threads, results, uncertain)
     if aborted:
         aborted[0].done = {**results, **aborted[0].done}
         raise aborted[0]
@@ -81,7 +110,9 @@ def run_rows(
             "(a slow Intercom or a low rate limit); they are imported by the chunk's next delivery"
         )
     if failure is not None:
-        raise ChunkInterrupted(results, failure) from failure
+        raise ChunkInterrupted(results, failure, uncertain) from failure
+    if uncertain:
+        raise ChunkSetAside(results, uncertain)
     return [results[int(row["line"])] for row in rows]
 
 
@@ -90,9 +121,11 @@ def _run_pending(
     run: Callable[[Mapping[str, Any]], RowResult | None],
     threads: int,
     results: dict[int, RowResult],
+    uncertain: dict[int, float],
 ) -> BaseException | None:
-    """Run every pending row on ``threads`` threads, adding the results of the rows that ran to ``results``;
-    returns the first error other than ``JobAbort`` (which ``run`` records itself)."""
+    """Run every pending row on ``threads`` threads, adding the results of the rows that ran to ``results`` and
+    the rows set aside to ``uncertain``; returns the first error other than ``JobAbort`` (which ``run`` records
+    itself)."""
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="row") as pool:
         futures = {pool.submit(run, row): int(row["line"]) for row in pending}
@@ -101,6 +134,8 @@ def _run_pending(
                 result = future.result()
             except JobAbort:
                 continue  # the rows queued after it return at once, not started; those in flight are collected
+            except RowUncertain as exc:
+                uncertain[line] = exc.since
             except Exception as exc:
                 failure = failure or exc
             else:

@@ -62,6 +62,9 @@ class ChunkContext:
     # ``time.monotonic()`` after which no row starts (the invocation must end before its timeout): the rest
     # wait for the chunk's next delivery. None: no limit.
     start_rows_until: float | None = None
+    # Rows an earlier attempt set aside (line -> when their create, whose outcome is unknown, was sent): a contact
+    # the row identifies created since then is that create's, and the row counts as created.
+    uncertain: Mapping[int, float] = field(default_factory=dict)
     # the identity ledger of the workspace (``ledger.py``; None: not used) and the job its entries name
     ledger: IdentityLedger | None = None
     job_id: str = ""

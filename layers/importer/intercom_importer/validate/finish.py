@@ -38,6 +38,7 @@ def finish(
         "valid": counts["valid"],
         "invalid": counts["invalid"],
         "blank_lines": stream.blank_lines,  # since the start of the file (the stream's checkpoints carry it)
+        "unrecognisable_rows": counts["unrecognisable"],  # since the start of the file (the checkpoints' counts)
         "rows_read": counts["rows"],
         "bytes_read": stream.bytes_read,
         "problem_kinds": dict(state.kinds),

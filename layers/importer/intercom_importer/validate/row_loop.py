@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, TypeVar
 
 from intercom_importer.csv_reader import CsvStream, Row
+from intercom_importer.ledger import recognisable
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.schema import OTHER_PROBLEMS, Problem, RowValidator
 from intercom_importer.seen import SeenKeys
@@ -141,6 +142,8 @@ class _Sorter:
     def _accept(self, row: Row, record: dict[str, Any]) -> None:
         state = self._state
         state.counts["valid"] += 1
+        if self._people and not recognisable(record):
+            state.counts["unrecognisable"] += 1  # nothing finds its contact again: a re-run creates it again
         for target, sniffer in state.sniffers.items():
             if record.get(target) is not None:
                 sniffer.add(record[target])

@@ -33,7 +33,7 @@ class ReadPlan:
 class ReadState:
     """Everything counted so far (saved in every checkpoint)."""
 
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # rows, valid, invalid, unrecognisable (people)
     kinds: Counter[str] = field(default_factory=Counter)
     sample: list[dict[str, Any]] = field(default_factory=list)
     sniffers: dict[str, TypeSniffer] = field(default_factory=dict)
