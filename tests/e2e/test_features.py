@@ -212,9 +212,6 @@ def test_tags_are_applied_in_bulk_with_the_automatic_import_tag(pipeline, sandbo
     assert _calls(sandbox, "POST /tags") == 3 * (2 + 1)
 
 
-@pytest.mark.friendly_sandbox(
-    "the dry run sees contacts only through search: the seed import's contact, seconds old, is hidden by a lag and counted a create"
-)
 def test_dry_run_writes_nothing_and_its_counts_equal_the_real_run(pipeline, sandbox):
     pipeline.wait_done(pipeline.upload("incoming/f-seed.csv", "email,external_id,name\nd1@example.com,d-1,One\n"))
     body = (
@@ -711,9 +708,6 @@ def test_values_outside_a_list_attributes_options_are_invalid_rows_naming_the_al
     assert contact["custom_attributes"] == {"Tier": "gold"}
 
 
-@pytest.mark.friendly_sandbox(
-    "the seed import's contact, seconds old, is hidden by a lag: the dry run counts a create and the real run creates a second user (#12)"
-)
 def test_dry_run_under_skip_with_tags_estimates_exactly_what_the_real_run_spends(pipeline, sandbox):
     pipeline.wait_done(
         pipeline.upload("incoming/f-dry-skip-seed.csv", "email,external_id,name\ns1@example.com,s-1,One\n")

@@ -73,6 +73,27 @@ def test_invalid_rows_are_listed_with_line_column_and_fix_and_written_to_the_err
     assert [(r["error_line"], r["error_column"]) for r in rows] == [("3", "email"), ("4", "email")]
 
 
+def test_a_lead_known_only_by_phone_and_name_may_appear_once_per_file(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "email,name,phone\n"
+        ",Ann Lee,+44 20 7946 0001\n"
+        ",ann  lee,0044 20 7946 0001\n"  # the same phone and name, written differently
+        ",Ann Lee,+44 20 7946 0002\n"  # another phone: another lead
+        "ann@example.com,Ann Lee,+44 20 7946 0001\n"  # an email identifies this one
+        ",Bo,\n,Bo,\n",  # a name alone identifies nothing: not a duplicate
+        encoding="utf-8",
+    )
+
+    code, out, _ = cli("validate", str(path), "--invalid-rows", "skip_rows")
+
+    assert code == 1 and "5 valid, 1 invalid" in out
+    assert (
+        "line 3, column phone and name: '+442079460001|ann lee' duplicates an earlier row's phone and name: the same "
+        "phone and name as line 2" in out
+    )
+
+
 def test_the_default_policy_rejects_the_whole_file_and_says_how_to_import_the_valid_rows(mixed):
     code, report = cli_json("validate", str(mixed))
 

@@ -17,7 +17,7 @@ import pytest
 
 from intercom_importer.errors import LedgerUnavailableError
 from intercom_importer.ledger import IdentityLedger, LedgerEntry, identity_keys, normalise_phone
-from intercom_importer.upsert import CREATED, FAILED, SKIPPED, UPDATED, RowResult
+from intercom_importer.upsert import CREATED, FAILED, SKIPPED, UPDATED, ChunkSetAside, RowResult
 from intercom_sandbox import SandboxServer
 from moto_server import create_ledger_table, moto_server_fixture, session
 from sandbox_fixtures import FakeClock, clocked_sandbox_fixtures
@@ -166,7 +166,7 @@ def test_skip_looks_up_a_contact_only_the_ledger_knows(w: Intercom, ledger: Iden
 
     (second,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead", existing="skip")
 
-    assert second == RowResult(2, SKIPPED, first.contact_id)
+    assert second == RowResult(2, SKIPPED, first.contact_id, calls=1)
     assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}}
 
 
@@ -280,3 +280,49 @@ def test_a_ledger_that_keeps_throttling_makes_the_chunk_retry(table: Any):
 
     with pytest.raises(LedgerUnavailableError, match="kept throttling"):
         ledger.find(["email:a@x.io"])
+
+
+# ================================================================== claims: a run that died between create and answer
+def test_a_lead_create_is_claimed_before_it_is_sent_and_its_contact_replaces_the_claim(
+    w: Intercom, ledger: IdentityLedger
+):
+    claims: list[dict[str, Any]] = []
+    real_claim = ledger.claim
+    ledger.claim = lambda keys, **kw: (claims.append({"keys": list(keys), **kw}), real_claim(keys, **kw))[1]  # type: ignore[method-assign]
+
+    (result,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead")
+
+    assert claims == [{"keys": ["email:ada@example.com"], "job_id": "job-1", "line": 2, "sent_at": START}]
+    entry = ledger.find(["email:ada@example.com"])["email:ada@example.com"]
+    assert (entry.contact_id, entry.pending) == (result.contact_id, False)
+
+
+@pytest.mark.parametrize(("job", "outcome"), [("job-1", CREATED), ("job-other", UPDATED)], ids=["own", "another job's"])
+def test_a_claimed_lead_create_without_outcome_sets_the_row_aside_until_search_can_show_it(
+    w: Intercom, ledger: IdentityLedger, job: str, outcome: str
+):
+    # the dead attempt: its claim is written, its create carried out, and it died before it heard back
+    ledger.claim(["email:ada@example.com"], job_id=job, line=2, sent_at=START)
+    lead = w.contact(just_now=True, role="lead", email="ada@example.com")
+    w.clock.advance(30)
+
+    with pytest.raises(ChunkSetAside) as caught:  # search cannot show the lead yet: creating again could duplicate it
+        run(w, ledger, [row(2, email="ada@example.com")], role="lead", search_lag_seconds=LAG)
+
+    assert caught.value.uncertain == {2: START} and CREATE not in w.calls()
+    w.clock.advance(LAG)
+
+    (again,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead", search_lag_seconds=LAG)
+
+    assert again == RowResult(2, outcome, lead["id"])  # this job's own create counts as created
+    assert len(w.state()["contacts"]) == 1
+
+
+def test_a_claim_older_than_the_search_lag_with_no_contact_is_created_again(w: Intercom, ledger: IdentityLedger):
+    ledger.claim(["email:ada@example.com"], job_id="job-1", line=2, sent_at=START)  # that create never happened
+    w.clock.advance(LAG + 1)
+
+    (result,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead", search_lag_seconds=LAG)
+
+    assert result.outcome == CREATED
+    assert len(w.state()["contacts"]) == 1

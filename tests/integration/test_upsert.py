@@ -754,7 +754,6 @@ def test_lead_created_before_the_first_delivery_is_updated_not_counted_as_create
     assert len(w.state()["contacts"]) == 1
 
 
-@pytest.mark.friendly_sandbox("the existing lead is found by the chunk's search (no lag)")
 def test_lead_with_the_rows_phone_and_name_is_updated_not_created_again(w: Intercom):
     lead = w.contact(role="lead", name="Ann", phone="+44 1234 567")
 

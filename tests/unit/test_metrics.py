@@ -41,6 +41,7 @@ SETTINGS = SimpleNamespace(
     intercom_rate_limit_per_minute=10_000,
     intercom_token_secret="arn:aws:secretsmanager:us-east-1:123456789012:secret:intercom-test",
     identity_ledger_table="",  # the worker's metrics, without the ledger
+    intercom_search_lag_seconds=180.0,
 )
 
 

@@ -10,7 +10,9 @@ ledger is the importer's own memory: one DynamoDB item per identifier, scoped to
 Items (``pk`` only): ``pk = "<workspace>#<identifier key>"``, with ``contact_id``, ``role``, the contact's
 ``email`` and ``external_id`` as the row wrote them, ``created_at`` (Intercom's, when this import created it),
 ``job_id`` and ``expires_at`` (DynamoDB TTL: the ledger only has to outlive the search lag; 7 days by default).
-Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
+A lead's create is claimed first (``claim``: the entry without a contact, with when the create was sent), so a
+run that dies between the create and its answer leaves a trace: the next run finds the claim and waits for the
+search lag before it creates again (Intercom never refuses a second lead). Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
 neither (a lead known only by phone and name) ``phone:<normalised phone>|<case-folded name>``. Nothing else of
 the row is stored.
 """
@@ -21,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -86,6 +89,14 @@ class LedgerEntry:
     external_id: str | None = None
     created_at: int | None = None  # Intercom's, when this import created the contact
     job_id: str = ""
+    # A claim: a lead's create was sent at ``claimed_at`` (epoch seconds) for row ``line`` of the job, and its
+    # outcome is not recorded yet (``contact_id`` is ""). Written before the create, replaced by its contact after.
+    claimed_at: float | None = None
+    line: int = 0
+
+    @property
+    def pending(self) -> bool:
+        return not self.contact_id
 
     def as_contact(self) -> dict[str, Any]:
         """The entry in the shape of an Intercom contact (the fields the upsert reads), marked as the ledger's."""
@@ -147,6 +158,11 @@ class IdentityLedger:
             self._sleep(min(1.0, 0.05 * 2**attempt))
         raise LedgerUnavailableError(f"The identity ledger kept throttling ({what}); the chunk is retried.")
 
+    def claim(self, keys: Iterable[str], *, job_id: str, line: int, sent_at: float) -> None:
+        """Note that a lead's create for ``keys`` is being sent (``remember`` replaces the claim once it has an
+        answer): a later run that finds the claim but no contact knows that create may exist, unsearchable."""
+        self.record(LedgerEntry(key, "", "lead", job_id=job_id, claimed_at=sent_at, line=line) for key in keys)
+
     def forget(self, keys: Iterable[str], contact_id: str) -> None:
         """Remove ``keys`` that still name ``contact_id`` (Intercom no longer knows it: deleted or merged)."""
         for key in unique(keys):
@@ -176,6 +192,8 @@ class IdentityLedger:
         item.update({name: str(getattr(entry, name)) for name in ("email", "external_id") if getattr(entry, name)})
         if entry.created_at is not None:
             item["created_at"] = entry.created_at
+        if entry.claimed_at is not None:
+            item.update(claimed_at=Decimal(repr(entry.claimed_at)), line=entry.line)
         return item
 
     def _entry(self, item: Mapping[str, Any]) -> LedgerEntry:
@@ -188,6 +206,8 @@ class IdentityLedger:
             external_id=item.get("external_id"),
             created_at=int(created) if created is not None else None,
             job_id=str(item.get("job_id") or ""),
+            claimed_at=float(item["claimed_at"]) if "claimed_at" in item else None,
+            line=int(item.get("line") or 0),
         )
 
     def _call(self, what: str, call: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any]:

@@ -246,7 +246,12 @@ def _run(
     Intercom refusing the job aborts it (``_abort_job``)."""
     client = client_factory()
     try:  # the workspace's ledger: its GET /me is made once per environment, not counted as the chunk's
-        ctx = replace(ctx, ledger=_ledger(settings, client), job_id=chunk.job_id)
+        ctx = replace(
+            ctx,
+            ledger=_ledger(settings, client),
+            job_id=chunk.job_id,
+            search_lag_seconds=settings.intercom_search_lag_seconds,
+        )
     except JobAbort as exc:
         return _abort_job(chunk, store, exc, ctx.done)
     before = client.stats

@@ -46,6 +46,7 @@ class Known:
     by_email: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     by_phone: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     found: list[dict[str, Any]] = field(default_factory=list)  # what the search returned
+    claims: dict[str, LedgerEntry] = field(default_factory=dict)  # key -> a lead create with no recorded outcome
     _taken: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -99,6 +100,11 @@ class Known:
                 self.by_external = {k: c for k, c in self.by_external.items() if str(c["id"]) != contact_id}
         return bool(gone)
 
+    def claim_of(self, record: Mapping[str, Any]) -> LedgerEntry | None:
+        """The earliest claim on the row's identifiers: a lead's create sent for them whose outcome is not known."""
+        claims = [self.claims[k] for k in identity_keys(record) if k in self.claims]
+        return min(claims, key=lambda c: c.claimed_at or 0.0) if claims else None
+
     def take(self, contact: Mapping[str, Any]) -> None:
         """``contact`` is taken by a row (another row looking for a lead by phone and name passes it over)."""
         with self._lock:
@@ -120,7 +126,9 @@ def learn(client: IntercomClient, records: Sequence[Mapping[str, Any]], ledger: 
     if ledger is not None:
         searched_ids = {c.get("id") for c in _all(known)}
         for entry in ledger.find(key for r in records for key in identity_keys(r)).values():
-            if entry.contact_id not in searched_ids:
+            if entry.pending:
+                known.claims[entry.key] = entry
+            elif entry.contact_id not in searched_ids:
                 known.add(_ledger_contact(entry))
     return known
 

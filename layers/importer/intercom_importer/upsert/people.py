@@ -24,7 +24,7 @@ from intercom_importer.errors import (
     IntercomServerError,
 )
 from intercom_importer.intercom import IntercomClient
-from intercom_importer.ledger import identity_keys
+from intercom_importer.ledger import LedgerEntry, identity_keys
 from intercom_importer.upsert import identity
 from intercom_importer.upsert.bodies import CONTACT_FIELDS, request_body, safe_update
 from intercom_importer.upsert.companies import attach_company
@@ -108,14 +108,21 @@ def _person(
             found, reason = identity.pick_existing(record, known.by_external, known.by_email, role, ctx.identity_trap)
         if reason:
             return RowResult(r.line, FAILED, error=reason, column="email")
-        since = ctx.uncertain.get(r.line)
+        claim = known.claim_of(record) if ctx.ledger is not None else None
+        since = _created_since(r, claim)
         existing = found or recovered or (known.take_lead(record, since) if is_anonymous(record) else None)
         if existing is not None:
-            updated = _update_known(r, existing)
+            updated = _update_known(r, existing, since)
             if updated is not None:
                 return updated
         if ctx.dry_run:
             return RowResult(r.line, CREATED, calls=1 + r.attach_calls)
+        if (
+            claim is not None
+            and claim.claimed_at is not None
+            and client.now() < claim.claimed_at + ctx.search_lag_seconds
+        ):
+            raise RowUncertain(r.line, claim.claimed_at, RuntimeError("a create of this lead is not searchable yet"))
         return _create(r)
     except (IntercomAuthError, IntercomForbiddenError) as exc:
         raise JobAbort(exc) from exc
@@ -124,10 +131,23 @@ def _person(
         return RowResult(r.line, FAILED, error=f"Intercom refused the row: {exc.message}", column=column)
 
 
+def _created_since(r: _Row, claim: LedgerEntry | None) -> float | None:
+    """When this import may have created the row's contact without knowing it: the create an earlier attempt set
+    aside, or the one this job claimed in the ledger (a run that died before the answer). A contact found that was
+    created since then is that create's: the row counts as created."""
+    claimed = claim.claimed_at if claim is not None and claim.job_id == r.ctx.job_id else None
+    times = [t for t in (r.ctx.uncertain.get(r.line), claimed) if t is not None]
+    return min(times) if times else None
+
+
 def _create(r: _Row) -> RowResult:
     """Create the row's contact; a 409 makes it the existing contact's update (``_after_conflict``). A lead's
-    create answered 5xx or not at all may have been carried out: the row is set aside (``RowUncertain``)."""
+    create is claimed in the ledger first; one answered 5xx or not at all may have been carried out: the row is
+    set aside (``RowUncertain``)."""
     sent = r.client.now()
+    keys = identity_keys(r.record)
+    if r.role == "lead" and r.ctx.ledger is not None and keys:
+        r.ctx.ledger.claim(keys, job_id=r.ctx.job_id, line=r.line, sent_at=sent)
     try:
         created = r.client.create_contact({"role": r.role, **r.body})
     except IntercomConflictError as exc:
@@ -139,14 +159,18 @@ def _create(r: _Row) -> RowResult:
     return r.attached(RowResult(r.line, CREATED, str(created["id"])))
 
 
-def _update_known(r: _Row, existing: Mapping[str, Any]) -> RowResult | None:
+def _update_known(r: _Row, existing: Mapping[str, Any], since: float | None) -> RowResult | None:
     """Update (or skip) the contact the row was found to be; None when only the ledger knew it and Intercom no
     longer does (deleted, or merged away): its entries are forgotten and the row is created. A contact only the
     ledger knows is looked up before a skip or a dry run counts it."""
     try:
-        if existing.get("from_ledger") and (r.ctx.existing == "skip" or r.ctx.dry_run):
+        looked_up = bool(existing.get("from_ledger")) and (r.ctx.existing == "skip" or r.ctx.dry_run)
+        if looked_up:
             r.client.get_contact(str(existing["id"]))
-        return _update_existing(r, existing, created_since=r.ctx.uncertain.get(r.line))
+        result = _update_existing(r, existing, created_since=since)
+        if looked_up and result.outcome == SKIPPED:
+            result.calls = 1  # the lookup is what the real run spends on it too
+        return result
     except (IntercomNotFoundError, IntercomGoneError):
         if not existing.get("from_ledger") or r.ctx.ledger is None:
             raise
