@@ -391,6 +391,8 @@ class SandboxApp:
         if (method, name) == ("POST", "reset"):
             self.reset()
             return {"reset": True}
+        if (method, name) == ("POST", "settle"):
+            return {"settled": self.workspace.settle()}
         if (method, name) == ("GET", "config"):
             return self.config.as_admin_dict()
         if (method, name) == ("POST", "config"):

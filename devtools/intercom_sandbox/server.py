@@ -253,6 +253,10 @@ class SandboxServer:
         """Like ``POST /__sandbox/reset``."""
         self.app.reset()
 
+    def settle(self) -> int:
+        """Like ``POST /__sandbox/settle``: every contact made so far is searchable (its search lag has passed)."""
+        return self.app.workspace.settle()
+
     def stats(self) -> dict[str, Any]:
         """Like ``GET /__sandbox/stats``."""
         return self.app.stats.snapshot()

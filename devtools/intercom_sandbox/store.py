@@ -38,6 +38,14 @@ class WorkspaceStore:
         with self._lock:
             self._clear()
 
+    def settle(self) -> int:
+        """Every contact made so far becomes searchable, as once Intercom's search lag has passed
+        (``POST /__sandbox/settle``: a test's seeded workspace, as it is before an import); returns how many."""
+        with self._lock:
+            for contact in self._contacts.values():
+                contact.created_clock = float("-inf")
+            return len(self._contacts)
+
     def _now(self) -> tuple[float, int]:
         now = self._clock()
         return now, int(now)

@@ -77,9 +77,6 @@ def acme(stack_file, tmp_path_factory) -> dict[str, Any]:
     return cli_json(stack_file, "partner", "add", "acme", "--config", str(config))
 
 
-@pytest.mark.friendly_sandbox(
-    "the seeded contact, seconds old, is hidden by a lag and the row sends an external_id: a second user is created beside it (#12)"
-)
 def test_partner_file_is_imported_with_its_settings_and_mailed_to_its_recipients(pipeline, sandbox, acme):
     seeded = pipeline.wait_done(pipeline.upload("incoming/seed.csv", "email,name\nold@example.com,Before\n"))
     assert counts(seeded)["created"] == 1

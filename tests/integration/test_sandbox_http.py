@@ -146,6 +146,21 @@ def test_search_lag_hides_new_contacts_until_it_passes(
     assert found() == 1
 
 
+def test_settle_makes_the_contacts_made_so_far_searchable_but_not_later_ones(
+    sandbox: SandboxServer, sandbox_session: SandboxSession
+) -> None:
+    sandbox.configure(search_lag_seconds=600)
+    sandbox_session.post("/contacts", json={"email": "seeded@example.com"})
+    query = {"query": {"field": "email", "operator": "~", "value": "@example.com"}}
+
+    answer = requests.post(f"{sandbox.url}/__sandbox/settle", timeout=5)
+    sandbox_session.post("/contacts", json={"email": "later@example.com"})
+
+    assert (answer.status_code, answer.json()) == (200, {"settled": 1})
+    found = sandbox_session.post("/contacts/search", json=query).json()["data"]
+    assert [c["email"] for c in found] == ["seeded@example.com"]  # the later one is still inside the lag
+
+
 # ---------------------------------------------------------------- the documented profile
 
 
