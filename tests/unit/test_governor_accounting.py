@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from intercom_importer.errors import SettingsError
 from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
+from moto_server import create_jobs_table
 
 pytestmark = pytest.mark.unit
 
@@ -38,15 +39,7 @@ def table():
         resource = boto3.resource(
             "dynamodb", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
         )
-        created = resource.create_table(
-            TableName="jobs",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        created = create_jobs_table(resource, "jobs")  # as template.yaml declares it
         yield created
 
 

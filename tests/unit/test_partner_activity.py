@@ -8,6 +8,7 @@ from moto import mock_aws
 
 from intercom_importer.jobs import JobStore
 from intercom_importer.partner_activity import PartnerActivity, PartnerActivityLog
+from moto_server import create_jobs_table
 
 pytestmark = pytest.mark.unit
 
@@ -18,15 +19,7 @@ def log():
         resource = boto3.resource(
             "dynamodb", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
         )
-        table = resource.create_table(
-            TableName="jobs",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        table = create_jobs_table(resource, "jobs")  # as template.yaml declares it
         yield PartnerActivityLog.of(JobStore(table))
 
 
