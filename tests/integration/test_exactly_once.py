@@ -478,3 +478,23 @@ def wait_for_chunk(env: Env) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_a_lead_create_that_keeps_failing_goes_the_way_of_a_failing_chunk_after_five_checks(
+    env: Env, intercom: SandboxServer
+):
+    from intercom_importer.errors import LeadCreateUncertainError
+
+    intercom.reset()
+    env.settings = dataclasses.replace(env.settings, intercom_search_lag_seconds=0)
+    job_id = accepted_job(env, "incoming/lead-keeps-failing.csv", role="lead")
+    intercom.add_fault(method="POST", path="/contacts", status=503, times=100)  # never carried out
+    sqs = Sent(env.sqs)
+
+    outcomes = [deliver_chunk(env, job_id, sqs=sqs) for _ in range(worker.MAX_SET_ASIDE_ROUNDS)]
+    with pytest.raises(LeadCreateUncertainError, match="after 5 checks"):
+        deliver_chunk(env, job_id, sqs=sqs)
+
+    assert outcomes == ["set-aside"] * 5 and len(sqs.sent) == 5  # the sixth sends nothing: SQS retries it
+    assert worker.read_progress(env.s3, env.bucket, job_id, 1).rounds == 6
+    assert list(env.store.chunks(job_id)) == [] and intercom.state()["contacts"] == []

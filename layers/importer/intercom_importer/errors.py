@@ -78,6 +78,10 @@ class LedgerUnavailableError(RetryableError):
     """The identity ledger (DynamoDB) refused or kept throttling; the chunk is retried by SQS."""
 
 
+class LeadCreateUncertainError(RetryableError):
+    """Leads whose create got no answer were set aside and checked again too often (Intercom kept failing them)."""
+
+
 class ReportWriteError(RetryableError):
     """The error report could not be written to S3."""
 

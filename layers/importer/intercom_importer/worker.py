@@ -27,6 +27,7 @@ from intercom_importer.errors import (
     ChunkFormatError,
     IntercomAuthError,
     IntercomForbiddenError,
+    LeadCreateUncertainError,
 )
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.job_record import Job
@@ -49,6 +50,7 @@ from intercom_importer.upsert.known import searched
 ROW_START_MARGIN = 0.25  # of the invocation's time left: no row starts in it
 MAX_SQS_DELAY = 900  # seconds: the longest DelaySeconds SQS takes
 SET_ASIDE = "set-aside"  # what a delivery whose chunk runs again later returns
+MAX_SET_ASIDE_ROUNDS = 5  # then rows still set aside go the way of any failing chunk (retries, dead-letter queue)
 
 
 def parse_message(body: str) -> tuple[str, int, str]:
@@ -76,6 +78,7 @@ class Progress:
 
     done: dict[int, RowResult]
     uncertain: dict[int, float]
+    rounds: int = 0  # how often the chunk was sent again for rows set aside
 
 
 def read_progress(s3: Any, bucket: str, job_id: str, index: int) -> Progress:
@@ -87,7 +90,8 @@ def read_progress(s3: Any, bucket: str, job_id: str, index: int) -> Progress:
         raise
     data = json.loads(body)
     done = {int(r["line"]): RowResult.from_dict(r) for r in data["rows"]}
-    return Progress(done, {int(line): float(since) for line, since in (data.get("uncertain") or {}).items()})
+    uncertain = {int(line): float(since) for line, since in (data.get("uncertain") or {}).items()}
+    return Progress(done, uncertain, int(data.get("set_aside_rounds") or 0))
 
 
 def load_progress(s3: Any, bucket: str, job_id: str, index: int) -> dict[int, RowResult]:
@@ -102,11 +106,14 @@ def save_progress(
     index: int,
     done: Mapping[int, RowResult],
     uncertain: Mapping[int, float] | None = None,
+    rounds: int = 0,
 ) -> None:
     data: dict[str, Any] = {"job_id": job_id, "chunk": index, "rows": [r.to_dict() for r in done.values()]}
     pending = {str(line): since for line, since in (uncertain or {}).items() if line not in done}
     if pending:
         data["uncertain"] = pending
+    if rounds:
+        data["set_aside_rounds"] = rounds
     body = json.dumps(data)
     s3.put_object(Bucket=bucket, Key=keys.progress(job_id, index), Body=body.encode(), ContentType="application/json")
 
@@ -269,7 +276,14 @@ def _run(
     except ChunkSetAside as exc:
         # the rest of the chunk is done: the rows set aside are looked for again once search can show them
         uncertain = _earliest(ctx.uncertain, exc.uncertain)
-        save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, {**ctx.done, **exc.done}, uncertain)
+        rounds = read_progress(s3, settings.import_bucket, chunk.job_id, chunk.index).rounds + 1
+        done = {**ctx.done, **exc.done}
+        save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, done, uncertain, rounds)
+        if rounds > MAX_SET_ASIDE_ROUNDS:  # Intercom keeps failing these creates: SQS's retries, then the DLQ
+            raise LeadCreateUncertainError(
+                f"{len(exc.uncertain)} lead create(s) still had no answer after {MAX_SET_ASIDE_ROUNDS} checks: "
+                "Intercom kept failing them; the chunk is retried, and its rows count failed if it keeps failing"
+            ) from exc
         _check_again(chunk, settings, sqs, exc.uncertain)
         return _Ran([], SET_ASIDE)
     except ChunkInterrupted as exc:
