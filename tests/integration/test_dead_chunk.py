@@ -1,5 +1,5 @@
 """A chunk that ran out of retries after part of it was imported: the progress an interrupted attempt saved
-(``worker.save_progress``/``load_progress``) and the dead-letter handler (``worker.record_dead_chunk``) counting
+(``progress.save_progress``/``load_progress``) and the dead-letter handler (``worker.record_dead_chunk``) counting
 the finished rows as they ended and only the rest as failed.
 
 Against a moto server (S3, DynamoDB: ``ImporterAws``), and the Intercom sandbox over HTTP for the worker.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from intercom_importer import jobs, keys, worker
+from intercom_importer import jobs, keys, progress, worker
 from intercom_importer.chunks import CHUNK_FORMAT, chunk_message
 from intercom_importer.errors import IntercomServerError
 from intercom_importer.intercom import IntercomClient, RetryPolicy
@@ -112,18 +112,18 @@ REFUSED = RowResult(4, FAILED, error="Intercom refused the row: the owner", colu
 def test_progress_saved_by_an_interrupted_attempt_is_loaded_back_as_it_was(job: Job):
     done = {2: RowResult(2, CREATED, "c-2"), 3: RowResult(3, UPDATED, "c-3", calls=2), 4: REFUSED}
 
-    worker.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, done)
+    progress.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, done)
 
-    assert worker.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1) == done
+    assert progress.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1) == done
 
 
 def test_chunk_without_saved_progress_has_no_finished_row(job: Job):
-    assert worker.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1) == {}
+    assert progress.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1) == {}
 
 
 def test_dead_chunk_counts_finished_rows_as_they_ended_and_the_rest_as_failed(job: Job):
     done = {2: RowResult(2, CREATED, "c-2"), 3: RowResult(3, UPDATED, "c-3"), 4: REFUSED}
-    worker.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, done)
+    progress.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, done)
     for _ in range(3):
         job.store.note_chunk_error(job.job_id, 1, "IntercomServerError", "Intercom had a server error (HTTP 503)")
 
@@ -164,7 +164,7 @@ def test_rows_of_a_chunk_whose_tagging_failed_count_as_they_ended_when_it_is_dea
 
     with pytest.raises(IntercomServerError):  # SQS will deliver the chunk again
         job.process(sandbox.url, lambda: client)
-    saved = worker.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1)
+    saved = progress.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1)
     outcome = job.dead_letter()
 
     assert {line: r.outcome for line, r in saved.items()} == {2: CREATED, 3: CREATED, 4: FAILED, 5: CREATED}
@@ -192,7 +192,7 @@ def test_rows_written_before_the_token_was_refused_count_as_they_ended_and_the_r
 
 
 def test_rows_an_earlier_attempt_wrote_count_as_they_ended_in_a_chunk_of_an_aborted_job(job: Job):
-    worker.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, {2: RowResult(2, CREATED, "c-2")})
+    progress.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, {2: RowResult(2, CREATED, "c-2")})
     job.store.update(job.job_id, {"abort": {"error": "IntercomAuthError", "message": "Unauthorized", "status": 401}})
 
     outcome = job.process("http://127.0.0.1:9", lambda: pytest.fail("an aborted job calls Intercom no more"))

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from intercom_importer import jobs, worker
+from intercom_importer import jobs, progress, worker
 from intercom_importer.chunks import chunk_message
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.job_record import Job
@@ -454,12 +454,12 @@ def test_a_lead_create_without_answer_sets_its_row_aside_and_the_chunk_runs_agai
     assert deliver_chunk(env, job_id, sqs=sqs) == "set-aside"  # the other row ended; nothing recorded yet
 
     assert list(env.store.chunks(job_id)) == []
-    progress = worker.read_progress(env.s3, env.bucket, job_id, 1)
-    assert len(progress.done) == 1 and len(progress.uncertain) == 1
-    assert set(progress.done) | set(progress.uncertain) == {2, 3}
+    saved = progress.read_progress(env.s3, env.bucket, job_id, 1)
+    assert len(saved.done) == 1 and len(saved.uncertain) == 1
+    assert set(saved.done) | set(saved.uncertain) == {2, 3}
     (again,) = sqs.sent  # the chunk once more, delayed until the search lag has passed since the create was sent
     assert (again["QueueUrl"], json.loads(again["MessageBody"])["chunk"]) == (env.queue_url, 1)
-    assert 0 <= again["DelaySeconds"] <= 2 and sent_at <= min(progress.uncertain.values()) <= time.time()
+    assert 0 <= again["DelaySeconds"] <= 2 and sent_at <= min(saved.uncertain.values()) <= time.time()
     assert env.queued_chunks() == Counter({1: 1}) or wait_for_chunk(env)
 
     assert deliver_chunk(env, job_id, sqs=sqs) == "recorded"
@@ -496,5 +496,5 @@ def test_a_lead_create_that_keeps_failing_goes_the_way_of_a_failing_chunk_after_
         deliver_chunk(env, job_id, sqs=sqs)
 
     assert outcomes == ["set-aside"] * 5 and len(sqs.sent) == 5  # the sixth sends nothing: SQS retries it
-    assert worker.read_progress(env.s3, env.bucket, job_id, 1).rounds == 6
+    assert progress.read_progress(env.s3, env.bucket, job_id, 1).rounds == 6
     assert list(env.store.chunks(job_id)) == [] and intercom.state()["contacts"] == []
