@@ -14,6 +14,7 @@ help:
 	@echo "make test    - run every test (unit, contract, static, integration, end-to-end)"
 	@echo "make lint    - ruff, cfn-lint, mypy"
 	@echo "make scan    - security scans: checkov (template), bandit (code); see docs/security.md"
+	@echo "make bench   - the benchmark (docs/benchmarks.md); make bench-faults: leads through Intercom faults"
 	@echo "make build   - sam build (needs the AWS SAM CLI and python3.13)"
 	@echo "make deploy  - sam deploy --guided"
 
