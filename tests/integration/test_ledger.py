@@ -326,3 +326,25 @@ def test_a_claim_older_than_the_search_lag_with_no_contact_is_created_again(w: I
 
     assert result.outcome == CREATED
     assert len(w.state()["contacts"]) == 1
+
+
+# ================================================================== what is remembered
+def test_a_contact_search_showed_under_the_rows_keys_is_not_written_to_the_ledger_again(
+    w: Intercom, ledger: IdentityLedger
+):
+    user = w.contact(role="user", email="ada@example.com", external_id="u-1")  # a day old: search shows it
+
+    (result,) = run(w, ledger, [row(2, email="ada@example.com", external_id="u-1", name="Ada")])
+
+    assert result == RowResult(2, UPDATED, user["id"])
+    assert ledger.find(["email:ada@example.com", "external_id:u-1"]) == {}  # a later search shows it as well
+
+
+def test_only_the_key_the_search_did_not_show_is_written(w: Intercom, ledger: IdentityLedger):
+    user = w.contact(role="user", email="ada@example.com")  # no external_id yet: the row gives it one (attach)
+
+    (result,) = run(w, ledger, [row(2, email="ada@example.com", external_id="u-1")])
+
+    assert result == RowResult(2, UPDATED, user["id"])
+    found = ledger.find(["email:ada@example.com", "external_id:u-1"])
+    assert list(found) == ["external_id:u-1"] and found["external_id:u-1"].contact_id == user["id"]

@@ -105,6 +105,20 @@ class Known:
         claims = [self.claims[k] for k in identity_keys(record) if k in self.claims]
         return min(claims, key=lambda c: c.claimed_at or 0.0) if claims else None
 
+    def shows(self, key: str, contact_id: str) -> bool:
+        """The chunk's search already showed ``contact_id`` under the ledger key ``key`` (and no claim waits on it):
+        a later search will show it too, so the ledger need not remember it."""
+        if key in self.claims:
+            return False
+        kind, _, value = key.partition(":")
+        if kind == "external_id":
+            found = [self.by_external.get(value)]
+        elif kind == "email":
+            found = list(self.by_email.get(value, []))
+        else:
+            found = list(self.by_phone.get(value, []))
+        return any(c is not None and str(c.get("id")) == contact_id and not c.get("from_ledger") for c in found)
+
     def take(self, contact: Mapping[str, Any]) -> None:
         """``contact`` is taken by a row (another row looking for a lead by phone and name passes it over)."""
         with self._lock:
@@ -139,24 +153,30 @@ def remember(
     role: str,
     result: RowResult,
     job_id: str,
+    known: Known | None = None,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Write the row's identifiers with its contact (a failed row or one without a contact writes nothing)."""
+    """Write the row's identifiers with its contact (a failed row or one without a contact writes nothing), but
+    not those under which the chunk's search (``known``) already showed that contact."""
     if result.outcome == FAILED or not result.contact_id:
+        return
+    contact_id = result.contact_id
+    keys = [k for k in identity_keys(record) if known is None or not known.shows(k, contact_id)]
+    if not keys:
         return
     created_at = int(clock()) if result.outcome == CREATED else None
     email, external_id = record.get("email"), record.get("external_id")
     ledger.record(
         LedgerEntry(
             key,
-            result.contact_id,
+            contact_id,
             role,
             email=str(email) if email else None,
             external_id=str(external_id) if external_id else None,
             created_at=created_at,
             job_id=job_id,
         )
-        for key in identity_keys(record)
+        for key in keys
     )
 
 

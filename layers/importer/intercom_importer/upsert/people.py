@@ -54,7 +54,7 @@ def import_people(
         record = row["record"]
         result = _person(client, row, ctx, known, scope, recovered.get(int(row["line"])))
         if ctx.ledger is not None and not ctx.dry_run:
-            remember(ctx.ledger, record, role_of(record, ctx), result, ctx.job_id)
+            remember(ctx.ledger, record, role_of(record, ctx), result, ctx.job_id, known)
         return result
 
     return tagged(client.tag_contacts, ctx, run_rows(rows, one, ctx, threads))
