@@ -460,7 +460,7 @@ def test_a_lead_create_without_answer_sets_its_row_aside_and_the_chunk_runs_agai
     (again,) = sqs.sent  # the chunk once more, delayed until the search lag has passed since the create was sent
     assert (again["QueueUrl"], json.loads(again["MessageBody"])["chunk"]) == (env.queue_url, 1)
     assert 0 <= again["DelaySeconds"] <= 2 and sent_at <= min(saved.uncertain.values()) <= time.time()
-    assert env.queued_chunks() == Counter({1: 1}) or wait_for_chunk(env)
+    assert wait_for_chunk(env)  # then it is in the queue, once
 
     assert deliver_chunk(env, job_id, sqs=sqs) == "recorded"
 

@@ -288,11 +288,19 @@ def test_a_lead_create_is_claimed_before_it_is_sent_and_its_contact_replaces_the
 ):
     claims: list[dict[str, Any]] = []
     real_claim = ledger.claim
-    ledger.claim = lambda keys, **kw: (claims.append({"keys": list(keys), **kw}), real_claim(keys, **kw))[1]  # type: ignore[method-assign]
+
+    def claim(keys: Any, **where: Any) -> None:
+        claims.append({"keys": list(keys), **where, "contacts_then": len(w.state()["contacts"])})
+        real_claim(keys, **where)
+
+    ledger.claim = claim  # type: ignore[method-assign]
 
     (result,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead")
 
-    assert claims == [{"keys": ["email:ada@example.com"], "job_id": "job-1", "line": 2, "sent_at": START}]
+    # claimed before the create was sent: Intercom had no contact yet
+    assert claims == [
+        {"keys": ["email:ada@example.com"], "job_id": "job-1", "line": 2, "sent_at": START, "contacts_then": 0}
+    ]
     entry = ledger.find(["email:ada@example.com"])["email:ada@example.com"]
     assert (entry.contact_id, entry.pending) == (result.contact_id, False)
 

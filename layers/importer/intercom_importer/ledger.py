@@ -142,8 +142,7 @@ class IdentityLedger:
         items = {e.key: self._item(e, expires_at) for e in entries}
         for group in batched(list(items.values()), MAX_WRITE):
             request = {self._table.name: [{"PutRequest": {"Item": item}} for item in group]}
-            for _answer in self._batch("write", self._table.meta.client.batch_write_item, request, "UnprocessedItems"):
-                pass
+            list(self._batch("write", self._table.meta.client.batch_write_item, request, "UnprocessedItems"))
 
     def _batch(
         self, what: str, call: Callable[..., dict[str, Any]], request: dict[str, Any], leftover: str

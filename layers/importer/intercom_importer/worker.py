@@ -35,7 +35,7 @@ from intercom_importer.ledger import IdentityLedger
 from intercom_importer.mapping import PEOPLE
 from intercom_importer.observability import logger
 from intercom_importer.options import ImportOptions
-from intercom_importer.progress import load_progress, read_progress, save_progress
+from intercom_importer.progress import Progress, load_progress, read_progress, save_progress
 from intercom_importer.settings import Settings
 from intercom_importer.upsert import (
     FAILED,
@@ -74,11 +74,12 @@ def _companies(s3: Any, bucket: str, key: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Chunk:
-    """A chunk to run, with what running it needs from its job."""
+    """A chunk to run, with what running it needs from its job and what earlier attempts of it did."""
 
     body: ChunkBody
     job: Job
     options: ImportOptions
+    progress: Progress
 
     @property
     def job_id(self) -> str:
@@ -139,13 +140,15 @@ def process_chunk(
         logger.warning("chunk of a job already reported; not imported", status=job.status)
         return "late"
     chunk = _Chunk(
-        _read_chunk(s3, settings.import_bucket, key, job_id, index), job, ImportOptions.from_dict(job.options)
+        _read_chunk(s3, settings.import_bucket, key, job_id, index),
+        job,
+        ImportOptions.from_dict(job.options),
+        read_progress(s3, settings.import_bucket, job_id, index),
     )
     started = time.monotonic()
     abort = job.abort
     if abort:  # rows an earlier attempt of this chunk wrote count as they ended, the rest are not imported
-        done = load_progress(s3, settings.import_bucket, job_id, index)
-        ran = _Ran(_aborted(chunk.rows, done, abort), "aborted")
+        ran = _Ran(_aborted(chunk.rows, chunk.progress.done, abort), "aborted")
     else:
         ctx = _context(chunk, settings, s3, redelivered_since, remaining_ms)
         ran = _run(chunk, ctx, settings, store, s3, client_factory, sqs)
@@ -168,7 +171,7 @@ def _context(
     options = chunk.options
     mapping = options.mapping or {}
     columns = chunk.job.columns
-    progress = read_progress(s3, settings.import_bucket, chunk.job_id, chunk.index)
+    progress = chunk.progress
     return ChunkContext(
         existing=options.existing,
         role=options.role,
@@ -230,7 +233,7 @@ def _run(
     except ChunkSetAside as exc:
         # the rest of the chunk is done: the rows set aside are looked for again once search can show them
         uncertain = _earliest(ctx.uncertain, exc.uncertain)
-        rounds = read_progress(s3, settings.import_bucket, chunk.job_id, chunk.index).rounds + 1
+        rounds = chunk.progress.rounds + 1
         done = {**ctx.done, **exc.done}
         save_progress(s3, settings.import_bucket, chunk.job_id, chunk.index, done, uncertain, rounds)
         if rounds > MAX_SET_ASIDE_ROUNDS:  # Intercom keeps failing these creates: SQS's retries, then the DLQ
