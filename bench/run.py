@@ -111,6 +111,10 @@ class RunResult:
     window_counts: list[int] = field(default_factory=list)
     """Calls Intercom accepted in each complete window."""
     by_route: dict[str, Any] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    """Rows by outcome (created, updated, unchanged, ...), from the job record."""
+    changed_rows: int | None = None
+    """Re-imports: the rows the file changed (``updated`` must equal it)."""
 
     @property
     def calls_per_row(self) -> float:
@@ -169,6 +173,7 @@ class BenchReport:
     naive: list[RunResult] = field(default_factory=list)
     latency: list[LatencyResult] = field(default_factory=list)
     validator: list[ValidatorResult] = field(default_factory=list)
+    reimport: list[RunResult] = field(default_factory=list)
     started: str = ""
     seconds: float = 0.0
 
@@ -386,12 +391,16 @@ def _last_chunk_recorded(runtime: Any, job_id: str) -> float | None:
 
 
 def run_pipeline(
-    runtime: Any, sandbox: SandboxProcess, config: BenchConfig, path: Path, rows: int, label: str
+    runtime: Any, sandbox: SandboxProcess, config: BenchConfig, path: Path, rows: int, label: str, *, fresh: bool = True
 ) -> RunResult:
-    """Upload one file, follow its job to the email, collect the numbers."""
+    """Upload one file, follow its job to the email, collect the numbers. ``fresh``: the workspace is emptied and
+    seeded first; otherwise it is kept as it is and only the sandbox's stats are zeroed."""
     from intercom_importer.jobs import TERMINAL, job_id_for
 
-    sandbox.fresh(rows)
+    if fresh:
+        sandbox.fresh(rows)
+    else:
+        sandbox.admin("DELETE", "stats")
     bucket = runtime.outputs["ImportBucketName"]
     key = f"incoming/{label}-{time.time_ns()}.csv"
     uploaded = time.time()
@@ -436,7 +445,43 @@ def run_pipeline(
         rate_limit=config.rate_limit,
         window_counts=windows,
         by_route=stats.get("by_route", {}),
+        outcomes={k: int(job.get(k) or 0) for k in OUTCOMES},
     )
+
+
+OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed", "invalid")
+CHANGED_SHARE = 20  # every 20th row changed: 5%
+
+
+def write_changed_people(path: Path, rows: int) -> tuple[Path, int]:
+    """The people file of ``write_people`` with every ``CHANGED_SHARE``-th row's name changed; and how many."""
+    changed = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER)
+        for i in range(rows):
+            email, external_id, name, signed_up = person(i)
+            if i % CHANGED_SHARE == 7 % CHANGED_SHARE:
+                name, changed = f"Renamed Person {i}", changed + 1
+            out.write(",".join((email, external_id, name, signed_up)) + "\n")
+    return path, changed
+
+
+def run_reimports(runtime: Any, sandbox: SandboxProcess, config: BenchConfig, workdir: Path, rows: int) -> list:
+    """Issue 13's re-imports: a file imported (half of its contacts seeded, as in the pipeline runs), Intercom's
+    search lag let pass (``settle``), then the same file again (every row unchanged) and a copy with 5% of its rows
+    changed. Returns the two re-imports' results."""
+    path = write_people(workdir / f"reimport-{rows}.csv", rows)
+    run_pipeline(runtime, sandbox, config, path, rows, f"first import {rows:,}")
+    sandbox.admin("POST", "settle")
+    same = run_pipeline(runtime, sandbox, config, path, rows, f"re-import unchanged {rows:,}", fresh=False)
+    same.changed_rows = 0
+    changed_path, changed = write_changed_people(workdir / f"reimport-{rows}-changed.csv", rows)
+    sandbox.admin("POST", "settle")
+    five = run_pipeline(runtime, sandbox, config, changed_path, rows, f"re-import 5% changed {rows:,}", fresh=False)
+    five.changed_rows = changed
+    path.unlink(missing_ok=True)
+    changed_path.unlink(missing_ok=True)
+    return [same, five]
 
 
 def measure_latency_hiding(
@@ -600,6 +645,7 @@ class BenchOptions:
     validator_mb: tuple[float, ...] = (10.0, 200.0)
     config: BenchConfig = BenchConfig()
     workdir: Path | None = None
+    reimport_rows: int = 10_000
 
 
 def run_bench(options: BenchOptions, command: str = "", log: Any = print) -> BenchReport:
@@ -633,6 +679,11 @@ def run_bench(options: BenchOptions, command: str = "", log: Any = print) -> Ben
                         report.naive.append(naive)
                         log(_row(naive))
                     path.unlink(missing_ok=True)
+        if options.reimport_rows:
+            with local_stack(sandbox, config, workdir / "logs-reimport") as runtime:
+                for result in run_reimports(runtime, sandbox, config, workdir, options.reimport_rows):
+                    report.reimport.append(result)
+                    log(_reimport_row(result))
         if options.latency_rows:
             for threads in options.latency_threads:
                 latency = measure_latency_hiding(sandbox, config, workdir, options.latency_rows, threads)
@@ -680,6 +731,62 @@ def _cells(result: RunResult) -> list[str]:
         f"{result.end_to_end:.1f} s",
         latency,
     ]
+
+
+REIMPORT_COLUMNS = ("run", "rows", "API calls/row", "updated", "unchanged", "rows/s", "end-to-end")
+
+
+def _reimport_row(result: RunResult) -> str:
+    return " | ".join(
+        [
+            result.label,
+            f"{result.rows:,}",
+            f"{result.calls_per_row:.4f}",
+            f"{result.outcomes.get('updated', 0):,}",
+            f"{result.outcomes.get('unchanged', 0):,}",
+            f"{result.rows_per_second:,.1f}",
+            f"{result.end_to_end:.1f} s",
+        ]
+    )
+
+
+def reimport_markdown(report: BenchReport) -> str:
+    """The re-import table (issue 13) and its targets."""
+    config = report.config
+    lines = [
+        f"Command: `{report.command}`  ",
+        f"Run: {report.started}, on {report.machine}. The same sandbox settings and stack as the pipeline runs "
+        f"({config.rate_limit} calls per {config.window_seconds:g} s, {config.latency_ms:g} ms per call). Each file "
+        "is first imported (half of its contacts seeded), the search lag let pass, then imported again as it is and "
+        f"with every {CHANGED_SHARE}th row's name changed. Calls: every request the sandbox received during the "
+        "re-import (searches, the validator's attribute listing, each worker environment's `GET /me`).",
+        "",
+        "| " + " | ".join(REIMPORT_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in REIMPORT_COLUMNS) + "|",
+        *(f"| {_reimport_row(r)} |" for r in report.reimport),
+        "",
+        "Targets of issue 13, as measured in this run:",
+        "",
+        *reimport_targets(report),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def reimport_targets(report: BenchReport) -> list[str]:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    out = []
+    for run in report.reimport:
+        updated, unchanged = run.outcomes.get("updated", 0), run.outcomes.get("unchanged", 0)
+        limit = 0.02 if not run.changed_rows else 0.07
+        out.append(
+            f"- {run.label}: {run.calls_per_row:.4f} calls/row (<= {limit}: {verdict(run.calls_per_row <= limit)}), "
+            f"updated {updated:,} of {run.changed_rows:,} changed rows "
+            f"({verdict(updated == run.changed_rows)}), unchanged {unchanged:,} "
+            f"({verdict(unchanged == run.rows - (run.changed_rows or 0))})"
+        )
+    return out
 
 
 def markdown(report: BenchReport) -> str:
@@ -791,17 +898,30 @@ def targets(report: BenchReport) -> list[str]:
     return out
 
 
+REIMPORT_START = "<!-- bench-reimport:start (generated by bench/run.py; edit outside the markers) -->"
+REIMPORT_END = "<!-- bench-reimport:end -->"
+
+
 def write_doc(report: BenchReport, path: Path = DOC) -> None:
-    generated = f"{MARK_START}\n{markdown(report)}{MARK_END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if MARK_START in text and MARK_END in text:
-            before, rest = text.split(MARK_START, 1)
-            _, after = rest.split(MARK_END, 1)
-            path.write_text(before + generated + after, encoding="utf-8")
-            return
+    """The pipeline section (when pipeline files ran) and the re-import section (when re-imports ran), each
+    between its markers; the text around them is kept."""
+    if report.pipeline or report.validator or report.latency:
+        _write_between(path, MARK_START, MARK_END, markdown(report))
+    if report.reimport:
+        _write_between(path, REIMPORT_START, REIMPORT_END, reimport_markdown(report))
+
+
+def _write_between(path: Path, start: str, end: str, body: str) -> None:
+    generated = f"{start}\n{body}{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        text = before + generated + after
+    else:
+        text = text.rstrip("\n") + f"\n\n{generated}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# Benchmarks\n\n{generated}\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
 
 
 def _plain(value: Any) -> Any:
@@ -838,6 +958,10 @@ def parse_args(argv: Sequence[str]) -> tuple[BenchOptions, argparse.Namespace]:
     parser.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep generated files and function logs here")
+    parser.add_argument(
+        "--reimport-rows", type=int, default=BenchOptions.reimport_rows,
+        help="rows of the re-import runs (issue 13: unchanged, 5%% changed; 0: none)",
+    )
     args = parser.parse_args(argv)
     config = BenchConfig(
         rate_limit=args.rate_limit,
@@ -856,6 +980,7 @@ def parse_args(argv: Sequence[str]) -> tuple[BenchOptions, argparse.Namespace]:
         validator_mb=validator,
         config=config,
         workdir=args.workdir,
+        reimport_rows=args.reimport_rows,
     )
     if args.smoke:
         options = smoke_options()
@@ -866,7 +991,13 @@ def smoke_options(workdir: Path | None = None) -> BenchOptions:
     """What CI runs: a few seconds of everything but the latency runs."""
     config = BenchConfig(rate_limit=300, window_seconds=1.0, latency_ms=10.0, threads=8)
     return BenchOptions(
-        sizes=(300,), naive_rows=300, latency_rows=0, validator_mb=(1.0,), config=config, workdir=workdir
+        sizes=(300,),
+        naive_rows=300,
+        latency_rows=0,
+        validator_mb=(1.0,),
+        config=config,
+        workdir=workdir,
+        reimport_rows=300,
     )
 
 
@@ -879,7 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options, args = parse_args(argv)
     command = " ".join(["bench/run.py", *(shlex.quote(a) for a in argv)])
     report = run_bench(options, command=command, log=lambda text: print(text, file=sys.stderr, flush=True))
-    text = markdown(report)
+    text = markdown(report) + (reimport_markdown(report) if report.reimport else "")
     print(text)
     if args.json:
         args.json.write_text(json.dumps(_as_json(report), indent=2), encoding="utf-8")
@@ -891,7 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _as_json(report: BenchReport) -> dict[str, Any]:
     data = asdict(report)
     data["config"] = asdict(report.config)
-    for kind in ("pipeline", "naive"):
+    for kind in ("pipeline", "naive", "reimport"):
         for entry, result in zip(data[kind], getattr(report, kind), strict=True):
             entry.update(
                 calls_per_row=result.calls_per_row,

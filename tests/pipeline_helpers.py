@@ -20,6 +20,8 @@ from local_runtime import LocalRuntime, RuntimeOptions
 
 _DES = TypeDeserializer()
 ROOT = Path(__file__).resolve().parents[1]
+# where a data row can end: each row in exactly one of these (the invariant ``Pipeline.wait_done`` asserts)
+OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed", "invalid")
 
 
 @contextmanager
@@ -207,8 +209,8 @@ class Pipeline:
                 # the job after the read above saw its terminal status
                 job = self.job(job_id)
                 # the invariant of every import: each data row ends in exactly one count
-                c = counts(job)
-                assert c["rows"] == sum(c[k] for k in ("created", "updated", "skipped", "failed", "invalid")), c
+                c = {**counts(job), "unchanged": int(job.get("unchanged", 0))}
+                assert c["rows"] == sum(c[k] for k in OUTCOMES), c
                 return job
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} not done after {timeout} s: {self.job(job_id)}")

@@ -50,7 +50,8 @@ def _job(**changes: Any) -> Job:
         "options": _OPTIONS,
         "rows": 12480,
         "created": 9210,
-        "updated": 3270,
+        "updated": 2870,
+        "unchanged": 400,  # Intercom already held every value of these rows
         "skipped": 0,
         "failed": 0,
         "invalid": 0,
@@ -113,7 +114,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "completed": {**BASE, "job": _job(), "status": jobs.COMPLETED, "reason": None, "error_link": ""},
     "completed_with_errors": {
         **BASE,
-        "job": _job(created=9160, failed=3, invalid=34, **_PROBLEMS),
+        "job": _job(created=9160, unchanged=413, failed=3, invalid=34, **_PROBLEMS),
         "status": jobs.COMPLETED_WITH_ERRORS,
         "reason": None,
         "error_link": LINK,
@@ -129,6 +130,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "job": _job(
             created=0,
             updated=0,
+            unchanged=0,
             skipped=12446,
             invalid=34,
             options={**_OPTIONS, "invalid_rows": "reject_file"},
@@ -145,7 +147,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "failed_token": {
         **BASE,
         "job": _job(
-            created=0, updated=0, failed=12480, abort={"error": "IntercomAuthError", "message": "Unauthorized"}
+            created=0,
+            updated=0,
+            unchanged=0,
+            failed=12480,
+            abort={"error": "IntercomAuthError", "message": "Unauthorized"},
         ),
         "status": jobs.FAILED,
         "reason": (
@@ -160,6 +166,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "job": _job(
             created=0,
             updated=0,
+            unchanged=0,
             failed=12480,
             failure={"error": "IntercomServerError", "message": "Intercom answered 503 Service Unavailable"},
         ),
@@ -172,6 +179,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "job": _job(
             created=0,
             updated=0,
+            unchanged=0,
             rows=0,
             failure={"error": "Sandbox.Timedout", "message": "Task timed out after 900 seconds"},
         ),
@@ -181,7 +189,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "incomplete": {
         **BASE,
-        "job": _job(created=8000, updated=2480, chunks_done=105),
+        "job": _job(created=8000, updated=2100, unchanged=380, chunks_done=105),
         "status": jobs.INCOMPLETE,
         "reason": (
             "20 of 125 chunks did not finish before the job timeout; their rows are not counted as imported. "
@@ -199,6 +207,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
             dry_run=True,
             options={**_OPTIONS, "dry_run": True},
             created=9160,
+            updated=2870,
+            unchanged=416,
             invalid=34,
             api_calls=12612,
             prepare_calls=3,

@@ -59,6 +59,19 @@ def column_lines(columns: Sequence[Mapping[str, Any]], header: str = "header", t
     return lines
 
 
+# where a file's rows ended, in the order shown (``Job.row_counts`` less ``rows``)
+OUTCOMES = tuple(name for name in Job().row_counts() if name != "rows")
+# a dry run's counts are what the import would do: it would change (create, update) a row or leave it unchanged
+DRY_RUN_WORDS = {"created": "would-create", "updated": "would-update", "skipped": "would-skip", "failed": "would-fail"}
+
+
+def outcome_counts(counts: Mapping[str, Any], *, dry_run: bool, separator: str = "  ") -> str:
+    """``created 5  updated 1  unchanged 2  skipped 0  failed 0  invalid 0``; a dry run's say ``would-create 5``
+    and so on (``unchanged`` stays: a dry run finds those rows unchanged as they are)."""
+    words = DRY_RUN_WORDS if dry_run else {}
+    return separator.join(f"{words.get(name, name)} {counts.get(name, 0)}" for name in OUTCOMES)
+
+
 def progress_line(job: Job) -> str:
     status = job.status or "?"
     total, done = job.chunks_total, job.chunks_done
@@ -67,11 +80,8 @@ def progress_line(job: Job) -> str:
     if total:
         width = 30
         filled = int(width * min(done, total) / total)
-        return (
-            f"{status} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  "
-            f"created {job.created}  updated {job.updated}  "
-            f"skipped {job.skipped}  failed {job.failed}  invalid {job.invalid}"
-        )
+        counts = outcome_counts(job.row_counts(), dry_run=job.dry_run)
+        return f"{status} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  {counts}"
     return status
 
 
@@ -99,8 +109,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequen
 
 
 def counts_line(job: Job) -> str:
-    counts = job.row_counts()
-    return f"rows {counts.pop('rows')}: " + ", ".join(f"{k} {n}" for k, n in counts.items())
+    return f"rows {job.rows}: " + outcome_counts(job.row_counts(), dry_run=job.dry_run, separator=", ")
 
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {}, False)
@@ -165,6 +174,9 @@ def job_details(job: Job, *, max_problems: int = 10) -> str:
     if len(problems) > max_problems:
         add("", f"... {len(problems) - max_problems} more (see the error file)")
     add("error file", job.error_file)
+    add("undo of", job.undo_of)
+    if job.undone_at:
+        add("undone", f"{short_time(job.undone_at)} by undo job {job.undo_job_id}")
     if job.recipients:
         add("recipients", ", ".join(job.recipients))
     email = job.email_status

@@ -25,7 +25,7 @@ from intercom_importer.jobs import plain
 
 HISTORY_INDEX = "by-created"
 MANIFEST_SUFFIXES = (".json",)  # the validator ignores these uploads (sidecar manifests)
-UNFINISHED = ("validating", "queueing", "importing")
+UNFINISHED = ("validating", "queueing", "importing", "undoing")  # "undoing": an undo's own record
 
 
 # ------------------------------------------------------------------------------------------- upload
@@ -100,9 +100,11 @@ def upload(
 
 # ------------------------------------------------------------------------------------------- status
 def present(job: Job) -> dict[str, Any]:
-    """The record as ``status --json`` shows it: without the state machine's task token, with S3 URLs added."""
+    """The record as ``status --json`` shows it: without the state machine's task token, with S3 URLs added, and
+    every row count (one the record lacks, such as ``unchanged`` on a job older than that outcome, is 0)."""
     record = {k: v for k, v in job.to_dict().items() if k != "task_token"}
-    return {**record, "source": job.source, "error_file": job.error_file}
+    missing = {k: n for k, n in job.row_counts().items() if k not in record}
+    return {**record, **missing, "source": job.source, "error_file": job.error_file}
 
 
 def get_job(target: Target, job_id: str) -> Job | None:
@@ -293,4 +295,7 @@ def history_row(job: Job) -> dict[str, Any]:
         "partner": job.partner or None,
         "options": dict(job.options),
         "error_file": job.error_file,
+        "undone_at": job.undone_at,  # the import was undone (`intercom-import undo`), by the undo job below
+        "undo_job_id": job.undo_job_id or None,
+        "undo_of": job.undo_of or None,  # this job is an undo, of that import
     }

@@ -495,6 +495,13 @@ def test_attach_contact_to_company(spec):
     assert_contract(spec, adapter)
 
 
+def test_detach_contact_from_company(spec):
+    client, adapter = capture([COMPANY])
+    client.detach_contact_from_company(contact(1)["id"], COMPANY_ID)
+    assert sent(adapter) == [("DELETE", f"/contacts/{contact(1)['id']}/companies/{COMPANY_ID}", {}, None)]
+    assert_contract(spec, adapter)
+
+
 def test_list_companies(spec):
     page = {
         "type": "list",
@@ -566,6 +573,32 @@ def test_list_tags(spec):
     client, adapter = capture([{"type": "list", "data": [TAG]}])
     client.list_tags()
     assert sent(adapter) == [("GET", "/tags", {}, None)]
+    assert_contract(spec, adapter)
+
+
+def test_untag_contact(spec):
+    client, adapter = capture([TAG])
+    client.untag_contact(contact(1)["id"], TAG["id"])
+    assert sent(adapter) == [("DELETE", f"/contacts/{contact(1)['id']}/tags/{TAG['id']}", {}, None)]
+    assert_contract(spec, adapter)
+
+
+def test_update_contact_restoring_before_values(spec):
+    """An undo's PUT: cleared nullable fields as null, cleared emails and external_ids as "" (not nullable)."""
+    body = {
+        "name": None,
+        "phone": None,
+        "avatar": None,
+        "signed_up_at": None,
+        "owner_id": None,
+        "unsubscribed_from_emails": True,
+        "email": "",
+        "external_id": "",
+        "custom_attributes": {"plan": "free", "seats": None},
+    }
+    client, adapter = capture([contact(1)])
+    client.update_contact(contact(1)["id"], dict(body))
+    assert sent(adapter) == [("PUT", f"/contacts/{contact(1)['id']}", {}, body)]
     assert_contract(spec, adapter)
 
 

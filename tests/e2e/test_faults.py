@@ -1,6 +1,6 @@
 """Faults injected through the sandbox and the pipeline: every row accounted once, no duplicate contact, one email.
 
-`Pipeline.wait_done` asserts the invariant (created + updated + skipped + failed + invalid == rows) for
+`Pipeline.wait_done` asserts the invariant (created + updated + unchanged + skipped + failed + invalid == rows) for
 every job; each test adds what must hold in Intercom and in the email.
 """
 
@@ -137,7 +137,7 @@ def test_same_key_uploaded_again_is_a_new_import(pipeline, sandbox):
     second = pipeline.wait_done(pipeline.upload("incoming/x-again.csv", _users(3, "e")))
 
     assert first["job_id"] != second["job_id"]
-    assert counts(first)["created"] == 3 and counts(second)["updated"] == 3
+    assert counts(first)["created"] == 3 and second["unchanged"] == 3  # the same rows: nothing to write
     assert len(pipeline.emails_for(first["job_id"])) == len(pipeline.emails_for(second["job_id"])) == 1
 
 

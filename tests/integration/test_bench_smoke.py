@@ -62,3 +62,17 @@ def test_table_has_one_line_per_run_and_the_targets(bench, report):
     # two calls a row (a call retried after a 5xx under load shows as 2.003)
     assert re.search(r"\| naive 300 \| 300 \| 2\.0\d\d \|", text), text
     assert "Targets of issue 4" in text
+
+
+def test_re_imports_write_only_the_changed_rows(bench, report):
+    same, changed = report.reimport
+    assert (same.rows, changed.rows) == (300, 300)
+    assert same.outcomes["unchanged"] == 300 and same.outcomes["updated"] == 0 and same.outcomes["created"] == 0
+    assert same.by_route.get("PUT /contacts/{contact_id}") is None  # nothing written
+    # the searches (one per 100-row chunk), the validator's attribute listing, each worker environment's GET /me
+    assert same.calls <= 3 + 2 + 4
+    assert changed.changed_rows == 15
+    assert changed.outcomes["updated"] == 15 and changed.outcomes["unchanged"] == 285
+    assert sum(changed.by_route["PUT /contacts/{contact_id}"].values()) == 15
+    text = bench.reimport_markdown(report)
+    assert "| re-import unchanged 300 | 300 |" in text and "Targets of issue 13" in text

@@ -28,7 +28,7 @@ from sandbox_fixtures import SANDBOX_TOKEN
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("run", "up", "down", "upload", "status", "history", "sample", "validate", "partner", "presign")
+COMMANDS = ("run", "up", "down", "upload", "status", "history", "undo", "sample", "validate", "partner", "presign")
 
 
 @pytest.fixture(autouse=True)
@@ -119,10 +119,11 @@ def test_run_json_summary_has_the_job_counts_problems_and_email(json_run):
     assert json_run["code"] == 1  # completed with errors
     assert summary["job_id"].startswith("job-")
     assert summary["status"] == "completed_with_errors"
-    assert {k: summary[k] for k in ("rows", "created", "updated", "skipped", "failed", "invalid")} == {
+    assert {k: summary[k] for k in ("rows", "created", "updated", "unchanged", "skipped", "failed", "invalid")} == {
         "rows": 7,
         "created": 6,
         "updated": 0,
+        "unchanged": 0,
         "skipped": 0,
         "failed": 0,
         "invalid": 1,
@@ -355,10 +356,10 @@ def test_run_as_make_run_prints_progress_the_summary_email_and_what_landed(capsy
     lines = out.splitlines()
     [job_line] = [line for line in lines if line.startswith("Job job-")]
     assert job_line.endswith(": completed")
-    assert "  rows 6  created 6  updated 0  skipped 0  failed 0  invalid 0" in lines
+    assert "  rows 6  created 6  updated 0  unchanged 0  skipped 0  failed 0  invalid 0" in lines
     assert "Summary email to ops@example.com" in lines
     assert "Subject: Import completed: people.csv (6 created, 0 updated, 0 with errors)" in lines
-    assert "All 6 rows were imported into Intercom: 6 created, 0 updated, 0 skipped." in out
+    assert "All 6 rows were imported into Intercom: 6 created, 0 updated, 0 unchanged, 0 skipped." in out
     assert "In the Intercom sandbox: 6 contacts, 2 companies" in lines
     assert any(line.split()[:2] == ["user", "ada@example.com"] for line in lines)
     assert any(line.split()[:2] == ["lead", "-"] for line in lines)
@@ -385,7 +386,7 @@ def test_run_dry_run_with_a_mapping_reports_would_be_counts_in_json(capsys, tmp_
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
     assert summary["dry_run"] is True
-    assert (summary["created"], summary["updated"], summary["invalid"]) == (6, 0, 0)
+    assert (summary["created"], summary["updated"], summary["unchanged"], summary["invalid"]) == (6, 0, 0, 0)
     # what the real import would spend: the upserts of its 2 companies (acme, bletchley) before any row, then
     # the chunk's search, one create per row and an attachment for each of the 3 rows with a company
     assert summary["estimated_api_calls"] == 2 + 1 + 6 + 3

@@ -227,7 +227,7 @@ def test_status_shows_a_readable_record(stack, imported):
     code, out, _ = cli("status", imported["uploaded"]["job_id"])
     assert code == 0
     assert f"Job {imported['uploaded']['job_id']}: completed" in out
-    assert "rows 3: created 3, updated 0, skipped 0, failed 0, invalid 0" in out
+    assert "rows 3: created 3, updated 0, unchanged 0, skipped 0, failed 0, invalid 0" in out
     assert "existing=skip" in out and "tags=cli,q4" in out
     assert "email        sent" in out
     # the S3 event's principal and source IP (the local stack's moto puts a fixed example principal there)
@@ -284,6 +284,7 @@ def test_history_and_status_tell_a_dry_run_and_its_settings_from_an_import(stack
     assert (row["dry_run"], row["options"]["existing"], row["created"], row["error_file"]) == (True, "skip", 2, None)
     assert "completed (dry run)" in next(line for line in table_out.splitlines() if line.startswith(job_id))
     assert details.splitlines()[0].startswith(f"Job {job_id}: completed (dry run: nothing was written")
+    assert "rows 2: would-create 2, would-update 0, unchanged 0, would-skip 0, would-fail 0, invalid 0" in details
 
 
 def test_history_filters_by_status_source_and_since(stack, imported, rejected):
@@ -303,10 +304,10 @@ def test_history_table_has_one_line_per_job(stack, imported):
     lines = out.strip().splitlines()
     assert code == 0
     assert lines[0].split() == [
-        "JOB", "CREATED", "(UTC)", "SOURCE", "TYPE", "STATUS", "ROWS", "CREATED", "UPDATED", "SKIPPED", "FAILED", "INVALID",
-        "UPLOADED", "BY",
+        "JOB", "CREATED", "(UTC)", "SOURCE", "TYPE", "STATUS", "ROWS", "CREATED", "UPDATED", "UNCHANGED", "SKIPPED",
+        "FAILED", "INVALID", "UPLOADED", "BY", "UNDONE",
     ]  # fmt: skip
-    assert lines[1].split()[-1] == "AWS:AIDAJDPLRKLG7UEXAMPLE"
+    assert lines[1].split()[-2:] == ["AWS:AIDAJDPLRKLG7UEXAMPLE", "-"]  # not undone
     assert len(lines) == 2
 
 

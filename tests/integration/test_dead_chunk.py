@@ -110,11 +110,19 @@ REFUSED = RowResult(4, FAILED, error="Intercom refused the row: the owner", colu
 
 
 def test_progress_saved_by_an_interrupted_attempt_is_loaded_back_as_it_was(job: Job):
-    done = {2: RowResult(2, CREATED, "c-2"), 3: RowResult(3, UPDATED, "c-3", calls=2), 4: REFUSED}
+    updated = {"line": 3, "kind": "contact", "id": "c-3", "outcome": "updated", "fields": {"name": ["Bo", "Bob"]}}
+    done = {
+        2: RowResult(2, CREATED, "c-2", change={"line": 2, "kind": "contact", "id": "c-2", "outcome": "created"}),
+        3: RowResult(3, UPDATED, "c-3", calls=2, tags=["vip"], change=updated),
+        4: REFUSED,
+    }
 
     progress.save_progress(job.aws.s3, job.aws.bucket, job.job_id, 1, done)
 
-    assert progress.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1) == done
+    loaded = progress.load_progress(job.aws.s3, job.aws.bucket, job.job_id, 1)
+    assert loaded == done
+    # tags and change take no part in ``==``: what the retry tags and the change log need must come back too
+    assert {line: r.to_dict() for line, r in loaded.items()} == {line: r.to_dict() for line, r in done.items()}
 
 
 def test_chunk_without_saved_progress_has_no_finished_row(job: Job):
@@ -129,7 +137,7 @@ def test_dead_chunk_counts_finished_rows_as_they_ended_and_the_rest_as_failed(jo
 
     assert job.dead_letter() == "recorded"
 
-    assert job.counters() == {"created": 1, "updated": 1, "skipped": 0, "failed": 2, "chunks_done": 1}
+    assert job.counters() == {"created": 1, "updated": 1, "unchanged": 0, "skipped": 0, "failed": 2, "chunks_done": 1}
     assert job.failures() == [
         {"line": 4, "cells": ["cy@example.com", "42"], "column": "owner_id", "error": REFUSED.error},
         {
@@ -149,7 +157,7 @@ def test_dead_chunk_counts_finished_rows_as_they_ended_and_the_rest_as_failed(jo
 def test_dead_chunk_without_a_noted_error_says_the_worker_did_not_finish(job: Job):
     assert job.dead_letter() == "recorded"
 
-    assert job.counters() == {"created": 0, "updated": 0, "skipped": 0, "failed": 4, "chunks_done": 1}
+    assert job.counters() == {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 4, "chunks_done": 1}
     assert {f["error"] for f in job.failures()} == {
         "not imported: the chunk failed several times (the worker did not finish in time); some of its rows may "
         "have been written to Intercom before the failure. Upload these rows again to retry them."
@@ -169,10 +177,17 @@ def test_rows_of_a_chunk_whose_tagging_failed_count_as_they_ended_when_it_is_dea
 
     assert {line: r.outcome for line, r in saved.items()} == {2: CREATED, 3: CREATED, 4: FAILED, 5: CREATED}
     assert outcome == "recorded"
-    assert job.counters() == {"created": 3, "updated": 0, "skipped": 0, "failed": 1, "chunks_done": 1}
+    assert job.counters() == {"created": 3, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 1, "chunks_done": 1}
     (refused,) = job.failures()
     assert (refused["line"], refused["column"]) == (4, "owner_id")
     assert refused["error"].startswith("Intercom refused the row: Intercom refused the data: The owner specified")
+    # the change log of the rows the attempt wrote survives in its progress, and the dead letter writes it
+    log = job.aws.s3.get_object(Bucket=job.aws.bucket, Key=keys.changes(job.job_id, 1))["Body"].read().decode()
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert [(c["line"], c["id"], c["outcome"]) for c in lines] == [
+        (line, saved[line].contact_id, "created") for line in (2, 3, 5)
+    ]
+    assert lines[0]["fields"] == {"email": [None, "ada@example.com"]}
 
 
 def test_rows_written_before_the_token_was_refused_count_as_they_ended_and_the_rest_as_not_imported(
@@ -186,7 +201,7 @@ def test_rows_written_before_the_token_was_refused_count_as_they_ended_and_the_r
 
     # lines 2, 3 and 5 are in Intercom (untagged): created, not "not imported"; line 4 was refused on its own
     assert outcome == "aborted"
-    assert job.counters() == {"created": 3, "updated": 0, "skipped": 0, "failed": 1, "chunks_done": 1}
+    assert job.counters() == {"created": 3, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 1, "chunks_done": 1}
     assert job.store.get(job.job_id).abort["error"] == "IntercomAuthError"
     assert [f["line"] for f in job.failures()] == [4]
 
@@ -198,7 +213,7 @@ def test_rows_an_earlier_attempt_wrote_count_as_they_ended_in_a_chunk_of_an_abor
     outcome = job.process("http://127.0.0.1:9", lambda: pytest.fail("an aborted job calls Intercom no more"))
 
     assert outcome == "aborted"
-    assert job.counters() == {"created": 1, "updated": 0, "skipped": 0, "failed": 3, "chunks_done": 1}
+    assert job.counters() == {"created": 1, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 3, "chunks_done": 1}
     assert {f["error"] for f in job.failures()} == {
         "not imported: Intercom refused the access token (HTTP 401): the token is invalid, expired or revoked. "
         "Store a valid token in the Intercom token secret and upload the file again."

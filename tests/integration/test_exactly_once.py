@@ -336,8 +336,9 @@ def test_two_deliveries_of_a_chunk_racing_to_record_count_it_once(env: Env):
     job = env.store.get(job_id)
     assert counters(job) == {**{c: int(chunk[c]) for c in jobs.COUNTERS}, "chunks_done": 1}
     # Each row counted once. Which delivery's split is kept is the race's: for each row one delivery's create
-    # made the contact and the other's got a 409 (an update), and either delivery may win the transaction.
-    assert sum(getattr(job, c) for c in jobs.COUNTERS) == job.created + job.updated == CHUNK_ROWS
+    # made the contact and the other's got a 409 (or found it), looked it up and found the row's values there
+    # (unchanged: nothing written), and either delivery may win the transaction.
+    assert sum(getattr(job, c) for c in jobs.COUNTERS) == job.created + job.unchanged == CHUNK_ROWS
 
 
 def test_chunk_recorded_meanwhile_leaves_the_job_counters_unchanged(env: Env):
@@ -348,8 +349,26 @@ def test_chunk_recorded_meanwhile_leaves_the_job_counters_unchanged(env: Env):
     second = env.store.record_chunk(job_id, 1, {"updated": 3}, result_key=None, source="worker")
 
     assert first is True and second is False
-    assert counters(env.store.get(job_id)) == before == {"created": 3, "updated": 0, "skipped": 0, "failed": 0,
-                                                          "chunks_done": 1}  # fmt: skip
+    assert counters(env.store.get(job_id)) == before == {"created": 3, "updated": 0, "unchanged": 0, "skipped": 0,
+                                                          "failed": 0, "chunks_done": 1}  # fmt: skip
+
+
+def test_unchanged_rows_of_a_chunk_recorded_twice_add_to_the_job_once(env: Env):
+    job_id = accepted_job(env, "incoming/unchanged-record.csv")
+    store = RacingStore(env.table)
+    counts = {"updated": 1, "unchanged": 3}
+
+    def record() -> str:
+        return str(store.record_chunk(job_id, 1, counts, result_key=None, source="worker"))
+
+    raced = race(record, record)  # two deliveries past the early check at once
+    again = env.store.record_chunk(job_id, 1, counts, result_key=None, source="worker")  # and a later one
+
+    assert raced == ["False", "True"] and again is False
+    (chunk,) = env.store.chunks(job_id)
+    assert (chunk["updated"], chunk["unchanged"]) == (1, 3)
+    assert counters(env.store.get(job_id)) == {"created": 0, "updated": 1, "unchanged": 3, "skipped": 0,
+                                               "failed": 0, "chunks_done": 1}  # fmt: skip
 
 
 def test_two_dead_letter_deliveries_racing_to_record_count_the_chunk_once(env: Env):
@@ -366,7 +385,14 @@ def test_two_dead_letter_deliveries_racing_to_record_count_the_chunk_once(env: E
     assert sorted(store.recorded) == [False, True]
     assert outcomes == ["duplicate", "recorded"]
     job = env.store.get(job_id)
-    assert counters(job) == {"created": 0, "updated": 0, "skipped": 0, "failed": CHUNK_ROWS, "chunks_done": 1}
+    assert counters(job) == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": 0,
+        "failed": CHUNK_ROWS,
+        "chunks_done": 1,
+    }
 
 
 def test_worker_and_dead_letter_handler_racing_for_one_chunk_count_it_once(env: Env, intercom: SandboxServer):
@@ -393,7 +419,15 @@ def test_worker_and_dead_letter_handler_racing_for_one_chunk_count_it_once(env: 
     assert counters(job) == {**{c: int(chunk[c]) for c in jobs.COUNTERS}, "chunks_done": 1}
     # each row counted once, as the one that won the transaction (the race decides which) saw it
     kept = "created" if said["worker"] == "recorded" else "failed"
-    assert counters(job) == {"created": 0, "updated": 0, "skipped": 0, "failed": 0, kept: CHUNK_ROWS, "chunks_done": 1}
+    assert counters(job) == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": 0,
+        "failed": 0,
+        kept: CHUNK_ROWS,
+        "chunks_done": 1,
+    }
 
 
 def test_a_worker_out_of_time_leaves_its_rows_to_the_next_delivery_and_keeps_the_finished_ones(
@@ -411,8 +445,8 @@ def test_a_worker_out_of_time_leaves_its_rows_to_the_next_delivery_and_keeps_the
     assert list(env.store.chunks(job_id)) == []  # nothing recorded: SQS delivers the chunk again
 
     assert deliver_chunk(env, job_id, client=client, remaining_ms=lambda: 120_000) == "recorded"
-    assert counters(env.store.get(job_id)) == {"created": CHUNK_ROWS, "updated": 0, "skipped": 0, "failed": 0,
-                                               "chunks_done": 1}  # fmt: skip
+    assert counters(env.store.get(job_id)) == {"created": CHUNK_ROWS, "updated": 0, "unchanged": 0, "skipped": 0,
+                                               "failed": 0, "chunks_done": 1}  # fmt: skip
     assert client.stats.calls == 1 + 1 + CHUNK_ROWS  # the next delivery: its search and one create per row
 
 
@@ -464,8 +498,8 @@ def test_a_lead_create_without_answer_sets_its_row_aside_and_the_chunk_runs_agai
 
     assert deliver_chunk(env, job_id, sqs=sqs) == "recorded"
 
-    assert counters(env.store.get(job_id)) == {"created": CHUNK_ROWS, "updated": 0, "skipped": 0, "failed": 0,
-                                               "chunks_done": 1}  # fmt: skip
+    assert counters(env.store.get(job_id)) == {"created": CHUNK_ROWS, "updated": 0, "unchanged": 0, "skipped": 0,
+                                               "failed": 0, "chunks_done": 1}  # fmt: skip
     emails = sorted(c["email"] for c in intercom.state()["contacts"])
     assert emails == [f"user{i}@example.com" for i in range(CHUNK_ROWS)]  # the unanswered create made its lead once
 

@@ -18,6 +18,7 @@ import pytest
 from intercom_importer.errors import LedgerUnavailableError
 from intercom_importer.ledger import IdentityLedger, LedgerEntry, identity_keys, normalise_phone
 from intercom_importer.upsert import CREATED, FAILED, SKIPPED, UPDATED, ChunkSetAside, RowResult
+from intercom_importer.upsert.records import UNCHANGED
 from intercom_sandbox import SandboxServer
 from moto_server import create_ledger_table, moto_server_fixture, session
 from sandbox_fixtures import FakeClock, clocked_sandbox_fixtures
@@ -106,25 +107,48 @@ def test_forget_removes_a_key_only_while_it_names_that_contact(ledger: IdentityL
 
 # ================================================================== re-runs inside the search lag
 @pytest.mark.parametrize(
-    ("record", "role"),
+    ("record", "role", "change"),
     [
-        ({"email": "ada@example.com", "name": "Ada"}, "lead"),  # leads never conflict: search is all there is
-        ({"name": "Ann", "phone": "+44 1234 567"}, "user"),  # a lead known only by phone and name
-        ({"email": "bo@example.com", "external_id": "u-2", "name": "Bo"}, "user"),
+        # leads never conflict: search is all there is
+        ({"email": "ada@example.com", "name": "Ada"}, "lead", {"name": "Ada Lovelace"}),
+        # a lead known only by phone and name (both its key: another value changes)
+        ({"name": "Ann", "phone": "+44 1234 567"}, "user", {"signed_up_at": 1_600_000_000}),
+        ({"email": "bo@example.com", "external_id": "u-2", "name": "Bo"}, "user", {"name": "Bo Diddley"}),
     ],
 )
 def test_a_re_run_inside_the_search_lag_updates_the_contact_the_first_run_created(
-    w: Intercom, ledger: IdentityLedger, record: dict[str, Any], role: str
+    w: Intercom, ledger: IdentityLedger, record: dict[str, Any], role: str, change: dict[str, Any]
 ):
     (first,) = run(w, ledger, [row(2, **record)], role=role)
     w.clock.advance(30)  # the second run comes well inside the lag: search does not show the contact yet
 
-    (second,) = run(w, ledger, [row(2, **record)], role=role, job_id="job-2")
+    (second,) = run(w, ledger, [row(2, **{**record, **change})], role=role, job_id="job-2")
 
     assert first.outcome == CREATED
     assert second == RowResult(2, UPDATED, first.contact_id)
     assert len(w.state()["contacts"]) == 1
-    assert w.calls()[PUT] == {"200": 1} and CREATE not in w.calls()
+    # the contact only the ledger knows is looked up, then sent only what changed
+    assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}, PUT: {"200": 1}}
+    assert w.sent("PUT", f"/contacts/{first.contact_id}") == [change]
+    assert {k: w.stored(str(first.contact_id))[k] for k in change} == change
+
+    w.clock.advance(30)  # still inside the lag: the same rows again hold nothing new
+    (third,) = run(w, ledger, [row(2, **{**record, **change})], role=role, job_id="job-3")
+
+    assert third == RowResult(2, UNCHANGED, first.contact_id)
+    assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}}
+    assert len(w.state()["contacts"]) == 1
+
+
+def test_an_identical_re_run_inside_the_search_lag_leaves_the_contact_unchanged(w: Intercom, ledger: IdentityLedger):
+    (first,) = run(w, ledger, [row(2, email="ada@example.com", name="Ada")], role="lead")
+    w.clock.advance(30)
+
+    (second,) = run(w, ledger, [row(2, email="ada@example.com", name="Ada")], role="lead", job_id="job-2")
+
+    assert second == RowResult(2, UNCHANGED, first.contact_id)  # once counted updated: nothing is written now
+    assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}}
+    assert len(w.state()["contacts"]) == 1
 
 
 def test_without_the_ledger_the_same_re_run_duplicates_the_lead(w: Intercom):
@@ -154,11 +178,24 @@ def test_a_concurrent_import_of_the_same_people_updates_what_the_other_created(w
     first = run(w, ledger, rows, role="lead", job_id="job-a")
     w.clock.advance(1)
 
-    second = run(w, ledger, rows, role="lead", job_id="job-b")
+    # the same people: two with a value the other import did not write, one exactly as it wrote it
+    second = run(
+        w,
+        ledger,
+        [row(2, email="ada@example.com", name="Ada"), row(3, name="Ann", phone="+441234567"),
+         row(4, email="cy@example.com", name="Cy")],
+        role="lead",
+        job_id="job-b",
+    )  # fmt: skip
 
     assert [r.outcome for r in first] == [CREATED] * 3
-    assert second == [RowResult(r.line, UPDATED, r.contact_id) for r in first]
+    assert second == [
+        RowResult(2, UPDATED, first[0].contact_id),
+        RowResult(3, UNCHANGED, first[1].contact_id),
+        RowResult(4, UPDATED, first[2].contact_id),
+    ]
     assert len(w.state()["contacts"]) == 3
+    assert w.calls()[GET] == {"200": 3} and w.calls()[PUT] == {"200": 2} and CREATE not in w.calls()
 
 
 def test_skip_looks_up_a_contact_only_the_ledger_knows(w: Intercom, ledger: IdentityLedger):
@@ -170,14 +207,23 @@ def test_skip_looks_up_a_contact_only_the_ledger_knows(w: Intercom, ledger: Iden
     assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}}
 
 
-def test_a_dry_run_counts_a_contact_only_the_ledger_knows_as_updated(w: Intercom, ledger: IdentityLedger):
+@pytest.mark.parametrize(
+    ("name", "outcome", "calls"),
+    [("Ada", UPDATED, 2), (None, UNCHANGED, 1)],
+    ids=["changed: the lookup and the update", "unchanged: the lookup"],
+)
+def test_a_dry_run_counts_a_contact_only_the_ledger_knows_as_updated_or_unchanged(
+    w: Intercom, ledger: IdentityLedger, name: str | None, outcome: str, calls: int
+):
     (first,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead")
+    values = {"name": name} if name else {}
 
-    (second,) = run(w, ledger, [row(2, email="ada@example.com")], role="lead", dry_run=True)
+    (second,) = run(w, ledger, [row(2, email="ada@example.com", **values)], role="lead", dry_run=True)
 
-    assert second == RowResult(2, UPDATED, first.contact_id, calls=1)
+    assert second == RowResult(2, outcome, first.contact_id, calls=calls)
     assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}}
     assert len(w.state()["contacts"]) == 1
+    assert w.stored(str(first.contact_id))["name"] is None
 
 
 def test_a_contact_deleted_since_is_forgotten_and_the_row_created_again(w: Intercom, ledger: IdentityLedger):
@@ -187,7 +233,7 @@ def test_a_contact_deleted_since_is_forgotten_and_the_row_created_again(w: Inter
     (second,) = run(w, ledger, [row(2, email="ada@example.com", name="Ada")], role="lead")
 
     assert second.outcome == CREATED and second.contact_id != first.contact_id
-    assert w.calls() == {SEARCH: {"200": 1}, PUT: {"404": 1}, CREATE: {"200": 1}}
+    assert w.calls() == {SEARCH: {"200": 1}, GET: {"404": 1}, CREATE: {"200": 1}}  # its lookup found it gone
     assert ledger.find(["email:ada@example.com"])["email:ada@example.com"].contact_id == second.contact_id
 
 
@@ -305,7 +351,10 @@ def test_a_lead_create_is_claimed_before_it_is_sent_and_its_contact_replaces_the
     assert (entry.contact_id, entry.pending) == (result.contact_id, False)
 
 
-@pytest.mark.parametrize(("job", "outcome"), [("job-1", CREATED), ("job-other", UPDATED)], ids=["own", "another job's"])
+# another job's create holds the row's values: this job writes nothing (not counted as its create)
+@pytest.mark.parametrize(
+    ("job", "outcome"), [("job-1", CREATED), ("job-other", UNCHANGED)], ids=["own", "another job's"]
+)
 def test_a_claimed_lead_create_without_outcome_sets_the_row_aside_until_search_can_show_it(
     w: Intercom, ledger: IdentityLedger, job: str, outcome: str
 ):
@@ -324,6 +373,7 @@ def test_a_claimed_lead_create_without_outcome_sets_the_row_aside_until_search_c
 
     assert again == RowResult(2, outcome, lead["id"])  # this job's own create counts as created
     assert len(w.state()["contacts"]) == 1
+    assert CREATE not in w.calls() and PUT not in w.calls()  # the lead holds the row's values
 
 
 def test_a_claim_older_than_the_search_lag_with_no_contact_is_created_again(w: Intercom, ledger: IdentityLedger):

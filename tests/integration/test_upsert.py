@@ -25,6 +25,7 @@ from intercom_importer.upsert import (
     JobAbort,
     RowResult,
 )
+from intercom_importer.upsert.records import UNCHANGED
 from intercom_sandbox import SandboxServer
 from sandbox_fixtures import FakeClock, clocked_sandbox_fixtures
 from upsert_world import (
@@ -114,9 +115,8 @@ def test_row_matching_a_user_by_external_id_updates_it(w: Intercom):
     (result,) = w.people([row(2, external_id="u-1", email="new@example.com", name="New")])
 
     assert result == RowResult(2, UPDATED, user["id"])
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [
-        {"external_id": "u-1", "email": "new@example.com", "name": "New"}
-    ]
+    # only the changed values: not the external_id it was matched by
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"email": "new@example.com", "name": "New"}]
     stored = w.stored(user["id"])
     assert (stored["email"], stored["name"]) == ("new@example.com", "New")
     assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}
@@ -151,7 +151,7 @@ def test_lead_matched_by_email_is_converted_to_a_user_by_a_user_import(w: Interc
     (result,) = w.people([row(2, email="ada@example.com", name="Ada")], role="user")
 
     assert result == RowResult(2, UPDATED, lead["id"])
-    assert w.sent("PUT", f"/contacts/{lead['id']}") == [{"email": "ada@example.com", "name": "Ada", "role": "user"}]
+    assert w.sent("PUT", f"/contacts/{lead['id']}") == [{"name": "Ada", "role": "user"}]
     assert w.stored(lead["id"])["role"] == "user"
     assert len(w.state()["contacts"]) == 1
 
@@ -161,7 +161,7 @@ def test_update_of_a_user_sends_no_role(w: Intercom):
 
     w.people([row(2, email="ada@example.com", name="Ada")], role="user")
 
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"email": "ada@example.com", "name": "Ada"}]
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"name": "Ada"}]
 
 
 def test_lead_matched_by_email_stays_a_lead_under_a_lead_import(w: Intercom):
@@ -170,7 +170,7 @@ def test_lead_matched_by_email_stays_a_lead_under_a_lead_import(w: Intercom):
     (result,) = w.people([row(2, email="ada@example.com", name="Ada")], role="lead")
 
     assert result == RowResult(2, UPDATED, lead["id"])
-    assert w.sent("PUT", f"/contacts/{lead['id']}") == [{"email": "ada@example.com", "name": "Ada"}]
+    assert w.sent("PUT", f"/contacts/{lead['id']}") == [{"name": "Ada"}]
     assert w.stored(lead["id"])["role"] == "lead"
 
 
@@ -199,9 +199,7 @@ def test_identity_trap_under_attach_gives_the_matched_contact_the_rows_external_
     (result,) = w.people([row(2, external_id="u-9", email="ada@example.com", name="Ada")], identity_trap="attach")
 
     assert result == RowResult(2, UPDATED, user["id"])
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [
-        {"external_id": "u-9", "email": "ada@example.com", "name": "Ada"}
-    ]
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"external_id": "u-9", "name": "Ada"}]
     assert w.stored(user["id"])["external_id"] == "u-9"
     assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}  # no create attempted
 
@@ -292,7 +290,7 @@ def test_conflict_without_an_id_fails_only_its_row(w: Intercom):
 
 
 # ================================================================== people: search lag (409 on create)
-def test_user_hidden_by_search_lag_is_updated_after_the_conflict_without_fetching_it(w: Intercom):
+def test_user_hidden_by_search_lag_is_looked_up_after_the_conflict_and_updated(w: Intercom):
     w.server.configure(search_lag_seconds=600)
     user = w.contact(just_now=True, role="user", email="ada@example.com")
     w.clock.advance(60)
@@ -300,8 +298,21 @@ def test_user_hidden_by_search_lag_is_updated_after_the_conflict_without_fetchin
     (result,) = w.people([row(2, email="ada@example.com", name="Ada")])
 
     assert result == RowResult(2, UPDATED, user["id"])
-    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, PUT: {"200": 1}}
+    # the conflicting contact is looked up: the row is compared with it, only the changed value is sent
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, GET: {"200": 1}, PUT: {"200": 1}}
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"name": "Ada"}]
     assert w.stored(user["id"])["name"] == "Ada"
+
+
+def test_user_hidden_by_search_lag_that_already_holds_the_rows_values_is_unchanged_after_the_conflict(w: Intercom):
+    w.server.configure(search_lag_seconds=600)
+    user = w.contact(just_now=True, role="user", email="ada@example.com", name="Ada")
+    w.clock.advance(60)
+
+    (result,) = w.people([row(2, email="ada@example.com", name="Ada")])
+
+    assert result == RowResult(2, UNCHANGED, user["id"])
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, GET: {"200": 1}}  # nothing written
 
 
 def test_user_hidden_by_search_lag_under_existing_skip_is_skipped_after_the_conflict(w: Intercom):
@@ -312,7 +323,8 @@ def test_user_hidden_by_search_lag_under_existing_skip_is_skipped_after_the_conf
     (result,) = w.people([row(2, email="ada@example.com", name="New")], existing="skip")
 
     assert result == RowResult(2, SKIPPED, user["id"])
-    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}}
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"409": 1}, GET: {"200": 1}}  # the conflict is looked up
+    assert w.stored(user["id"])["name"] == "Old"
 
 
 # Intercom documents matching by email only when no external_id is sent, but not whether a user create with a
@@ -429,49 +441,71 @@ def test_chunk_retried_after_a_tagging_failure_only_tags_its_rows(w: Intercom):
 def test_update_does_not_resubscribe_an_unsubscribed_contact(w: Intercom):
     user = w.contact(role="user", email="ada@example.com", unsubscribed_from_emails=True)
 
-    (result,) = w.people([row(2, email="ada@example.com", unsubscribed_from_emails=False)])
+    (result,) = w.people([row(2, email="ada@example.com", name="Ada", unsubscribed_from_emails=False)])
 
     assert result == RowResult(2, UPDATED, user["id"])
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"email": "ada@example.com"}]
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"name": "Ada"}]
+    assert w.stored(user["id"])["unsubscribed_from_emails"] is True
+
+
+@pytest.mark.parametrize("cell", [False, None], ids=["false", "cleared"])
+def test_row_whose_only_difference_is_a_resubscription_not_allowed_is_unchanged(w: Intercom, cell: bool | None):
+    user = w.contact(role="user", email="ada@example.com", unsubscribed_from_emails=True)
+
+    (result,) = w.people([row(2, email="ada@example.com", unsubscribed_from_emails=cell)])
+
+    assert result == RowResult(2, UNCHANGED, user["id"])
+    assert w.sent("PUT", f"/contacts/{user['id']}") == []
+    assert w.calls() == {SEARCH: {"200": 1}}
     assert w.stored(user["id"])["unsubscribed_from_emails"] is True
 
 
 def test_cleared_unsubscribed_cell_does_not_resubscribe_an_unsubscribed_contact(w: Intercom):
     user = w.contact(role="user", email="ada@example.com", unsubscribed_from_emails=True)
 
-    w.people([row(2, email="ada@example.com", unsubscribed_from_emails=None)])
+    w.people([row(2, email="ada@example.com", name="Ada", unsubscribed_from_emails=None)])
 
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"email": "ada@example.com"}]
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"name": "Ada"}]
     assert w.stored(user["id"])["unsubscribed_from_emails"] is True
 
 
 def test_update_resubscribes_a_contact_when_the_mapping_allows_it(w: Intercom):
     user = w.contact(role="user", email="ada@example.com", unsubscribed_from_emails=True)
 
-    w.people([row(2, email="ada@example.com", unsubscribed_from_emails=False)], allow_resubscribe=True)
+    (result,) = w.people([row(2, email="ada@example.com", unsubscribed_from_emails=False)], allow_resubscribe=True)
 
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"email": "ada@example.com", "unsubscribed_from_emails": False}]
+    assert result == RowResult(2, UPDATED, user["id"])
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"unsubscribed_from_emails": False}]
     assert w.stored(user["id"])["unsubscribed_from_emails"] is False
 
 
-def test_id_row_does_not_send_subscribed_to_a_contact_it_has_not_read(w: Intercom):
+def test_id_row_does_not_resubscribe_the_unsubscribed_contact_it_looked_up(w: Intercom):
     user = w.contact(role="user", email="ada@example.com", unsubscribed_from_emails=True)
 
-    w.people([row(2, id=user["id"], unsubscribed_from_emails=False)])
+    (result,) = w.people([row(2, id=user["id"], unsubscribed_from_emails=False)])
 
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [{}]
+    # the lookup shows the contact unsubscribed: the row's false is dropped, and nothing else changes
+    assert result == RowResult(2, UNCHANGED, user["id"])
+    assert w.sent("PUT", f"/contacts/{user['id']}") == []
+    assert w.calls() == {GET: {"200": 1}}
     assert w.stored(user["id"])["unsubscribed_from_emails"] is True
 
 
 # ================================================================== people: id rows
-def test_id_row_updates_that_contact_without_a_search(w: Intercom):
+def test_id_row_looks_that_contact_up_and_updates_it_without_a_search(w: Intercom):
     user = w.contact(role="user", email="ada@example.com")
 
     (result,) = w.people([row(2, id=user["id"], name="Ada")])
 
     assert result == RowResult(2, UPDATED, user["id"])
     assert w.sent("PUT", f"/contacts/{user['id']}") == [{"name": "Ada"}]
-    assert w.calls() == {PUT: {"200": 1}}
+    assert w.calls() == {GET: {"200": 1}, PUT: {"200": 1}}
+    assert w.stored(user["id"])["name"] == "Ada"
+
+    (again,) = w.people([row(2, id=user["id"], name="Ada")])  # the same row again: the contact holds it
+
+    assert again == RowResult(2, UNCHANGED, user["id"])
+    assert w.calls() == {GET: {"200": 1}}
 
 
 def test_id_row_under_existing_skip_is_looked_up_and_skipped(w: Intercom):
@@ -488,7 +522,7 @@ def test_id_row_for_an_unknown_contact_fails_with_the_fix(w: Intercom):
     (result,) = w.people([row(2, id="0123456789abcdef01234567", name="Ada")])
 
     assert result == RowResult(2, FAILED, error=unknown_id_error("0123456789abcdef01234567"), column="id", calls=1)
-    assert w.calls() == {PUT: {"404": 1}}
+    assert w.calls() == {GET: {"404": 1}}  # the lookup: nothing is written
 
 
 def test_id_row_for_an_unknown_contact_fails_with_the_fix_in_the_dry_run(w: Intercom):
@@ -498,32 +532,33 @@ def test_id_row_for_an_unknown_contact_fails_with_the_fix_in_the_dry_run(w: Inte
     assert w.calls() == {GET: {"404": 1}}
 
 
-def merged_away(w: Intercom, method: str) -> dict[str, Any]:
-    """A contact Intercom merged into another: the sandbox has no merge, so its ``method`` call answers 410 as
-    2.16 documents (``contact_merged``)."""
+def merged_away(w: Intercom) -> dict[str, Any]:
+    """A contact Intercom merged into another: the sandbox has no merge, so its lookup and its update answer
+    410 as 2.16 documents (``contact_merged``)."""
     contact = w.contact(role="lead", email="ada@example.com", name="Lead")
-    w.server.add_fault(
-        method=method,
-        path=f"/contacts/{contact['id']}",
-        status=410,
-        code="contact_merged",
-        message="The contact was merged into another contact",
-    )
+    for method in ("GET", "PUT"):
+        w.server.add_fault(
+            method=method,
+            path=f"/contacts/{contact['id']}",
+            status=410,
+            code="contact_merged",
+            message="The contact was merged into another contact",
+        )
     return contact
 
 
 def test_id_row_for_a_merged_contact_fails_with_the_fix(w: Intercom):
-    merged = merged_away(w, "PUT")
+    merged = merged_away(w)
 
     (result,) = w.people([row(2, id=merged["id"], name="Ada")])
 
     assert result == RowResult(2, FAILED, error=unknown_id_error(merged["id"]), column="id", calls=1)
-    assert w.calls() == {PUT: {"410": 1}}
+    assert w.calls() == {GET: {"410": 1}}
     assert w.stored(merged["id"])["name"] == "Lead"
 
 
 def test_id_row_for_a_merged_contact_fails_with_the_fix_in_the_dry_run(w: Intercom):
-    merged = merged_away(w, "GET")
+    merged = merged_away(w)
 
     (result,) = w.people([row(2, id=merged["id"], name="Ada")], dry_run=True)
 
@@ -543,21 +578,24 @@ def test_dry_run_classifies_each_row_with_the_calls_it_would_need_and_writes_not
             row(2, email="new@example.com"),
             row(3, email="new-co@example.com", company_id="acme"),
             row(4, external_id="u-1", name="Up"),
-            row(5, external_id="u-2", company_id="acme"),
+            row(5, external_id="u-2", name="Up", company_id="acme"),
             row(6, id=third["id"], name="By id"),
             row(7, id=third["id"], company_id="acme"),
             row(8, external_id="u-4", email="taken@example.com"),
+            row(9, external_id="u-2", company_id="acme"),
+            row(10, external_id="u-2"),
+            row(11, id=third["id"], email="taken@example.com"),
         ],
         dry_run=True,
     )
 
-    assert results[:7] == [
+    assert results == [
         RowResult(2, CREATED, calls=1),
         RowResult(3, CREATED, calls=2),  # the create and the attachment
         RowResult(4, UPDATED, first["id"], calls=1),
-        RowResult(5, UPDATED, second["id"], calls=2),
-        RowResult(6, UPDATED, third["id"], calls=1),
-        RowResult(7, UPDATED, third["id"], calls=2),
+        RowResult(5, UPDATED, second["id"], calls=2),  # the update and the attachment
+        RowResult(6, UPDATED, third["id"], calls=2),  # the lookup and the update
+        RowResult(7, UPDATED, third["id"], calls=2),  # the lookup and the attachment
         RowResult(
             8,
             FAILED,
@@ -567,8 +605,11 @@ def test_dry_run_classifies_each_row_with_the_calls_it_would_need_and_writes_not
             ),
             column="email",
         ),
+        RowResult(9, UPDATED, second["id"], calls=1),  # nothing changes but the attachment
+        RowResult(10, UNCHANGED, second["id"], calls=0),  # nothing to write
+        RowResult(11, UNCHANGED, third["id"], calls=1),  # only the lookup
     ]
-    assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 2}}  # the search, and the lookups of the id rows
+    assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 3}}  # the search, and the lookups of the id rows
     assert w.state() == before
 
 
@@ -617,7 +658,7 @@ def test_contact_created_after_the_first_delivery_is_finished_as_created(w: Inte
     )
 
     assert result == RowResult(2, CREATED, user["id"])
-    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"email": "ada@example.com", "name": "Ada"}]
+    assert w.sent("PUT", f"/contacts/{user['id']}") == [{"name": "Ada"}]  # the value the dead attempt did not set
     assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}, ATTACH: {"200": 1}, TAGS: {"200": 1}}
     assert w.tagged("vip") == [user["id"]]
 
@@ -691,7 +732,7 @@ def test_redelivered_chunk_takes_over_the_lead_its_first_attempt_created_for_an_
     (result,) = w.people([row(2, name="Ann", phone="+441234567")], redelivered_since=START)
 
     assert result == RowResult(2, CREATED, lead["id"])
-    assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}
+    assert w.calls() == {SEARCH: {"200": 1}}  # the lead holds the row's values already: nothing to write
     # one search for the chunk: the phones of its rows with neither email nor external_id
     assert w.sent("POST", "/contacts/search")[0]["query"] == {
         "field": "phone",
@@ -715,7 +756,7 @@ def test_recovered_lead_is_taken_by_one_row_only(w: Intercom):
 
     assert first == RowResult(2, CREATED, lead["id"])
     assert second.outcome == CREATED and second.contact_id not in (None, lead["id"])
-    assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}, CREATE: {"200": 1}}
+    assert w.calls() == {SEARCH: {"200": 1}, CREATE: {"200": 1}}  # the recovered lead holds its row's values
 
 
 @pytest.mark.parametrize("identifier", [{"email": "ann@example.com"}, {"external_id": "lead-1"}])
@@ -747,10 +788,25 @@ def test_lead_created_before_the_first_delivery_is_updated_not_counted_as_create
     lead = w.contact(just_now=True, role="lead", name="Ann", phone="+441234567")  # created_at START: before
     w.clock.advance(60)
 
-    (result,) = w.people([row(2, name="Ann", phone="+441234567")], redelivered_since=START + 1)
+    (result,) = w.people(
+        [row(2, name="Ann", phone="+441234567", signed_up_at=1_600_000_000)], redelivered_since=START + 1
+    )
 
     assert result == RowResult(2, UPDATED, lead["id"])
+    assert w.sent("PUT", f"/contacts/{lead['id']}") == [{"signed_up_at": 1_600_000_000}]
     assert w.calls() == {SEARCH: {"200": 1}, PUT: {"200": 1}}
+    assert len(w.state()["contacts"]) == 1
+
+
+@pytest.mark.friendly_sandbox("the existing lead is found by the chunk's search (no lag)")
+def test_lead_created_before_the_first_delivery_holding_the_rows_values_is_unchanged_not_created(w: Intercom):
+    lead = w.contact(just_now=True, role="lead", name="Ann", phone="+441234567")  # created_at START: before
+    w.clock.advance(60)
+
+    (result,) = w.people([row(2, name="Ann", phone="+441234567")], redelivered_since=START + 1)
+
+    assert result == RowResult(2, UNCHANGED, lead["id"])
+    assert w.calls() == {SEARCH: {"200": 1}}
     assert len(w.state()["contacts"]) == 1
 
 

@@ -98,12 +98,12 @@ def test_error_rate_alarm_divides_failed_rows_by_rows_written_against_the_parame
     queries = {q["Id"]: q for q in props["Metrics"]}
     parameter = template["Parameters"]["ErrorRateAlarmThreshold"]
 
-    for outcome in ("created", "updated", "skipped", "failed"):
+    for outcome in observability.CHUNK_ROW_OUTCOMES:
         assert _metric(queries[outcome])["MetricName"] == observability.ROW_METRICS[outcome]
         assert queries[outcome]["MetricStat"]["Stat"] == "Sum"
     expression = queries["errorRate"]["Expression"]
-    assert "failed / (created + updated + skipped + failed)" in expression
-    assert expression.startswith("IF(created + updated + skipped + failed > 0,")  # no division by zero
+    assert "failed / (created + updated + unchanged + skipped + failed)" in expression
+    assert expression.startswith("IF(created + updated + unchanged + skipped + failed > 0,")  # no division by zero
     assert props["Threshold"] == {"Ref": "ErrorRateAlarmThreshold"}
     assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (0.05, 0, 1)
 

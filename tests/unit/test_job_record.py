@@ -12,8 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from intercom_importer import jobs
+from intercom_importer import jobs, observability
 from intercom_importer.job_record import Job
+from intercom_importer.report import unaccounted_rows
+from intercom_importer.upsert.records import Outcome
 from moto_server import create_jobs_table
 
 pytestmark = pytest.mark.unit
@@ -33,6 +35,7 @@ FULL_ITEM: dict[str, Any] = {
     "chunks_done": 2,
     "created": 3,
     "updated": 1,
+    "unchanged": 2,
     "skipped": 1,
     "failed": 1,
     "status": "completed_with_errors",
@@ -60,10 +63,10 @@ FULL_ITEM: dict[str, Any] = {
     "attribute_notes": ["Column 'x' is empty in every row"],
     "checkpoint_key": "work/job-1/checkpoints/0001.json",
     "checkpoint_seq": 1,
-    "rows_read": 7,
+    "rows_read": 9,
     "bytes_read": 2048,
-    "rows": 7,
-    "valid": 6,
+    "rows": 9,
+    "valid": 8,
     "invalid": 1,
     "blank_lines": 2,
     "unrecognisable_rows": 1,
@@ -73,6 +76,7 @@ FULL_ITEM: dict[str, Any] = {
     "new_attributes": [{"name": "seats", "data_type": "integer", "options": None}],
     "companies_total": 0,
     "companies_key": "",
+    "tag_ids": {"VIP": "17"},
     "prepare_calls": 1,
     "rejection": "",
     "failure": {},
@@ -94,6 +98,9 @@ FULL_ITEM: dict[str, Any] = {
     "email_error": None,
     "failure_detail": "",
     "finished_at": "2026-03-14T09:41:09.000Z",
+    "undone_at": "2026-03-15T10:00:00.000Z",
+    "undo_job_id": "job-1-undo",
+    "undo_of": "",
     "written_by_a_newer_version": {"nested": [1, 2.5, "x"]},
 }
 
@@ -203,6 +210,7 @@ def test_a_freshly_created_record_reads_with_its_defaults(table):
 
     assert (job.job_id, job.status, job.bucket, job.key) == ("job-4", jobs.VALIDATING, "icimport", "incoming/a.csv")
     assert (job.chunks_total, job.chunks_done, job.created, job.updated, job.skipped, job.failed) == (0,) * 6
+    assert job.unchanged == 0 and job.to_dict()["unchanged"] == 0  # every counter is written, 0, with the record
     assert (job.rows, job.invalid, job.options, job.import_type, job.finished_at) == (0, 0, {}, None, None)
     assert job.created_at == job.updated_at
     assert job.extra == {"pk": "JOB#job-4", "sk": "META", "gsi1pk": "JOBS", "gsi1sk": f"{job.created_at}#job-4"}
@@ -239,10 +247,24 @@ def test_listings_give_records(table):
 
 def test_row_counts_name_where_the_rows_ended():
     assert Job.from_item(FULL_ITEM).row_counts() == {
-        "rows": 7,
+        "rows": 9,
         "created": 3,
         "updated": 1,
+        "unchanged": 2,
         "skipped": 1,
         "failed": 1,
         "invalid": 1,
     }
+
+
+def test_row_counts_are_the_chunk_outcomes_and_the_invalid_rows():
+    """Every outcome a row can end a chunk with is a job counter, a metric and a row count (they add up to rows)."""
+    assert {o.value for o in Outcome} == set(jobs.COUNTERS) == set(observability.CHUNK_ROW_OUTCOMES)
+    assert list(Job().row_counts()) == ["rows", *jobs.COUNTERS, "invalid"]
+
+
+def test_unchanged_rows_are_accounted_for():
+    job = Job(rows=9, created=3, updated=1, unchanged=2, skipped=1, failed=1, invalid=1)
+
+    assert unaccounted_rows(job) == 0
+    assert unaccounted_rows(dataclasses.replace(job, unchanged=0)) == 2

@@ -49,3 +49,8 @@ def test_partner_settings_and_uploads_are_under_the_prefixes_the_template_grants
     assert keys.partner_incoming("acme") == "incoming/acme/"
     assert f"s3:prefix: {keys.PARTNER_CONFIG_PREFIX}*" in TEMPLATE
     assert f"Value: {keys.INCOMING_PREFIX} " in TEMPLATE
+
+
+def test_an_undo_s_results_are_under_its_own_reports_prefix_kept_as_long_as_the_reports():
+    assert keys.undo_result("job-1-undo", 3) == "reports/job-1-undo/undone/000003.json"
+    assert keys.undo_result("job-1-undo", 3) != keys.changes("job-1", 3)

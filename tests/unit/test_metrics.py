@@ -185,9 +185,10 @@ def test_chunk_emits_rows_by_outcome_api_calls_429s_retries_and_duration(aws, ca
     documents = flushed(capsys, lambda: chunk(aws, message, lambda: client))
 
     emitted = values(documents)
-    assert {k: emitted[k] for k in ("RowsCreated", "RowsUpdated", "RowsSkipped", "RowsFailed")} == {
+    assert {k: emitted[k] for k in ("RowsCreated", "RowsUpdated", "RowsUnchanged", "RowsSkipped", "RowsFailed")} == {
         "RowsCreated": 3,
         "RowsUpdated": 0,
+        "RowsUnchanged": 0,
         "RowsSkipped": 0,
         "RowsFailed": 0,
     }
@@ -245,7 +246,7 @@ def test_dry_run_chunk_emits_api_calls_but_no_rows(aws, capsys):
     )
 
     assert emitted["IntercomApiCalls"] == 1  # the search only
-    assert not {"RowsCreated", "RowsUpdated", "RowsSkipped", "RowsFailed"} & set(emitted)
+    assert not {"RowsCreated", "RowsUpdated", "RowsUnchanged", "RowsSkipped", "RowsFailed"} & set(emitted)
 
 
 def test_retried_chunk_still_reports_the_calls_of_the_failed_attempt(aws, capsys):
@@ -271,6 +272,36 @@ def test_dead_lettered_chunk_counts_rows_failed_and_the_chunk(aws, capsys):
     assert emitted["RowsFailed"] == 3
     assert emitted["ChunksDeadLettered"] == 1
     assert "ChunkDuration" not in emitted
+
+
+@pytest.mark.parametrize("dead_lettered", [False, True], ids=["worker", "dead-letter"])
+def test_recorded_chunk_emits_its_unchanged_rows(capsys, dead_lettered: bool):
+    counts = {"created": 1, "updated": 2, "unchanged": 3}
+
+    def record() -> None:
+        if dead_lettered:
+            observability.record_dead_chunk("job-metrics-9", counts)
+        else:
+            observability.record_chunk("job-metrics-9", counts, seconds=0.5)
+
+    emitted = values(flushed(capsys, record))
+
+    rows = {
+        name: emitted[name] for name in ("RowsCreated", "RowsUpdated", "RowsUnchanged", "RowsSkipped", "RowsFailed")
+    }
+    assert rows == {"RowsCreated": 1, "RowsUpdated": 2, "RowsUnchanged": 3, "RowsSkipped": 0, "RowsFailed": 0}
+
+
+def test_report_counts_unchanged_rows_as_accounted_for(aws, capsys):
+    put_job(aws, "job-metrics-10", rows=5)
+    aws.store.update("job-metrics-10", {"created": 1, "updated": 1, "unchanged": 3, "chunks_done": 1})
+
+    emitted = values(
+        flushed(capsys, lambda: build_report("job-metrics-10", {}, settings=SETTINGS, store=aws.store, s3=aws.s3))
+    )
+
+    assert aws.store.get("job-metrics-10").status == jobs.COMPLETED  # not incomplete: every row is counted
+    assert (emitted["JobsCompleted"], emitted["JobsIncomplete"]) == (1, 0)
 
 
 def test_report_emits_the_final_status_duration_and_invalid_rows(aws, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -78,7 +79,7 @@ def render(record: Job | None = None, **kw: Any) -> dict[str, Any]:
 
 
 def clean() -> Job:
-    return job(failed=0, invalid=0, skipped=10, problem_kinds={}, problems_sample=[])
+    return job(failed=0, invalid=0, updated=36, unchanged=4, skipped=10, problem_kinds={}, problems_sample=[])
 
 
 def text_line(email: dict[str, Any], start: str) -> str:
@@ -192,13 +193,48 @@ def test_job_id_and_status_command_appear_in_text_and_html(name: str):
 
 @pytest.mark.parametrize(
     ("label", "value"),
-    [("Rows read", "120"), ("Created", "70"), ("Updated", "40"), ("Skipped", "3"), ("Failed", "2"), ("Invalid", "5")],
+    [
+        ("Rows read", "120"),
+        ("Created", "70"),
+        ("Updated", "36"),
+        ("Unchanged", "4"),
+        ("Skipped", "3"),
+        ("Failed", "2"),
+        ("Invalid", "5"),
+    ],
 )
 def test_counts_appear_in_text_and_html(label: str, value: str):
-    email = render()
+    email = render(job(updated=36, unchanged=4))
 
     assert re.fullmatch(rf"{label}: +{value}", text_line(email, f"{label}:"))
     assert re.search(rf">{label}</div><div[^>]*>{value}</div>", email["html"])
+
+
+def test_counts_are_listed_in_order_rows_first_then_the_outcomes_that_add_up_to_them():
+    email = render(job(updated=36, unchanged=4))
+
+    labels = ["Rows read", "Created", "Updated", "Unchanged", "Skipped", "Failed", "Invalid"]
+    counts = email["text"].split("\nCounts\n", 1)[1].splitlines()[: len(labels)]
+    assert [line.split(":")[0] for line in counts] == labels
+    html_labels = re.findall(r"color:#59636e\">([A-Za-z ]+)</div><div", email["html"])
+    assert html_labels == labels
+
+
+def test_rows_read_spans_the_counts_grid_and_the_outcomes_sit_three_a_row():
+    html = render()["html"]
+
+    grid = html.split(">Counts</h2>", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", grid)
+    assert [len(re.findall(r"<td ", row)) for row in rows] == [1, 3, 3]
+    assert rows[0].startswith('<td colspan="3" width="100%"') and ">Rows read</div>" in rows[0]
+
+
+def test_count_values_line_up_in_the_text_of_a_dry_run():
+    email = render(job(dry_run=True, updated=36, unchanged=4))
+
+    lines = email["text"].split("\nCounts\n", 1)[1].splitlines()[:7]
+    assert lines[3] == "Would leave unchanged:  4"
+    assert {len(line) - len(line.split()[-1]) for line in lines} == {len("Would leave unchanged:  ")}
 
 
 def test_counts_have_thousands_separators():
@@ -478,20 +514,29 @@ def test_error_link_is_absent_when_not_given():
 def test_completed_says_everything_was_imported_and_asks_nothing():
     email = render_case("completed")
 
-    assert "All 120 rows were imported into Intercom: 70 created, 40 updated, 10 skipped." in email["text"]
+    assert "All 120 rows were imported into Intercom: 70 created, 36 updated, 4 unchanged, 10 skipped." in email["text"]
     assert "What to do" not in email["text"]
-    assert email["subject"] == "Import completed: contacts.csv (70 created, 40 updated, 0 with errors)"
+    assert email["subject"] == "Import completed: contacts.csv (70 created, 36 updated, 0 with errors)"
 
 
 def test_completed_with_errors_says_how_many_rows_were_not_imported_and_how_to_fix():
     email = render_case("completed_with_errors", error_link=LINK)
 
     assert (
-        "113 of 120 rows were imported or skipped as asked; 7 were not (5 invalid, 2 failed in Intercom)."
-        in (email["text"])
+        "113 of 120 rows were imported or skipped as asked (70 created, 40 updated, 0 unchanged, 3 skipped); "
+        "7 were not (5 invalid, 2 failed in Intercom)." in email["text"]
     )
     assert "upload the error file itself" in email["text"]
     assert email["subject"] == "Import completed with errors: contacts.csv (70 created, 40 updated, 7 with errors)"
+
+
+def test_unchanged_rows_count_as_imported_as_asked():
+    email = render(job(updated=36, unchanged=4), status=jobs.COMPLETED_WITH_ERRORS)
+
+    assert (
+        "113 of 120 rows were imported or skipped as asked (70 created, 36 updated, 4 unchanged, 3 skipped);"
+        in (email["text"])
+    )
 
 
 def test_rejected_shows_the_reason_the_fix_and_the_invalid_rows():
@@ -567,10 +612,37 @@ def test_dry_run_shows_would_counts_and_the_estimate():
 
     assert re.fullmatch(r"Would create: +70", text_line(email, "Would create:"))
     assert re.fullmatch(r"Would update: +40", text_line(email, "Would update:"))
-    assert "A real import would create 70 and update 40 records." in email["text"]
+    assert re.fullmatch(r"Would leave unchanged: +0", text_line(email, "Would leave unchanged:"))
+    assert "A real import would change 110 records (create 70, update 40) and leave 0 unchanged." in email["text"]
     assert "about 120 Intercom API calls, taking at least 7 s at the rate limit of 1,000 calls" in email["text"]
     assert "upload the file again without dry_run" in email["html"]
     assert email["subject"].endswith("(70 would be created, 40 would be updated, 7 with errors)")
+
+
+@pytest.mark.parametrize(
+    ("unchanged", "sentence"),
+    [
+        (4, "would change 106 records (create 70, update 36) and leave 4 unchanged: Intercom already holds every "
+         "value of those rows."),
+        (1, "would change 109 records (create 70, update 39) and leave 1 unchanged: Intercom already holds every "
+         "value of that row."),
+    ],
+)  # fmt: skip
+def test_dry_run_says_how_many_rows_would_change_and_how_many_would_stay_unchanged(unchanged: int, sentence: str):
+    email = render(job(dry_run=True, updated=40 - unchanged, unchanged=unchanged))
+
+    assert f"A real import {sentence}" in email["text"]
+    assert f"A real import {sentence}" in email["html"]
+    assert re.fullmatch(rf"Would leave unchanged: +{unchanged}", text_line(email, "Would leave unchanged:"))
+    assert re.search(rf">Would leave unchanged</div><div[^>]*>{unchanged}</div>", email["html"])
+
+
+def test_an_incomplete_import_counts_its_unchanged_rows_as_counted():
+    record, status, reason = CASES["incomplete"]
+
+    email = render(dataclasses.replace(record, updated=30, unchanged=20), status=status, reason=reason)
+
+    assert "and 200 rows are not counted" in email["text"]
 
 
 def test_dry_run_lists_custom_attributes_that_would_be_created():

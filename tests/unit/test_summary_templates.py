@@ -18,7 +18,7 @@ import pytest
 import intercom_importer.summary
 from email_preview.samples import SAMPLES
 from intercom_importer.summary import TEMPLATES, template_for
-from intercom_importer.summary.model import EmailView, build_view
+from intercom_importer.summary.model import Counts, EmailView, build_view
 from intercom_importer.summary.templating import environment, render
 from local_runtime.stack import load_template
 
@@ -107,3 +107,14 @@ def test_the_environment_is_built_on_first_use_not_at_import():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_each_preview_sample_accounts_for_every_row_of_its_file(name: str):
+    """The samples add up as a real job does: every row in one count, but the rows of an incomplete import's
+    unfinished chunks (which the email says are not counted)."""
+    counts = Counts.from_job(SAMPLES[name]["job"])
+    unfinished = sum(int(u.get("rows", 0)) for u in SAMPLES[name].get("unfinished", ()))
+
+    assert counts.done + counts.errors + unfinished == counts.rows
+    assert counts.uncounted == unfinished

@@ -1,4 +1,5 @@
-"""``upload``, ``status``, ``history``: upload a file like a user would, show one import, list the imports."""
+"""``upload``, ``status``, ``history``, ``undo``: upload a file like a user would, show one import, list the imports,
+undo one."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def register(sub: Any) -> dict[str, Handler]:
     _register_upload(sub)
     _register_status(sub)
     _register_history(sub)
-    return {"upload": upload_file, "status": job_status, "history": job_history}
+    _register_undo(sub)
+    return {"upload": upload_file, "status": job_status, "history": job_history, "undo": undo_job}
 
 
 def upload_file(args: argparse.Namespace) -> int:
@@ -126,10 +128,12 @@ def job_history(args: argparse.Namespace) -> int:
         "ROWS",
         "CREATED",
         "UPDATED",
+        "UNCHANGED",
         "SKIPPED",
         "FAILED",
         "INVALID",
         "UPLOADED BY",
+        "UNDONE",
     )
     body = [
         (
@@ -141,14 +145,30 @@ def job_history(args: argparse.Namespace) -> int:
             job.rows,
             job.created,
             job.updated,
+            job.unchanged,
             job.skipped,
             job.failed,
             job.invalid,
             clip(job.uploaded_by or "-", 30),
+            f"{short_time(job.undone_at)} ({job.undo_job_id})" if job.undone_at else "-",
         )
         for job in found
     ]
-    print(table(headers, body, numeric=range(5, 11)))
+    print(table(headers, body, numeric=range(5, 12)))
+    return EXIT_OK
+
+
+def undo_job(args: argparse.Namespace) -> int:
+    from importer_cli import undo_command
+
+    target = targets.resolve(args)
+    assert target is not None
+    progress = Progress(enabled=not (args.quiet or args.json))
+    result = undo_command.undo(target, args.job, dry_run=args.dry_run, yes=args.yes, progress=progress)
+    if args.json:
+        print(json.dumps(undo_command.as_json(result), indent=2, default=str))
+    else:
+        print(undo_command.describe(result))
     return EXIT_OK
 
 
@@ -207,7 +227,7 @@ def _register_history(sub: Any) -> None:
         "history",
         "list imports, newest first",
         "List imports newest first from the jobs table's by-created index: job id, created, source key, "
-        "type, status, rows and the created/updated/skipped/failed/invalid counts.",
+        "type, status, rows and the created/updated/unchanged/skipped/failed/invalid counts.",
         target=True,
         as_json="print a JSON list of the rows (plus source, finished_at, duration_seconds)",
     )
@@ -225,3 +245,27 @@ def _register_history(sub: Any) -> None:
         "--source", metavar="PREFIX", help="only uploads whose key starts with PREFIX, e.g. incoming/acme/"
     )
     history.add_argument("--partner", metavar="NAME", help="only the partner's uploads (incoming/NAME/)")
+
+
+def _register_undo(sub: Any) -> None:
+    undo = command(
+        sub,
+        "undo",
+        "undo an import: restore the values it changed, archive the contacts it created",
+        "Undo a finished import from its change log: each value it changed is put back where Intercom still holds "
+        "the import's value, the contacts it created are archived (never deleted), the company links and tags it "
+        "added are removed; a value changed in Intercom since the import is left alone and reported. Shares the "
+        "workers' rate budget; a re-run after a crash goes on without doing anything twice; one summary email "
+        "at the end. Asks first unless --yes.",
+        target=True,
+        as_json="print {job, undo_job_id, dry_run, already_undone, restored, contacts_restored, archived, "
+        "already_restored, left_alone: [{line, id, field, reason}], write_calls, api_calls, email} on stdout",
+    )
+    undo.add_argument("job", metavar="JOB", help="the import's job id (listed by history)")
+    undo.add_argument(
+        "--dry-run", action="store_true", help="read and compare only: say what it would do, write nothing"
+    )
+    undo.add_argument(
+        "--yes", action="store_true", help="do not ask before writing (needed when stdin is not a terminal)"
+    )
+    undo.add_argument("--quiet", action="store_true", help="no progress on stderr")

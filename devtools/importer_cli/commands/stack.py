@@ -12,7 +12,7 @@ from typing import Any
 
 from importer_cli import import_options, local_stack, targets
 from importer_cli.commands.common import Handler, command
-from importer_cli.display import Progress, column_lines, stderr
+from importer_cli.display import Progress, column_lines, outcome_counts, stderr
 from importer_cli.errors import EXIT_IMPORT_PROBLEMS, EXIT_OK, CliError
 from importer_cli.import_options import load_config
 from intercom_sandbox.config import DOCUMENTED_SEARCH_LAG_SECONDS, PROFILES
@@ -194,8 +194,8 @@ def _print_run_summary(summary: dict[str, Any], columns_shown: bool = False) -> 
     dry = " (dry run: nothing was written)" if summary.get("dry_run") else ""
     print(f"Job {summary['job_id']}: {summary['status']}{dry}")
     print(
-        f"  rows {summary['rows']}  created {summary['created']}  updated {summary['updated']}  "
-        f"skipped {summary['skipped']}  failed {summary['failed']}  invalid {summary['invalid']}"
+        f"  rows {summary['rows']}  "
+        + outcome_counts(summary, dry_run=bool(summary.get("dry_run")))
         + (f"  ({summary['blank_lines']} blank lines ignored)" if summary.get("blank_lines") else "")
     )
     print()

@@ -86,6 +86,13 @@ class ReportWriteError(RetryableError):
     """The error report could not be written to S3."""
 
 
+# --- undo ----------------------------------------------------------------------------------------
+
+
+class UndoRefusedError(PermanentError):
+    """A job that cannot be undone: unknown, not finished, a dry run, an undo itself, or without a change log."""
+
+
 # --- Intercom ------------------------------------------------------------------------------------
 
 

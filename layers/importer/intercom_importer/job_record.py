@@ -67,6 +67,7 @@ class Job:
     invalid_key: str = ""
     companies_total: int = 0
     companies_key: str = ""
+    tag_ids: Mapping[str, Any] = field(default_factory=dict)  # the import's tags: name -> Intercom id
     prepare_calls: int = 0
     rejection: str = ""
     failure: Mapping[str, Any] = field(default_factory=dict)  # {"error", "message"}
@@ -82,6 +83,7 @@ class Job:
     chunks_done: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # Intercom already held every value of the row: nothing was written
     skipped: int = 0
     failed: int = 0
     api_calls: int = 0
@@ -100,6 +102,12 @@ class Job:
     email_error: str | None = None
     failure_detail: str = ""
     finished_at: str | None = None
+
+    # undo (``intercom-import undo``, ``undo/``): on an import, when its undo finished and that undo's job id; on
+    # an undo's own record (``import_type`` "undo"), the import it undoes
+    undone_at: str | None = None
+    undo_job_id: str = ""
+    undo_of: str = ""
 
     # what the record holds besides: the table's keys (pk, sk, gsi1pk, gsi1sk), anything a newer version writes
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -123,11 +131,12 @@ class Job:
         return {name: _json(values[name]) for name in names if name in values}
 
     def row_counts(self) -> dict[str, int]:
-        """The file's data rows and where they ended (``rows`` is the sum of the other five once it is done)."""
+        """The file's data rows and where they ended (``rows`` is the sum of the other six once it is done)."""
         return {
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "skipped": self.skipped,
             "failed": self.failed,
             "invalid": self.invalid,

@@ -31,7 +31,8 @@ from intercom_importer.job_record import Job
 if TYPE_CHECKING:
     from intercom_importer.settings import Settings
 
-COUNTERS = ("created", "updated", "skipped", "failed")
+# A chunk's rows by outcome (``upsert.records.Outcome``), added to the job's counters of the same names exactly once.
+COUNTERS = ("created", "updated", "unchanged", "skipped", "failed")
 
 # Job statuses. Terminal ones end with the summary email.
 VALIDATING = "validating"

@@ -13,6 +13,8 @@
     work/<job>/checkpoints/<nnnn>-seen.db           its duplicate database
     work/<job>/checkpoints/<nnnn>-invalid.jsonl     the rows refused up to it
     reports/<job>/errors.csv                        the error file
+    reports/<job>/changes/<nnnnnn>.jsonl            what a chunk changed in Intercom (the change log, for undo)
+    reports/<job>-undo/undone/<nnnnnn>.json         what undoing a chunk's changes came to (``intercom-import undo``)
 """
 
 from __future__ import annotations
@@ -63,3 +65,16 @@ def checkpoint_invalid(job_id: str, seq: int) -> str:
 
 def report(job_id: str) -> str:
     return f"reports/{job_id}/errors.csv"
+
+
+def changes_prefix(job_id: str) -> str:
+    return f"reports/{job_id}/changes/"
+
+
+def changes(job_id: str, index: int) -> str:
+    return f"{changes_prefix(job_id)}{index:06d}.jsonl"
+
+
+def undo_result(undo_job_id: str, index: int) -> str:
+    """What undoing chunk ``index`` of an import came to (``undo.records.Tally``), under the undo job's reports."""
+    return f"reports/{undo_job_id}/undone/{index:06d}.json"

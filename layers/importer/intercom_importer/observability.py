@@ -23,16 +23,17 @@ tracer = Tracer()
 metrics = Metrics()
 
 # Rows by outcome: per chunk as the worker or the dead-letter handler records it (created, updated,
-# skipped, failed), and per job at report time (invalid, counted by the validator). Dry runs write
-# nothing and are not counted.
+# unchanged, skipped, failed), and per job at report time (invalid, counted by the validator). Dry runs
+# write nothing and are not counted.
 ROW_METRICS: Mapping[str, str] = {
     "created": "RowsCreated",
     "updated": "RowsUpdated",
+    "unchanged": "RowsUnchanged",  # Intercom already held every value of the row: nothing was written
     "skipped": "RowsSkipped",
     "failed": "RowsFailed",
     "invalid": "RowsInvalid",
 }
-CHUNK_ROW_OUTCOMES = ("created", "updated", "skipped", "failed")
+CHUNK_ROW_OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 API_CALLS = "IntercomApiCalls"  # HTTP attempts the workers made to Intercom, retries included
 RATE_LIMITED = "IntercomRateLimited"  # 429 responses
 RETRIES = "IntercomRetries"  # attempts repeated after a 429, a 5xx, a timeout or a connection error

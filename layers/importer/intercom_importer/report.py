@@ -38,8 +38,9 @@ def neutralise(cell: str) -> str:
 
 
 def unaccounted_rows(job: Job) -> int:
-    """Data rows not (yet) counted as created, updated, skipped, failed or invalid."""
-    return job.rows - (job.created + job.updated + job.skipped + job.failed + job.invalid)
+    """Data rows not (yet) counted as created, updated, unchanged, skipped, failed or invalid."""
+    counts = job.row_counts()
+    return counts.pop("rows") - sum(counts.values())
 
 
 def final_status(job: Job, execution_input: Mapping[str, Any]) -> tuple[str, str | None]:

@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs, keys, observability
+from intercom_importer.changelog import Change, write_chunk_log
 from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody, chunk_message
 from intercom_importer.errors import (
     UNAUTHORIZED_MESSAGE,
@@ -182,6 +183,7 @@ def _context(
         allow_resubscribe=bool(mapping.get("allow_resubscribe", False)),
         day_first=bool(mapping.get("day_first", True)),
         companies=_companies(s3, settings.import_bucket, chunk.job.companies_key),
+        tag_ids={str(k): str(v) for k, v in chunk.job.tag_ids.items()},
         done=progress.done,
         uncertain=progress.uncertain,
         redelivered_since=redelivered_since,
@@ -314,8 +316,11 @@ def _abort_job(chunk: _Chunk, store: jobs.JobStore, exc: JobAbort, done: Mapping
 
 
 def _record(chunk: _Chunk, ran: _Ran, settings: Settings, store: jobs.JobStore, s3: Any, started: float) -> bool:
-    """Write the chunk's failed rows and record its counts once; ``False`` if it was recorded concurrently."""
+    """Write the chunk's change log and failed rows, and record its counts once; ``False`` if it was recorded
+    concurrently."""
     counts = _counts(ran.results)
+    if not chunk.options.dry_run:
+        _write_changes(s3, settings.import_bucket, chunk.job_id, chunk.index, ran.results)
     failures = _failures(chunk.rows, ran.results)
     stored = _write_failures(s3, settings.import_bucket, chunk.job_id, chunk.index, failures) if failures else None
     if not store.record_chunk(
@@ -346,6 +351,7 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
     done = load_progress(s3, settings.import_bucket, job_id, index)  # rows an attempt did finish count as they ended
     results = [done.get(int(r["line"])) or RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
     counts = _counts(results)
+    _write_changes(s3, settings.import_bucket, job_id, index, results)
     stored = _write_failures(s3, settings.import_bucket, job_id, index, _failures(rows, results))
     if not store.record_chunk(job_id, index, counts, result_key=stored, source="dead-letter"):
         return "duplicate"
@@ -383,6 +389,12 @@ def _write_failures(s3: Any, bucket: str, job_id: str, index: int, failures: lis
         ContentType="application/json",
     )
     return key
+
+
+def _write_changes(s3: Any, bucket: str, job_id: str, index: int, results: Sequence[RowResult]) -> None:
+    """The chunk's change log (``changelog.py``): what each row written changed, from the results (a chunk
+    recorded again writes the same object)."""
+    write_chunk_log(s3, bucket, job_id, index, (Change.from_json(r.change) for r in results if r.change))
 
 
 def _counts(results: Sequence[RowResult]) -> Counter[str]:

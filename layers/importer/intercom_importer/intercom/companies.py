@@ -1,4 +1,4 @@
-"""The company endpoints of the client: upsert by ``company_id``, find, attach a contact, list."""
+"""The company endpoints of the client: upsert by ``company_id``, find, attach and detach a contact, list."""
 
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ class CompaniesAPI:
             "/contacts/{contact_id}/companies",
             path={"contact_id": contact_id},
             body={"id": company_intercom_id},
+        )
+
+    def detach_contact_from_company(self, contact_id: str, company_intercom_id: str) -> JSONDict:
+        """``DELETE /contacts/{contact_id}/companies/{company_id}``; returns the company.
+
+        ``company_intercom_id`` is Intercom's ``id`` of the company, as for :meth:`attach_contact_to_company`.
+        Raises ``IntercomNotFoundError`` for an unknown contact or company. Repeating it is harmless.
+        """
+        return self._transport.call(
+            "DELETE",
+            "/contacts/{contact_id}/companies/{company_id}",
+            path={"contact_id": contact_id, "company_id": company_intercom_id},
         )
 
     def list_companies(self, per_page: int = 50) -> Iterator[JSONDict]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from intercom_importer import aws
 from intercom_importer.errors import SettingsError
-from intercom_importer.governor import DynamoDBGovernor, app_key, window_seconds_from_env
+from intercom_importer.governor import INTERCOM_WINDOW_SECONDS, DynamoDBGovernor, app_key, window_seconds_from_env
 from intercom_importer.intercom.client import IntercomClient, build_client
 from intercom_importer.intercom.connection import resolve_base_url
 from intercom_importer.ratelimit import RateLimiter
@@ -53,6 +53,19 @@ def intercom_client(settings: Settings, token: str) -> IntercomClient:
         limiter=limiter_for(settings.intercom_rate_limit_per_minute, settings.jobs_table, app_key(base_url, token)),
         pool_size=max(8, settings.worker_threads * 2),
     )
+
+
+def governed_client(
+    settings: Settings, token: str, jobs_table: Any, *, window_seconds: float = INTERCOM_WINDOW_SECONDS
+) -> IntercomClient:
+    """The client for ``token`` outside the functions (``intercom-import undo``): this environment's API root, paced
+    by a governor of its own on ``jobs_table`` (a boto3 ``Table`` of the stack's jobs table, reached with the
+    caller's credentials), so its calls come out of the same budget as the workers'."""
+    base_url = resolve_base_url(settings.intercom_region, settings.intercom_base_url)
+    limiter = DynamoDBGovernor.per_minute(
+        jobs_table, settings.intercom_rate_limit_per_minute, window_seconds=window_seconds, app=app_key(base_url, token)
+    )
+    return IntercomClient(token, base_url, limiter=limiter)
 
 
 def client_from_settings(settings: Settings) -> IntercomClient:

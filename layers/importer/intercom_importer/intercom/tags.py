@@ -1,4 +1,5 @@
-"""The tag endpoints of the client: find or create a tag, tag contacts or companies in batches, list tags."""
+"""The tag endpoints of the client: find or create a tag, tag contacts or companies in batches, remove a tag from a
+contact, list tags."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ class TagsAPI:
         """Tag companies (Intercom ids, not your ``company_id``) with ``tag_name``, as :meth:`tag_contacts`
         does contacts: ``POST /tags {"name", "companies": [{"id"}...]}`` per batch (``tag_company_request``)."""
         return self._tag_many(tag_name, "companies", company_ids, batch_size)
+
+    def untag_contact(self, contact_id: str, tag_id: str) -> JSONDict:
+        """``DELETE /contacts/{contact_id}/tags/{tag_id}``: remove the tag from the contact; returns the tag.
+
+        Raises ``IntercomNotFoundError`` when the contact or the tag is unknown, or the contact does not have it.
+        """
+        return self._transport.call(
+            "DELETE", "/contacts/{contact_id}/tags/{tag_id}", path={"contact_id": contact_id, "tag_id": tag_id}
+        )
 
     def list_tags(self) -> list[JSONDict]:
         """``GET /tags``: every tag of the workspace."""

@@ -27,11 +27,12 @@ NOTES_SHOWN = 10  # notes on existing attributes
 
 @dataclass(frozen=True)
 class Counts:
-    """Where the file's data rows ended (``created + updated + skipped + failed + invalid == rows``)."""
+    """Where the file's data rows ended (``created + updated + unchanged + skipped + failed + invalid == rows``)."""
 
     rows: int
     created: int
     updated: int
+    unchanged: int  # Intercom already held every value of the row: nothing was written
     skipped: int
     failed: int
     invalid: int
@@ -46,9 +47,14 @@ class Counts:
         return self.failed + self.invalid
 
     @property
+    def changed(self) -> int:
+        """Rows that created or updated a record (a dry run's: would have)."""
+        return self.created + self.updated
+
+    @property
     def done(self) -> int:
-        """Rows imported or skipped as asked."""
-        return self.created + self.updated + self.skipped
+        """Rows imported or skipped as asked (a row Intercom already held as it is counts: unchanged)."""
+        return self.changed + self.unchanged + self.skipped
 
     @property
     def uncounted(self) -> int:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from intercom_importer.changelog import COMPANY, Change
 from intercom_importer.errors import IntercomAuthError, IntercomForbiddenError, IntercomPermanentError
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.upsert.bodies import company_attributes, company_body
 from intercom_importer.upsert.company_cache import COMPANIES
+from intercom_importer.upsert.diff import listed
 from intercom_importer.upsert.pool import JobAbort, run_rows
 from intercom_importer.upsert.records import CREATED, FAILED, SKIPPED, UPDATED, ChunkContext, RowResult
 from intercom_importer.upsert.tagging import tagged
@@ -54,18 +56,39 @@ def _company_row(client: IntercomClient, row: Mapping[str, Any], ctx: ChunkConte
         raise JobAbort(exc) from exc
     except IntercomPermanentError as exc:
         return RowResult(line, FAILED, error=f"Intercom refused the row: {exc.message}", column=exc.field or "")
-    created = float(company.get("created_at") or 0) >= started_at - 1
-    return RowResult(line, CREATED if created else UPDATED, str(company["id"]))
+    outcome = CREATED if float(company.get("created_at") or 0) >= started_at - 1 else UPDATED
+    return RowResult(line, outcome, str(company["id"]), change=_company_change(line, company, body, outcome))
+
+
+def _company_change(line: int, company: Mapping[str, Any], body: Mapping[str, Any], outcome: str) -> dict[str, Any]:
+    """A company row's change-log line: the values written. ``POST /companies`` is written without a lookup (no
+    batch lookup of companies exists: one would cost the call the write costs), so the values an update replaced
+    are not known (``before_known``)."""
+    change = Change(COMPANY, str(company["id"]), outcome, line=line, before_known=outcome == CREATED)
+    change.fields = {k: [None, v] for k, v in body.items() if k != "custom_attributes"}
+    change.custom_attributes = {k: [None, v] for k, v in (body.get("custom_attributes") or {}).items()}
+    return change.to_json()
+
+
+def company_to_attach(record: Mapping[str, Any], contact: Mapping[str, Any] | None, ctx: ChunkContext) -> bool:
+    """Whether the row's contact is to be attached to the company of its ``company_id`` column: it names one, and
+    the contact (None: a new one) does not show it already (a company outside the import's map, or a contact
+    showing only part of its companies, is attached again: attaching is idempotent)."""
+    company_id = record.get("company_id")
+    if not company_id:
+        return False
+    if contact is None:
+        return True
+    intercom_id = ctx.companies.get(str(company_id))
+    ids, _ = listed(contact, "companies")
+    return intercom_id is None or intercom_id not in ids
 
 
 def attach_company(
-    client: IntercomClient, result: RowResult, record: Mapping[str, Any], ctx: ChunkContext, scope: str
-) -> RowResult:
-    """Attach the contact of a written people row to the company of its ``company_id`` column, if any."""
-    company_id = record.get("company_id")
-    if not company_id or not result.contact_id:
-        return result
-    company_id = str(company_id)
+    client: IntercomClient, contact_id: str, record: Mapping[str, Any], ctx: ChunkContext, scope: str
+) -> str:
+    """Attach the contact to the company of the row's ``company_id`` column; returns the company's Intercom id."""
+    company_id = str(record["company_id"])
 
     def create() -> str:
         if company_id in ctx.companies:
@@ -77,5 +100,5 @@ def attach_company(
         return str(client.upsert_company({"company_id": company_id, **company_attributes(record)})["id"])
 
     intercom_id = COMPANIES.get_or_create(scope, company_id, create)
-    client.attach_contact_to_company(result.contact_id, intercom_id)
-    return result
+    client.attach_contact_to_company(contact_id, intercom_id)
+    return intercom_id

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from intercom_importer.changelog import CONTACT, Change
 from intercom_importer.errors import (
     IntercomAuthError,
     IntercomConflictError,
@@ -27,11 +28,21 @@ from intercom_importer.intercom import IntercomClient
 from intercom_importer.ledger import LedgerEntry, identity_keys
 from intercom_importer.upsert import identity
 from intercom_importer.upsert.bodies import CONTACT_FIELDS, request_body, safe_update
-from intercom_importer.upsert.companies import attach_company
+from intercom_importer.upsert.companies import attach_company, company_to_attach
+from intercom_importer.upsert.diff import ContactDiff, contact_diff, listed, missing_tags
 from intercom_importer.upsert.known import Known, is_anonymous, learn, remember
 from intercom_importer.upsert.leads import recover_anonymous_leads
 from intercom_importer.upsert.pool import JobAbort, RowUncertain, run_rows
-from intercom_importer.upsert.records import CREATED, FAILED, SKIPPED, UPDATED, ChunkContext, RowResult
+from intercom_importer.upsert.records import (
+    CREATED,
+    FAILED,
+    SKIPPED,
+    UNCHANGED,
+    UPDATED,
+    ChunkContext,
+    Outcome,
+    RowResult,
+)
 from intercom_importer.upsert.tagging import tagged
 
 
@@ -79,13 +90,49 @@ class _Row:
     role: str
     body: dict[str, Any]
 
-    def attached(self, result: RowResult) -> RowResult:
-        """``result``, once the contact is attached to the row's company (if it names one)."""
-        return attach_company(self.client, result, self.record, self.ctx, self.scope)
+    def written(
+        self,
+        outcome: Outcome,
+        contact_id: str,
+        contact: Mapping[str, Any] | None,
+        diff: ContactDiff,
+        *,
+        before_known: bool = True,
+    ) -> RowResult:
+        """The row's contact written (``diff`` applied by the caller): attached to the row's company unless
+        ``contact`` (None: created by this import) shows it, tagged with the import's tags it lacks; the result
+        carries its change-log line."""
+        change = Change(CONTACT, contact_id, outcome, diff.fields, diff.custom, line=self.line, before_known=before_known)
+        if company_to_attach(self.record, contact, self.ctx):
+            company = attach_company(self.client, contact_id, self.record, self.ctx, self.scope)
+            shown, complete = listed(contact, "companies") if contact is not None else (set(), True)
+            if complete and company not in shown:  # surely this import's attachment: an undo detaches it
+                change.company = company
+        if contact is None:
+            to_tag, lacked = list(self.ctx.tags), list(self.ctx.tags)
+        else:
+            to_tag, lacked = missing_tags(contact, self.ctx.tags, self.ctx.tag_ids)
+        change.tags = {t: self.ctx.tag_ids.get(t, "") for t in lacked}
+        return RowResult(self.line, outcome, contact_id, tags=to_tag, change=change.to_json())
 
     @property
     def attach_calls(self) -> int:
         return 1 if self.record.get("company_id") else 0
+
+    def created(self, contact_id: str) -> RowResult:
+        """The row's create, and its change-log line: every value it set."""
+        return self.written(CREATED, contact_id, None, created_diff(self.body))
+
+
+def created_diff(body: Mapping[str, Any]) -> ContactDiff:
+    """A created contact's values as changes from nothing."""
+    diff = ContactDiff()
+    for name, value in body.items():
+        if name == "custom_attributes":
+            diff.custom = {k: [None, v] for k, v in value.items() if v is not None}
+        elif value is not None:
+            diff.fields[name] = [None, value]
+    return diff
 
 
 def _person(
@@ -156,31 +203,38 @@ def _create(r: _Row) -> RowResult:
         if r.role != "lead":  # a user's create was repeated by the client: its 409 names the contact made
             raise
         raise RowUncertain(r.line, sent, exc) from exc
-    return r.attached(RowResult(r.line, CREATED, str(created["id"])))
+    return r.created(str(created["id"]))
 
 
 def _update_known(r: _Row, existing: Mapping[str, Any], since: float | None) -> RowResult | None:
     """Update (or skip) the contact the row was found to be; None when only the ledger knew it and Intercom no
     longer does (deleted, or merged away): its entries are forgotten and the row is created. A contact only the
-    ledger knows is looked up before a skip or a dry run counts it."""
+    ledger knows is looked up first (``GET``): the row is compared with its values, and a skip or a dry run
+    counts the lookup the real run makes."""
+    looked_up = bool(existing.get("from_ledger"))
     try:
-        looked_up = bool(existing.get("from_ledger")) and (r.ctx.existing == "skip" or r.ctx.dry_run)
         if looked_up:
-            r.client.get_contact(str(existing["id"]))
-        result = _update_existing(r, existing, created_since=since)
-        if looked_up and result.outcome == SKIPPED:
-            result.calls = 1  # the lookup is what the real run spends on it too
-        return result
+            existing = r.client.get_contact(str(existing["id"]))
     except (IntercomNotFoundError, IntercomGoneError):
-        if not existing.get("from_ledger") or r.ctx.ledger is None:
+        if r.ctx.ledger is None:
             raise
         r.ctx.ledger.forget(identity_keys(r.record), str(existing["id"]))
         return None
+    result = _update_existing(r, existing, created_since=since)
+    if looked_up and (r.ctx.dry_run or result.outcome == SKIPPED):
+        result.calls += 1  # the lookup is what the real run spends on it too
+    return result
 
 
 def _after_conflict(r: _Row, exc: IntercomConflictError) -> RowResult:
     """A create answered 409: the row is the existing contact's update (or skip), or its own create whose
-    answer was lost; an archived contact, or one with another external_id, fails the row."""
+    answer was lost; an archived contact, or one with another external_id, fails the row.
+
+    The conflicting contact is looked up (``GET``): its values are what the row is compared with (and what an
+    undo restores). It may be the contact this create made on an attempt whose answer was lost (the client
+    repeated it), or the dead attempt's create on a redelivered chunk, still not searchable: its created_at says.
+    A row with an external_id may have conflicted on its email with a user who has another one: the contact is
+    compared with the row before anything is written to it."""
     if not exc.existing_id:
         raise exc
     if exc.archived:
@@ -191,32 +245,19 @@ def _after_conflict(r: _Row, exc: IntercomConflictError) -> RowResult:
             "an archived contact already has this email/external_id: unarchive it in Intercom, then "
             "import the row again",
         )
-    conflicting: Mapping[str, Any] = {"id": exc.existing_id}
-    # It may be the contact this create made on an attempt whose answer was lost (the client repeated
-    # it), or the dead attempt's create on a redelivered chunk, still not searchable: its created_at says.
-    # A row with an external_id may have conflicted on its email with a user who has another one: the
-    # contact is compared with the row before anything is written to it.
-    if r.ctx.redelivered_since is not None or exc.ambiguous_since is not None or r.record.get("external_id"):
-        conflicting = r.client.get_contact(exc.existing_id)
-        reason = identity.conflict_reason(r.record, conflicting, r.ctx.identity_trap)
-        if reason:
-            return RowResult(r.line, FAILED, exc.existing_id, reason, column="email")
+    conflicting = r.client.get_contact(exc.existing_id)
+    reason = identity.conflict_reason(r.record, conflicting, r.ctx.identity_trap)
+    if reason:
+        return RowResult(r.line, FAILED, exc.existing_id, reason, column="email")
     return _update_existing(r, conflicting, created_since=exc.ambiguous_since)
 
 
 def _by_id(r: _Row, contact_id: str) -> RowResult:
-    """A row naming the contact by its Intercom ``id``: skip or update it.
-
-    The dry run looks the contact up (``GET``) so an unknown id counts as the failure the real run's write
-    gets; ``calls`` is what the real run spends (a ``GET`` to skip; the update and the company attachment).
-    """
+    """A row naming the contact by its Intercom ``id``: looked up (``GET``: its values are what the row is
+    compared with), then skipped, left unchanged or updated. ``calls`` of a dry run or a skip is what the real
+    run spends (the lookup, and the update and attachment when the row changes the contact)."""
     try:
-        if r.ctx.existing == "skip" or r.ctx.dry_run:
-            r.client.get_contact(contact_id)
-            if r.ctx.existing == "skip":
-                return RowResult(r.line, SKIPPED, contact_id, calls=1)
-            return RowResult(r.line, UPDATED, contact_id, calls=1 + r.attach_calls)
-        r.client.update_contact(contact_id, safe_update(r.body, None, r.ctx))
+        existing = r.client.get_contact(contact_id)
     except (IntercomNotFoundError, IntercomGoneError):
         return RowResult(
             r.line,
@@ -229,25 +270,50 @@ def _by_id(r: _Row, contact_id: str) -> RowResult:
             column="id",
             calls=1,
         )
-    return r.attached(RowResult(r.line, UPDATED, contact_id))
+    if r.ctx.existing == "skip":
+        return RowResult(r.line, SKIPPED, contact_id, calls=1)
+    result = _update_existing(r, existing)
+    if r.ctx.dry_run:
+        result.calls += 1
+    return result
 
 
 def _update_existing(r: _Row, existing: Mapping[str, Any], *, created_since: float | None = None) -> RowResult:
-    """Update (or skip) the contact the row refers to; or finish the row as a create when this import made the
-    contact: an earlier attempt of the chunk (``identity.created_by_earlier_attempt``), or this row's own create,
-    applied by an attempt whose answer was lost: ``created_since`` is when that attempt was sent (the 409's
-    ``ambiguous_since``)."""
+    """Update (or skip, or leave unchanged) the contact the row refers to; or finish the row as a create when
+    this import made the contact: an earlier attempt of the chunk (``identity.created_by_earlier_attempt``), or
+    this row's own create, applied by an attempt whose answer was lost: ``created_since`` is when that attempt
+    was sent (the 409's ``ambiguous_since``).
+
+    The row is compared with the contact (``diff.py``): only changed values are sent; a row that changes
+    nothing, whose contact already shows its company and the import's tags, is ``unchanged`` and costs no
+    call."""
     contact_id = str(existing["id"])
     if identity.created_by_earlier_attempt(existing, r.ctx) or identity.created_since(existing, created_since):
         # finish the row as the first attempt would have: the same values, then its company and tags
-        r.client.update_contact(contact_id, safe_update(r.body, existing, r.ctx))
-        return r.attached(RowResult(r.line, CREATED, contact_id))
+        diff = contact_diff(safe_update(r.body, existing, r.ctx), existing)
+        if diff.changed:
+            r.client.update_contact(contact_id, diff.update_body())
+        return r.created(contact_id)
     if r.ctx.existing == "skip":
         return RowResult(r.line, SKIPPED, contact_id)
+    diff = contact_diff(safe_update(r.body, existing, r.ctx), existing, role=r.role)
+    if not diff.changed and not r.ctx.dry_run and _written_by_dead_attempt(existing, r.ctx):
+        # an attempt that died before recording the row wrote its values: it was this import's update, whose
+        # replaced values are lost with that attempt (an undo leaves them alone and says why); its company and
+        # tags may still be missing
+        return r.written(UPDATED, contact_id, existing, created_diff(r.body), before_known=False)
+    attach = company_to_attach(r.record, existing, r.ctx)
+    to_tag, _ = missing_tags(existing, r.ctx.tags, r.ctx.tag_ids)
+    if not (diff.changed or attach or to_tag):
+        return RowResult(r.line, UNCHANGED, contact_id)
     if r.ctx.dry_run:
-        return RowResult(r.line, UPDATED, contact_id, calls=1 + r.attach_calls)
-    update = safe_update(r.body, existing, r.ctx)
-    if existing.get("role") == "lead" and r.role == "user":
-        update["role"] = "user"
-    r.client.update_contact(contact_id, update)
-    return r.attached(RowResult(r.line, UPDATED, contact_id))
+        return RowResult(r.line, UPDATED, contact_id, calls=int(diff.changed) + int(attach), tags=to_tag)
+    if diff.changed:
+        r.client.update_contact(contact_id, diff.update_body())
+    return r.written(UPDATED, contact_id, existing, diff)
+
+
+def _written_by_dead_attempt(contact: Mapping[str, Any], ctx: ChunkContext) -> bool:
+    """On a redelivered chunk: the contact was updated since the first delivery was received."""
+    since = ctx.redelivered_since
+    return since is not None and int(contact.get("updated_at") or 0) >= int(since)

@@ -17,11 +17,13 @@ class Outcome(StrEnum):
 
     CREATED = "created"
     UPDATED = "updated"
+    UNCHANGED = "unchanged"  # Intercom already held every value of the row: nothing was written
     SKIPPED = "skipped"
     FAILED = "failed"
 
 
-CREATED, UPDATED, SKIPPED, FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
+CREATED, UPDATED, UNCHANGED = Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED
+SKIPPED, FAILED = Outcome.SKIPPED, Outcome.FAILED
 
 
 @dataclass
@@ -32,6 +34,11 @@ class RowResult:
     error: str | None = None
     column: str = ""
     calls: int = 0  # calls the row needs (counted in dry runs)
+    # the import's tags the record is to be tagged with (None: all of them, as for a record created)
+    tags: list[str] | None = field(default=None, compare=False)
+    # what the row changed in Intercom, as a change-log line (``changelog.Change.to_json``); None: nothing logged.
+    # Neither takes part in comparing results: they are what the row wrote, not how it ended.
+    change: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,3 +78,6 @@ class ChunkContext:
     # the identity ledger of the workspace (``ledger.py``; None: not used) and the job its entries name
     ledger: IdentityLedger | None = None
     job_id: str = ""
+    # the import's tags' Intercom ids (name -> id), resolved once per import by the validator: a contact the
+    # search shows with a tag already is not tagged again. A tag without its id is applied to every record.
+    tag_ids: Mapping[str, str] = field(default_factory=dict)

@@ -16,8 +16,8 @@ TagMany = Callable[[str, Sequence[str]], Any]  # IntercomClient.tag_contacts / t
 
 
 def tagged(tag_many: TagMany, ctx: ChunkContext, results: list[RowResult]) -> list[RowResult]:
-    """Tag the records the chunk created or updated (skipped and failed rows are never tagged): one bulk
-    ``POST /tags`` per tag per 50 records. A failure keeps the rows' results, so only the tagging is retried;
+    """Tag the records the chunk created or updated that lack the tag (skipped, unchanged and failed rows are
+    never tagged): one bulk ``POST /tags`` per tag per 50 records. A failure keeps the rows' results, so only the tagging is retried;
     a refused token or permission (401/403) aborts the job, as it does on a row."""
     try:
         _tag(tag_many, ctx, results)
@@ -31,12 +31,14 @@ def tagged(tag_many: TagMany, ctx: ChunkContext, results: list[RowResult]) -> li
 
 
 def _tag(tag_many: TagMany, ctx: ChunkContext, results: Sequence[RowResult]) -> None:
-    ids = [r.contact_id for r in results if r.outcome in (CREATED, UPDATED) and r.contact_id]
+    """Each tag goes to the records written that lack it (``RowResult.tags``; None: every tag)."""
     written = [r for r in results if r.outcome in (CREATED, UPDATED)]
     if not written or not ctx.tags:
         return
-    if ctx.dry_run:  # counted on the first result, so the chunk's total is right
-        written[0].calls += len(ctx.tags) * math.ceil(len(written) / TAG_BATCH_SIZE)
-        return
     for tag in ctx.tags:
-        tag_many(tag, ids)
+        ids = [r.contact_id for r in written if r.contact_id and (r.tags is None or tag in r.tags)]
+        if ctx.dry_run:  # counted on the first result, so the chunk's total is right
+            lacking = sum(1 for r in written if r.tags is None or tag in r.tags)
+            written[0].calls += math.ceil(lacking / TAG_BATCH_SIZE)
+        elif ids:
+            tag_many(tag, ids)

@@ -108,15 +108,15 @@ def _accept(
     """The last chunk written and Intercom prepared: the job goes on to the import."""
     chunks_total = writer.flush()
     ctx.store.update(plan.job_id, fields)  # the counts are known even if preparing Intercom fails below
-    prepare_calls, companies_key = prepare_intercom(
-        ctx, plan, columns, fields["new_attributes"], state.companies, chunks_total
-    )
-    if companies_key is not None:
-        fields["companies_key"] = companies_key
+    prepared = prepare_intercom(ctx, plan, columns, fields["new_attributes"], state.companies, chunks_total)
+    if prepared.companies_key is not None:
+        fields["companies_key"] = prepared.companies_key
+    if prepared.tag_ids:
+        fields["tag_ids"] = prepared.tag_ids
     fields.update(
         status=jobs.IMPORTING,
         chunks_total=chunks_total,
-        prepare_calls=prepare_calls,
+        prepare_calls=prepared.calls,
         chunks_queued=0,
         **leaving_validation(Outcome.ACCEPTED),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from intercom_importer import keys
@@ -17,6 +18,16 @@ from intercom_importer.validate.context import Context
 from intercom_importer.validate.state import ReadPlan
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What preparing Intercom gave: the calls it took (or would take), the key of the ``company_id -> Intercom
+    id`` map (None when none was written), and the import's tags' Intercom ids (name -> id)."""
+
+    calls: int
+    companies_key: str | None = None
+    tag_ids: dict[str, str] = field(default_factory=dict)
+
+
 def prepare_intercom(
     ctx: Context,
     plan: ReadPlan,
@@ -24,27 +35,41 @@ def prepare_intercom(
     new_attributes: list[dict[str, Any]],
     companies: dict[str, dict[str, Any]],
     chunks_total: int,
-) -> tuple[int, str | None]:
-    """Create the new attributes and the companies (unless the run writes nothing): the Intercom calls that
-    took, or would take, and the key of the ``company_id -> Intercom id`` map (None when none was written)."""
+) -> Prepared:
+    """Create the new attributes, the companies and the import's tags (unless the run writes nothing; a dry run
+    finds the tags that exist): what it took, or would take."""
     prepare_calls = 2 if plan.create or any(c.custom for c in columns) else 0
     skip = plan.options.existing == "skip"
     writes = ctx.clients.intercom_writes
     companies_key = None
+    tag_ids: dict[str, str] = {}
     if writes and not plan.options.dry_run and chunks_total:
         client = ctx.clients.intercom()
         before = client.stats.calls
         create_attributes(client, model_of(plan.import_type), new_attributes)
         if companies:
             companies_key = _upsert_companies(client, ctx.s3, ctx.settings, plan.job_id, companies, skip=skip)
+        tag_ids = {tag: str(client.create_tag(tag)["id"]) for tag in plan.options.tags}
         prepare_calls += client.stats.calls - before
-    elif skip and companies and chunks_total and writes:
-        # a dry run looks the companies up as the real run would, to count the creates it would make
-        missing = _missing_companies(ctx.clients.intercom(), ctx.settings, companies)
-        prepare_calls += len(new_attributes) + len(companies) + missing
+    elif companies and chunks_total and writes:
+        # a dry run looks the companies up: the creates the real run would make, and the ids of those that exist (a
+        # contact already attached to one is left unchanged, as in the real run)
+        found = _found_companies(ctx.clients.intercom(), ctx.settings, companies)
+        companies_key = _write_company_map(ctx.s3, ctx.settings, plan.job_id, found)
+        missing = len(companies) - len(found)
+        prepare_calls += len(new_attributes) + len(companies) + (missing if skip else 0)
     else:  # validate only (Intercom may not be reachable): under skip, as if every company were new
         prepare_calls += len(new_attributes) + len(companies) * (2 if skip else 1)
-    return prepare_calls, companies_key
+    if plan.options.dry_run and writes and chunks_total and plan.options.tags:
+        tag_ids = _existing_tags(ctx.clients.intercom(), plan.options.tags)
+        prepare_calls += len(plan.options.tags)  # the real run finds or creates each
+    return Prepared(prepare_calls, companies_key, tag_ids)
+
+
+def _existing_tags(client: Any, tags: tuple[str, ...]) -> dict[str, str]:
+    """The Intercom ids of the tags that exist already (names compare case-insensitively, as Intercom's do)."""
+    by_name = {str(t.get("name", "")).casefold(): str(t["id"]) for t in client.list_tags()}
+    return {tag: by_name[tag.casefold()] for tag in tags if tag.casefold() in by_name}
 
 
 def create_attributes(client: Any, model: str, attributes: list[dict[str, Any]]) -> None:
@@ -84,12 +109,18 @@ def _upsert_companies(
 
     with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
         ids = dict(pool.map(one, companies.items()))
+    return _write_company_map(s3, settings, job_id, ids)
+
+
+def _found_companies(client: Any, settings: Settings, companies: Mapping[str, Any]) -> dict[str, str]:
+    """``company_id -> Intercom id`` of the companies that exist in Intercom (one lookup each, nothing written)."""
+    with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
+        found = dict(zip(companies, pool.map(client.find_company, companies), strict=True))
+    return {company_id: str(company["id"]) for company_id, company in found.items() if company is not None}
+
+
+def _write_company_map(s3: Any, settings: Settings, job_id: str, ids: Mapping[str, str]) -> str:
+    """The ``company_id -> Intercom id`` map the workers attach contacts with; returns its key."""
     key = keys.companies(job_id)
     s3.put_object(Bucket=settings.import_bucket, Key=key, Body=json.dumps(ids).encode(), ContentType="application/json")
     return key
-
-
-def _missing_companies(client: Any, settings: Settings, companies: Mapping[str, Any]) -> int:
-    """How many of the companies do not exist in Intercom (one lookup each, nothing written)."""
-    with ThreadPoolExecutor(max_workers=max(1, settings.worker_threads)) as pool:
-        return sum(found is None for found in pool.map(client.find_company, companies))
