@@ -55,6 +55,7 @@ def undo(target: Target, job_id: str, *, dry_run: bool, yes: bool, progress: Pro
         send=ses_sender(target, settings),
         recipients=settings.notify_recipients,
         on_chunk=lambda done, total: progress.line(f"{'checking' if dry_run else 'undoing'}: {done}/{total} chunks"),
+        threads=settings.worker_threads,
     )
     try:
         return run(work, job_id, dry_run=dry_run)

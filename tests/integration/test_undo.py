@@ -306,3 +306,28 @@ def test_tags_are_looked_up_by_name_once_when_the_log_lacks_their_id(w: World):
     w.undo()
 
     assert w.sandbox.stats()["by_route"]["GET /tags"] == {"200": 1}
+
+
+# ------------------------------------------------------------------------------------------------ one run at once
+
+
+def test_a_second_run_while_the_first_holds_the_lease_is_refused_and_writes_nothing(w: World):
+    running = Undo(w.store, w.aws.s3, w.aws.bucket, w.client(), w.send, holder="first-run")
+    w.store.create("job-0123456789abcdef0123-undo", {"status": "undoing", "import_type": "undo", "undo_of": JOB})
+    assert w.store.hold("job-0123456789abcdef0123-undo", running.holder, 600)  # the first run is under way
+
+    with pytest.raises(UndoRefusedError, match="another run of this undo .* is under way"):
+        w.undo()
+
+    assert w.written() == [] and w.emails == []
+    assert w.store.get(JOB).undone_at is None
+
+
+def test_a_run_whose_lease_has_run_out_is_taken_over_and_finishes_the_undo(w: World):
+    w.store.create("job-0123456789abcdef0123-undo", {"status": "undoing", "import_type": "undo", "undo_of": JOB})
+    assert w.store.hold("job-0123456789abcdef0123-undo", "a-run-that-died", -1)  # its lease ran out
+
+    result = w.undo()
+
+    assert result.undone_at and len(w.emails) == 1
+    assert w.store.get("job-0123456789abcdef0123-undo").lease_until == 0  # released when finished

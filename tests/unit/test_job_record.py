@@ -47,6 +47,7 @@ FULL_ITEM: dict[str, Any] = {
     "uploaded_by": "AWS:AROAEXAMPLE:acme",
     "source_ip": "203.0.113.7",
     "lease_until": 1_780_000_060,
+    "lease_holder": "",
     "claimed_seq": 1,
     "validate_invocations": 2,
     "partner": "acme",

@@ -51,6 +51,7 @@ class Job:
 
     # validation: progress, leases, checkpoints, result
     lease_until: int = 0  # epoch seconds
+    lease_holder: str = ""  # who holds the lease of a job run outside the pipeline (an undo's run)
     claimed_seq: int = 0
     checkpoint_seq: int = 0
     checkpoint_key: str = ""

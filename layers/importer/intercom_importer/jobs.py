@@ -377,6 +377,21 @@ class JobStore:
         rather than when the lease expires."""
         return self._set_if(job_id, {"lease_until": 0}, "handover = :pending", {":pending": HANDOVER_PENDING})
 
+    def hold(self, job_id: str, holder: str, lease_seconds: int) -> bool:
+        """Take (or renew) the lease of a job run outside the pipeline (an undo) for ``holder``: ``False`` while
+        another holder's lease runs."""
+        now = int(time.time())
+        return self._set_if(
+            job_id,
+            {"lease_until": now + lease_seconds, "lease_holder": holder},
+            "attribute_not_exists(lease_until) OR lease_until < :now OR lease_holder = :holder",
+            {":now": now, ":holder": holder},
+        )
+
+    def let_go(self, job_id: str, holder: str) -> bool:
+        """Give up ``holder``'s lease (a run that stopped): the next run need not wait for it to run out."""
+        return self._set_if(job_id, {"lease_until": 0}, "lease_holder = :holder", {":holder": holder})
+
     def unfinished_handovers(self, created_since: str, now: int) -> list[Job]:
         """Jobs created since ``created_since`` (ISO) whose hand-over is unfinished and nobody holds."""
         return self._query_jobs(

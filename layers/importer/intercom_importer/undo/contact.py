@@ -18,6 +18,7 @@ With ``dry_run`` nothing is written: the tally says what a real undo would do (`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,12 +68,14 @@ class TagIds:
     def __init__(self, client: IntercomClient) -> None:
         self._client = client
         self._by_name: dict[str, str] | None = None
+        self._lock = threading.Lock()  # entries are undone several at once: one lookup for all
 
     def id_of(self, name: str, known: str) -> str | None:
         if known:
             return known
-        if self._by_name is None:
-            self._by_name = {str(t.get("name") or "").casefold(): str(t["id"]) for t in self._client.list_tags()}
+        with self._lock:
+            if self._by_name is None:
+                self._by_name = {str(t.get("name") or "").casefold(): str(t["id"]) for t in self._client.list_tags()}
         return self._by_name.get(name.casefold())
 
 

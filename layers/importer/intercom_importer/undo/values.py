@@ -4,7 +4,7 @@ restore sends back.
 
 - a standard field is read as the diff reads it (``shown``: an avatar by its ``image_url``, "" as empty), a custom
   attribute from ``custom_attributes``;
-- ``unsubscribed_from_emails`` cleared (null) is stored by Intercom as ``false``: both are one value here;
+- ``unsubscribed_from_emails`` cleared (null) is stored by Intercom as ``false``: both are one value (``same_value``);
 - ``email`` and ``external_id`` are strings that cannot be null in the 2.14 contract: an empty before value is
   restored as "" (which clears them).
 """
@@ -18,8 +18,6 @@ from intercom_importer.upsert.diff import CUSTOM, same_value, shown
 
 NOT_NULLABLE = frozenset({"email", "external_id"})
 """Fields ``update_contact_request`` types as non-nullable strings: cleared with ""."""
-CLEARED_IS_FALSE = frozenset({"unsubscribed_from_emails"})
-"""Booleans Intercom stores as ``false`` when they are cleared."""
 ROLE = "role"
 SHOWN_MAX = 60  # characters of a value quoted in a reason
 
@@ -34,8 +32,6 @@ def held(contact: Mapping[str, Any], name: str, *, custom: bool = False) -> Any:
 
 def same(name: str, current: Any, wanted: Any) -> bool:
     """Whether the value a contact holds is ``wanted`` (one of the import's before or after values)."""
-    if name in CLEARED_IS_FALSE and current in (None, False) and wanted in (None, False):
-        return True
     return same_value(current, wanted, name)
 
 
