@@ -11,9 +11,11 @@
     intercom-import validate FILE [settings] [--partner P] [--errors FILE]   the validator's checks, locally
     intercom-import partner add NAME --config FILE | list | show NAME | remove NAME   partners' settings
     intercom-import presign PARTNER FILE [--expires S]                       a presigned upload URL for a partner
+    intercom-import doctor [--intercom-url U --intercom-token T] [--keep] [--max-wait S]  ready for a first import?
+    intercom-import search-lag [--set S | --forget] [--workspace ID]         the measured search lag workers wait for
     intercom-import sandbox [--port N] ...                                   serve the Intercom sandbox
 
-``upload``, ``status``, ``history``, ``undo``, ``partner``, ``presign`` and ``run`` talk to the local stack started by ``up`` by default, or
+``upload``, ``status``, ``history``, ``undo``, ``partner``, ``presign``, ``search-lag``, ``doctor`` and ``run`` talk to the local stack started by ``up`` by default, or
 to a deployed stack with ``--stack NAME`` / ``--outputs FILE`` (see ``targets.py``). ``run`` without a
 local stack up starts an ephemeral one (moto + the Intercom sandbox + template.yaml) for the one import.
 Progress and notes go to stderr; results to stdout (``--json``: one JSON document).
@@ -30,7 +32,7 @@ import sys
 from collections.abc import Sequence
 
 from importer_cli import targets
-from importer_cli.commands import jobs, partners, stack, tools
+from importer_cli.commands import doctor, jobs, partners, search_lag, stack, tools
 from importer_cli.commands.common import ENVIRONMENT_HELP, Handler, HelpFormatter, Parser
 from importer_cli.display import stderr
 from importer_cli.errors import (
@@ -65,7 +67,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, Handler] = {}
-    for group in (stack, jobs, tools, partners):  # the order of the commands in --help
+    for group in (stack, jobs, tools, partners, doctor, search_lag):  # the order of the commands in --help
         commands.update(group.register(sub))
     tools.register_sandbox(sub)
     return parser, commands

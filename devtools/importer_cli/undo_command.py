@@ -130,24 +130,35 @@ def stack_settings(target: Target) -> tuple[Settings, dict[str, str]]:
 def intercom_client(target: Target, settings: Settings, env: Mapping[str, str]) -> Any:
     """The Intercom client the workers would build: the token from the stack's secret, paced by the governor on
     the stack's jobs table (the same rate budget)."""
+    from intercom_importer.intercom.factory import governed_client
+
+    token, window = stack_token(target, settings, env)
+    return governed_client(settings, token, jobs_table(target, settings), window_seconds=window)
+
+
+def stack_token(target: Target, settings: Settings, env: Mapping[str, str]) -> tuple[str, float]:
+    """The Intercom token from the stack's secret, and the governor's window length (seconds) of the stack."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from intercom_importer.errors import SettingsError
     from intercom_importer.governor import window_seconds_from_env
-    from intercom_importer.intercom.factory import governed_client, load_token
+    from intercom_importer.intercom.factory import load_token
 
     secrets = target.client("secretsmanager")
     try:
         token = load_token(
             settings.intercom_token_secret, lambda arn: secrets.get_secret_value(SecretId=arn)["SecretString"]
         )
-        window = window_seconds_from_env(env)
+        return token, window_seconds_from_env(env)
     except (BotoCoreError, ClientError) as exc:
         raise aws_error(exc, "reading the Intercom token secret (secretsmanager:GetSecretValue)") from exc
     except SettingsError as exc:
         raise CliError(exc.message, EXIT_IMPORT_PROBLEMS) from exc
-    table = target.session.resource("dynamodb", endpoint_url=target.endpoint_url).Table(settings.jobs_table)
-    return governed_client(settings, token, table, window_seconds=window)
+
+
+def jobs_table(target: Target, settings: Settings) -> Any:
+    """The stack's jobs table (a boto3 ``Table``), reached with the target's credentials."""
+    return target.session.resource("dynamodb", endpoint_url=target.endpoint_url).Table(settings.jobs_table)
 
 
 def ses_sender(target: Target, settings: Settings) -> Callable[[Mapping[str, Any]], str]:

@@ -354,6 +354,61 @@ def test_archive_and_unarchive_contact(spec):
     assert_contract(spec, adapter)
 
 
+def test_delete_contact(spec):
+    cid = contact(6)["id"]
+    client, adapter = capture([{"type": "contact", "id": cid, "external_id": None, "deleted": True}])
+    client.delete_contact(cid)
+    assert sent(adapter) == [("DELETE", f"/contacts/{cid}", {}, None)]
+    assert_contract(spec, adapter)
+
+
+def test_doctor_probe_leads(spec):
+    """The two probe leads `intercom-import doctor` creates: one by e-mail (mixed case), one with an external_id."""
+    email = "Intercom-Import-Doctor-0123abcd@Example.com"
+    first = {"role": "lead", "email": email, "name": "intercom-import doctor probe (safe to delete)"}
+    second = {"role": "lead", "external_id": "intercom-import-doctor-0123abcd", "name": first["name"]}
+    client, adapter = capture([contact(7, role="lead"), contact(8, role="lead")])
+    client.create_contact(copy.deepcopy(first))
+    client.create_contact(copy.deepcopy(second))
+    assert sent(adapter) == [("POST", "/contacts", {}, first), ("POST", "/contacts", {}, second)]
+    assert_contract(spec, adapter)
+
+
+def test_every_request_of_the_doctor(spec):
+    """`intercom-import doctor`'s whole Intercom run (GET /me, the data attributes, two probe leads, the searches,
+    the deletes) against canned answers: each request it sends validates against the pinned description."""
+    from importer_cli.doctor.budget import BudgetRecorder
+    from importer_cli.doctor.intercom_checks import DoctorOptions, run_intercom_checks
+    from importer_cli.doctor.model import Report
+    from importer_cli.doctor.search_checks import Waiting
+
+    made: list[dict[str, Any]] = []
+
+    def answer(request: requests.PreparedRequest) -> dict[str, Any]:
+        path, method = urlsplit(request.url).path, request.method
+        body = json.loads(request.body) if request.body else {}
+        if path == "/me":
+            return ME
+        if path == "/data_attributes":
+            return {"type": "list", "data": [DATA_ATTRIBUTE]}
+        if (method, path) == ("POST", "/contacts"):
+            given = {key: body[key] for key in ("email", "external_id") if key in body}
+            made.append({**contact(10 + len(made), role="lead"), **given})
+            return made[-1]
+        if path == "/contacts/search":
+            return contact_page(made[:1], None)
+        return {"type": "contact", "id": path.rsplit("/", 1)[-1], "external_id": None, "deleted": True}
+
+    client, adapter = capture([answer] * 12)
+    report = run_intercom_checks(
+        client, BudgetRecorder(), Report(), DoctorOptions(waiting=Waiting(sleep=lambda s: None))
+    )
+
+    assert [m for m, *_ in sent(adapter)].count("DELETE") == 2
+    assert report.probes_left == [] and not report.failed
+    assert_contract(spec, adapter)
+
+
 def test_search_contacts_with_or_of_in_filters_and_pagination(spec):
     client, adapter = capture(
         [

@@ -28,7 +28,21 @@ from sandbox_fixtures import SANDBOX_TOKEN
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("run", "up", "down", "upload", "status", "history", "undo", "sample", "validate", "partner", "presign")
+COMMANDS = (
+    "run",
+    "up",
+    "down",
+    "upload",
+    "status",
+    "history",
+    "undo",
+    "sample",
+    "validate",
+    "partner",
+    "presign",
+    "doctor",
+    "search-lag",
+)
 
 
 @pytest.fixture(autouse=True)

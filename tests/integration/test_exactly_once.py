@@ -438,16 +438,18 @@ def test_a_worker_out_of_time_leaves_its_rows_to_the_next_delivery_and_keeps_the
     intercom.reset()  # none of the contacts the module's earlier tests made
     job_id = accepted_job(env, "incoming/out-of-time.csv")
     client = IntercomClient("any-token", env.intercom_url)
+    client.workspace_id()  # the environment's GET /me (made once per environment): not the chunk's
+    before = client.stats.calls
 
     with pytest.raises(ChunkOutOfTimeError):  # no time left: no row may start
         deliver_chunk(env, job_id, client=client, remaining_ms=lambda: 0)
-    assert client.stats.calls == 1  # the chunk's search, made before the rows; no row started
+    assert client.stats.calls - before == 1  # the chunk's search, made before the rows; no row started
     assert list(env.store.chunks(job_id)) == []  # nothing recorded: SQS delivers the chunk again
 
     assert deliver_chunk(env, job_id, client=client, remaining_ms=lambda: 120_000) == "recorded"
     assert counters(env.store.get(job_id)) == {"created": CHUNK_ROWS, "updated": 0, "unchanged": 0, "skipped": 0,
                                                "failed": 0, "chunks_done": 1}  # fmt: skip
-    assert client.stats.calls == 1 + 1 + CHUNK_ROWS  # the next delivery: its search and one create per row
+    assert client.stats.calls - before == 1 + 1 + CHUNK_ROWS  # the next delivery: its search and one create per row
 
 
 def test_a_chunk_of_a_job_already_reported_writes_nothing(env: Env):
@@ -532,3 +534,24 @@ def test_a_lead_create_that_keeps_failing_goes_the_way_of_a_failing_chunk_after_
     assert outcomes == ["set-aside"] * 5 and len(sqs.sent) == 5  # the sixth sends nothing: SQS retries it
     assert progress.read_progress(env.s3, env.bucket, job_id, 1).rounds == 6
     assert list(env.store.chunks(job_id)) == [] and intercom.state()["contacts"] == []
+
+
+def test_the_set_aside_delay_is_the_measured_search_lag_with_its_margin_when_one_is_stored(
+    env: Env, intercom: SandboxServer
+):
+    from intercom_importer.measured import MeasuredLags
+
+    intercom.reset()
+    env.settings = dataclasses.replace(env.settings, intercom_search_lag_seconds=1.5)  # the parameter: not used
+    workspace = IntercomClient("any-token", env.intercom_url).workspace_id()
+    MeasuredLags(env.table).record(workspace, 20)  # what `intercom-import doctor` measured: the workers wait 50 s
+    job_id = accepted_job(env, "incoming/lead-measured-lag.csv", role="lead")
+    intercom.add_fault(method="POST", path="/contacts", kind="reset", after_commit=True, times=1)
+    sqs = Sent(env.sqs)
+
+    assert deliver_chunk(env, job_id, sqs=sqs) == "set-aside"
+
+    (again,) = sqs.sent
+    saved = progress.read_progress(env.s3, env.bucket, job_id, 1)
+    assert 48 <= again["DelaySeconds"] <= 50  # max(2 x 20, 20 + 30) after the create was sent, not 1.5
+    assert min(saved.uncertain.values()) + 50 - time.time() <= again["DelaySeconds"]

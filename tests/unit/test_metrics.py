@@ -108,7 +108,8 @@ def units(documents: list[dict[str, Any]]) -> dict[str, str]:
 
 
 class ScriptedIntercom(BaseAdapter):
-    """Answers like Intercom: an empty search, a created contact per POST /contacts, after ``first`` answers."""
+    """Answers like Intercom: an empty search, a created contact per POST /contacts, after ``first`` answers (the
+    app's GET /me, asked once per environment before any chunk's call, is always answered)."""
 
     def __init__(self, first: list[int]) -> None:
         super().__init__()
@@ -119,7 +120,9 @@ class ScriptedIntercom(BaseAdapter):
         response = requests.Response()
         response.request, response.url = request, request.url
         headers = {"Content-Type": "application/json", "X-RateLimit-Reset": str(int(NOW))}  # already due
-        if self.first:
+        if request.url.endswith("/me"):
+            status, body = 200, {"type": "admin", "id": "1", "app": {"type": "app", "id_code": "scripted-app"}}
+        elif self.first:
             status, body = self.first.pop(0), {"type": "error.list", "errors": [{"code": "rate_limit_exceeded"}]}
         elif request.url.endswith("/contacts/search"):
             status, body = 200, {"type": "list", "data": [], "total_count": 0, "pages": {"type": "pages"}}

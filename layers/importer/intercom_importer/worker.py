@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import aws, jobs, keys, observability
+from intercom_importer import aws, jobs, keys, measured, observability
 from intercom_importer.changelog import Change, write_chunk_log
 from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody, chunk_message
 from intercom_importer.errors import (
@@ -211,12 +211,15 @@ def _run(
     chunk again); rows set aside are saved and the chunk sent again after the search lag (``_check_again``);
     Intercom refusing the job aborts it (``_abort_job``)."""
     client = client_factory()
-    try:  # the workspace's ledger: its GET /me is made once per environment, not counted as the chunk's
+    try:  # the workspace's ledger and search lag: GET /me once per environment, not counted as the chunk's
+        workspace = _workspace(client)
         ctx = replace(
             ctx,
-            ledger=_ledger(settings, client),
+            ledger=_ledger(settings, workspace),
             job_id=chunk.job_id,
-            search_lag_seconds=settings.intercom_search_lag_seconds,
+            search_lag_seconds=measured.search_lag_seconds(
+                store.table, workspace, default=settings.intercom_search_lag_seconds
+            ),
         )
     except JobAbort as exc:
         return _abort_job(chunk, store, exc, ctx.done)
@@ -243,7 +246,7 @@ def _run(
                 f"{len(exc.uncertain)} lead create(s) still had no answer after {MAX_SET_ASIDE_ROUNDS} checks: "
                 "Intercom kept failing them; the chunk is retried, and its rows count failed if it keeps failing"
             ) from exc
-        _check_again(chunk, settings, sqs, exc.uncertain)
+        _check_again(chunk, ctx.search_lag_seconds, settings, sqs, exc.uncertain)
         return _Ran([], SET_ASIDE)
     except ChunkInterrupted as exc:
         # keep what finished, so the retry neither repeats nor miscounts those rows
@@ -265,11 +268,13 @@ def _earliest(*uncertain: Mapping[int, float]) -> dict[int, float]:
     return merged
 
 
-def _check_again(chunk: _Chunk, settings: Settings, sqs: Any, uncertain: Mapping[int, float]) -> None:
-    """Deliver the chunk again once Intercom's search shows what the set-aside creates made: the search lag after
-    the earliest was sent (SQS delays a message 15 minutes at most). Its finished rows are kept in its progress;
-    this delivery ends."""
-    ready_at = min(uncertain.values()) + settings.intercom_search_lag_seconds
+def _check_again(
+    chunk: _Chunk, search_lag: float, settings: Settings, sqs: Any, uncertain: Mapping[int, float]
+) -> None:
+    """Deliver the chunk again once Intercom's search shows what the set-aside creates made: ``search_lag`` (the
+    chunk's: measured, or the stack's parameter; ``measured.py``) after the earliest was sent (SQS delays a message
+    15 minutes at most). Its finished rows are kept in its progress; this delivery ends."""
+    ready_at = min(uncertain.values()) + search_lag
     delay = max(0, min(MAX_SQS_DELAY, math.ceil(ready_at - time.time())))
     (sqs or aws.client("sqs")).send_message(
         QueueUrl=settings.chunk_queue_url, MessageBody=chunk_message(chunk.job_id, chunk.index), DelaySeconds=delay
@@ -279,14 +284,18 @@ def _check_again(chunk: _Chunk, settings: Settings, sqs: Any, uncertain: Mapping
     )
 
 
-def _ledger(settings: Settings, client: IntercomClient) -> IdentityLedger | None:
-    """The identity ledger of the client's workspace (None: the stack has none)."""
-    if not settings.identity_ledger_table:
-        return None
+def _workspace(client: IntercomClient) -> str:
+    """The client's Intercom workspace (asked once per environment)."""
     try:
-        workspace = client.workspace_id()
+        return client.workspace_id()
     except (IntercomAuthError, IntercomForbiddenError) as exc:  # the token is refused: no row can be written
         raise JobAbort(exc) from exc
+
+
+def _ledger(settings: Settings, workspace: str) -> IdentityLedger | None:
+    """The identity ledger of the workspace (None: the stack has none)."""
+    if not settings.identity_ledger_table:
+        return None
     return IdentityLedger(
         aws.table(settings.identity_ledger_table), workspace, ttl_days=settings.identity_ledger_ttl_days
     )

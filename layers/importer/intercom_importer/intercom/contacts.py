@@ -1,4 +1,4 @@
-"""The contact endpoints of the client: create, update, get, find by external_id, archive, and the
+"""The contact endpoints of the client: create, update, get, find by external_id, archive, delete, and the
 searches and listings (every page), including the batched search by emails and external_ids."""
 
 from __future__ import annotations
@@ -102,6 +102,14 @@ class ContactsAPI:
     def archive_contact(self, contact_id: str) -> JSONDict:
         """``POST /contacts/{contact_id}/archive``; returns ``{type, id, external_id, archived}``."""
         return self._transport.call("POST", "/contacts/{contact_id}/archive", path={"contact_id": contact_id})
+
+    def delete_contact(self, contact_id: str) -> JSONDict:
+        """``DELETE /contacts/{contact_id}``: gone for good (not archived); returns ``{type, id, external_id, deleted}``.
+
+        Raises ``IntercomNotFoundError`` when no such contact exists (already deleted, or merged away)."""
+        return self._transport.call(
+            "DELETE", "/contacts/{contact_id}", path={"contact_id": contact_id}, expected=(404,)
+        )
 
     def unarchive_contact(self, contact_id: str) -> JSONDict:
         """``POST /contacts/{contact_id}/unarchive`` (restores a contact behind an "archived" 409)."""

@@ -62,10 +62,19 @@ def governed_client(
     by a governor of its own on ``jobs_table`` (a boto3 ``Table`` of the stack's jobs table, reached with the
     caller's credentials), so its calls come out of the same budget as the workers'."""
     base_url = resolve_base_url(settings.intercom_region, settings.intercom_base_url)
-    limiter = DynamoDBGovernor.per_minute(
+    limiter = outside_governor(settings, token, jobs_table, window_seconds=window_seconds)
+    return IntercomClient(token, base_url, limiter=limiter)
+
+
+def outside_governor(
+    settings: Settings, token: str, jobs_table: Any, *, window_seconds: float = INTERCOM_WINDOW_SECONDS
+) -> RateLimiter:
+    """The governor of a caller outside the functions (``undo``, ``doctor``): its own, on ``jobs_table``, with the
+    workers' app key, so its calls come out of the same budget as theirs."""
+    base_url = resolve_base_url(settings.intercom_region, settings.intercom_base_url)
+    return DynamoDBGovernor.per_minute(
         jobs_table, settings.intercom_rate_limit_per_minute, window_seconds=window_seconds, app=app_key(base_url, token)
     )
-    return IntercomClient(token, base_url, limiter=limiter)
 
 
 def client_from_settings(settings: Settings) -> IntercomClient:

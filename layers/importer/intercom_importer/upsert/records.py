@@ -72,7 +72,8 @@ class ChunkContext:
     # Rows an earlier attempt set aside (line -> when their create, whose outcome is unknown, was sent): a contact
     # the row identifies created since then is that create's, and the row counts as created.
     uncertain: Mapping[int, float] = field(default_factory=dict)
-    # How long Intercom's search may miss a new contact (settings' IntercomSearchLagSeconds): a lead's create
+    # How long Intercom's search may miss a new contact: the workspace's measured lag with its margin
+    # (``measured.effective_lag``), or the settings' IntercomSearchLagSeconds when none was measured. A lead's create
     # claimed in the ledger less than this long ago, with no contact found, may exist and is not sent again yet.
     search_lag_seconds: float = 180.0
     # the identity ledger of the workspace (``ledger.py``; None: not used) and the job its entries name
