@@ -98,7 +98,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/contacts/search",
-        lambda c: c.workspace.search_contacts(c.body, c.config.search_lag_seconds),
+        lambda c: c.workspace.search_contacts(c.body, c.config.search_lag_seconds, c.config.search_update_lag_seconds),
     ),
     Route(
         "GET",
@@ -106,7 +106,13 @@ ROUTES: tuple[Route, ...] = (
         lambda c: c.workspace.find_by_external_id(c.params["external_id"]),
     ),
     Route("GET", "/contacts/{contact_id}", lambda c: c.workspace.get_contact(c.params["contact_id"])),
-    Route("PUT", "/contacts/{contact_id}", lambda c: c.workspace.update_contact(c.params["contact_id"], c.body)),
+    Route(
+        "PUT",
+        "/contacts/{contact_id}",
+        lambda c: c.workspace.update_contact(
+            c.params["contact_id"], c.body, keep_shown_for=c.config.search_update_lag_seconds
+        ),
+    ),
     Route("DELETE", "/contacts/{contact_id}", lambda c: c.workspace.delete_contact(c.params["contact_id"])),
     Route(
         "POST",

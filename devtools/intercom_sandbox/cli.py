@@ -45,6 +45,12 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
         "--search-lag", type=float, help="seconds before a new contact is searchable (default: the profile's)"
     )
     parser.add_argument(
+        "--search-update-lag",
+        type=float,
+        help="seconds search keeps showing a contact's values from before an update (Intercom does not document "
+        "one: default 0)",
+    )
+    parser.add_argument(
         "--email-conflicts",
         choices=EMAIL_CONFLICTS,
         help="when a user create with an existing user's e-mail gets a 409: always, or (as Intercom documents) "
@@ -54,7 +60,11 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     """The config ``args`` ask for: the profile's values, then the knobs given over them."""
-    knobs = {"search_lag_seconds": args.search_lag, "email_conflicts": args.email_conflicts}
+    knobs = {
+        "search_lag_seconds": args.search_lag,
+        "search_update_lag_seconds": args.search_update_lag,
+        "email_conflicts": args.email_conflicts,
+    }
     return SandboxConfig.for_profile(
         args.profile,
         token=args.token,

@@ -54,6 +54,11 @@ class SandboxConfig:
         jitter_ms: a uniformly random extra latency in ``[0, jitter_ms]``.
         search_lag_seconds: contacts created less than this long ago are invisible to
             ``POST /contacts/search`` (Intercom's documented "Contact Creation Delay").
+        search_update_lag_seconds: ``POST /contacts/search`` shows a contact's values as they were this long ago
+            (what an update changed since is not indexed yet). Intercom documents a delay for new contacts only and
+            says nothing of updates: 0 in every profile; set it to test against stale search values (the
+            doctor's "search shows updates" check measures it on a real workspace). The search matches on current
+            values; only the values it shows are old.
         attribute_cap: custom data attributes allowed per workspace (Intercom: 250), counted over both
             models.
         email_conflicts: when a user create conflicts (409) on its e-mail. ``"always"`` (the default, friendlier
@@ -69,6 +74,7 @@ class SandboxConfig:
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     search_lag_seconds: float = 0.0
+    search_update_lag_seconds: float = 0.0
     attribute_cap: int = 250
     email_conflicts: str = "always"
 
@@ -83,6 +89,7 @@ class SandboxConfig:
         _check_number("latency_ms", self.latency_ms)
         _check_number("jitter_ms", self.jitter_ms)
         _check_number("search_lag_seconds", self.search_lag_seconds)
+        _check_number("search_update_lag_seconds", self.search_update_lag_seconds)
         if not _is_int(self.attribute_cap) or self.attribute_cap < 0:
             raise ConfigError("attribute_cap must be a non-negative integer")
         if self.email_conflicts not in EMAIL_CONFLICTS:

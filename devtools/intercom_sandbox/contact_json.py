@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from intercom_sandbox.models import EMBEDDED_LIMIT, WORKSPACE_ID, Contact, Json
 
 _ACTIVITY = (
@@ -104,10 +106,13 @@ def _empty_list(url: str) -> Json:
     return {"type": "list", "data": [], "url": url, "total_count": 0, "has_more": False}
 
 
-def contact_list(contacts: list[Contact], pages: Json, total: int) -> Json:
+def contact_list(
+    contacts: list[Contact], pages: Json, total: int, shown: Callable[[Contact], Json | None] | None = None
+) -> Json:
+    """A page of contacts; ``shown``: what search shows of a contact instead of its current values (None: those)."""
     return {
         "type": "list",
-        "data": [contact_json(c) for c in contacts],
+        "data": [(shown(c) if shown is not None else None) or contact_json(c) for c in contacts],
         "total_count": total,
         "pages": pages,
     }

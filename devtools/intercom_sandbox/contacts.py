@@ -48,11 +48,14 @@ class ContactRules(WorkspaceStore):
             self._contacts[contact.id] = contact
             return contact_json(contact, single=True)
 
-    def update_contact(self, contact_id: str, body: object) -> Json:
-        """``PUT /contacts/{contact_id}``: partial update; ``custom_attributes`` merged per key."""
+    def update_contact(self, contact_id: str, body: object, keep_shown_for: float = 0.0) -> Json:
+        """``PUT /contacts/{contact_id}``: partial update; ``custom_attributes`` merged per key. ``keep_shown_for``:
+        the search update lag: the contact as search showed it before is kept that long (``Contact.shown``)."""
         data = json_object(body)
         with self._lock:
             contact = self._live_contact(contact_id, contact_not_found)
+            if keep_shown_for > 0:
+                contact.remember_shown(contact_json(contact), self._clock(), keep_shown_for)
             check_fields(data, CONTACT_FIELDS)
             values = self._contact_values(data)
             role = values.get("role", contact.role)
@@ -156,7 +159,7 @@ class ContactRules(WorkspaceStore):
             chunk, pages = cursor_page(live, per_page, query.get("starting_after"))
             return contact_list(chunk, pages, len(live))
 
-    def search_contacts(self, body: object, lag_seconds: float = 0.0) -> Json:
+    def search_contacts(self, body: object, lag_seconds: float = 0.0, update_lag_seconds: float = 0.0) -> Json:
         """``POST /contacts/search``; pagination is read from the body only (as Intercom does)."""
         data = json_object(body)
         if "query" not in data:
@@ -183,7 +186,8 @@ class ContactRules(WorkspaceStore):
                 if not c.archived and (lag_seconds <= 0 or c.created_clock <= visible_before) and predicate(c)
             ]
             chunk, pages = cursor_page(matches, per_page, starting_after)
-            return contact_list(chunk, pages, len(matches))
+            shown_at = self._clock() - update_lag_seconds
+            return contact_list(chunk, pages, len(matches), shown=lambda c: c.shown_as_of(shown_at))
 
     def _lookup(self, name: str, keys: set[str]) -> set[str]:
         if name == "id":

@@ -48,6 +48,18 @@ class Contact:
     archived: bool = False
     tags: dict[str, int] = field(default_factory=dict)  # tag id -> applied_at, in applied order
     companies: dict[str, None] = field(default_factory=dict)  # company ids, in attached order
+    # what search showed before each update, while the search update lag lasts: (replaced at, until, the json)
+    shown: list[tuple[float, float, Json]] = field(default_factory=list, repr=False)
+
+    def remember_shown(self, before: Json, now: float, lag: float) -> None:
+        """The contact as search showed it, replaced ``now``: search keeps showing it for ``lag`` seconds."""
+        self.shown = [s for s in self.shown if s[1] > now]  # versions search no longer shows
+        self.shown.append((now, now + lag, before))
+
+    def shown_as_of(self, moment: float) -> Json | None:
+        """What search shows of the contact if its index holds the values of ``moment``: the first version
+        replaced after it (None: the current one)."""
+        return next((json for replaced, _, json in self.shown if replaced > moment), None)
 
     @property
     def email_domain(self) -> str | None:

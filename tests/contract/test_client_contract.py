@@ -376,7 +376,7 @@ def test_doctor_probe_leads(spec):
 
 def test_every_request_of_the_doctor(spec):
     """`intercom-import doctor`'s whole Intercom run (GET /me, the data attributes, two probe leads, the searches,
-    the deletes) against canned answers: each request it sends validates against the pinned description."""
+    the lag probe's rename, the deletes) against canned answers: each request it sends validates against the pinned description."""
     from importer_cli.doctor.budget import BudgetRecorder
     from importer_cli.doctor.intercom_checks import DoctorOptions, run_intercom_checks
     from importer_cli.doctor.model import Report
@@ -397,14 +397,18 @@ def test_every_request_of_the_doctor(spec):
             return made[-1]
         if path == "/contacts/search":
             return contact_page(made[:1], None)
+        if method == "PUT":  # the lag probe renamed: search shows it at once
+            made[0] = {**made[0], **body}
+            return made[0]
         return {"type": "contact", "id": path.rsplit("/", 1)[-1], "external_id": None, "deleted": True}
 
-    client, adapter = capture([answer] * 12)
+    client, adapter = capture([answer] * 16)
     report = run_intercom_checks(
         client, BudgetRecorder(), Report(), DoctorOptions(waiting=Waiting(sleep=lambda s: None))
     )
 
     assert [m for m, *_ in sent(adapter)].count("DELETE") == 2
+    assert [m for m, *_ in sent(adapter)].count("PUT") == 1
     assert report.probes_left == [] and not report.failed
     assert_contract(spec, adapter)
 

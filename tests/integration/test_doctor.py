@@ -94,6 +94,7 @@ def test_every_check_is_ok_against_the_sandbox_and_exit_is_0(intercom):
         "region": "ok",
         "custom attributes": "ok",
         "search lag": "ok",
+        "search shows updates": "ok",
         "email case in search": "ok",
         "lead external_id": "ok",
         "custom attribute values": "not checked",  # it would need a data attribute: nothing permanent is created
@@ -145,7 +146,8 @@ def test_keep_leaves_the_probes_in_intercom_and_lists_them(intercom):
     cleanup = check(report, "probe cleanup")
     assert cleanup["status"] == "warning" and "--keep" in cleanup["detail"]
     assert "DELETE" in cleanup["fix"]
-    assert {c["name"] for c in contacts_left(intercom)} == {"intercom-import doctor probe (safe to delete)"}
+    assert all(c["name"].startswith("intercom-import doctor probe (safe to delete)") for c in contacts_left(intercom))
+    assert len(contacts_left(intercom)) == 2
 
 
 def test_text_output_is_one_line_per_check_with_the_fix_under_a_failure(intercom):
@@ -425,3 +427,22 @@ def test_without_a_local_stack_or_intercom_it_says_how_to_give_either(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert "no local stack is running" in err and "--intercom-url/--intercom-region" in err
+
+
+def test_search_showing_old_values_after_an_update_is_a_warning_with_the_seconds(intercom):
+    intercom.configure(search_lag_seconds=1, search_update_lag_seconds=3)
+
+    code, report = doctor_json(intercom)
+
+    assert code == 0
+    late = check(report, "search shows updates")
+    assert late["status"] == "warning" and "old name for" in late["detail"] and late["fix"]
+    assert 3.0 <= report["search_update_lag_seconds"] <= 5.0
+    assert contacts_left(intercom) == []
+
+
+def test_search_showing_updates_at_once_is_ok(intercom):
+    code, report = doctor_json(intercom)
+
+    assert check(report, "search shows updates")["status"] == "ok"
+    assert report["search_update_lag_seconds"] is not None and report["search_update_lag_seconds"] <= 1.0

@@ -350,3 +350,35 @@ def test_stats_count_by_route_template_status_and_second(app: SandboxApp, clock:
         (1_700_000_000, 1),
         (1_700_000_001, 2),
     ]
+
+
+# ---------------------------------------------------------------- search update lag (not documented by Intercom)
+
+
+def test_search_shows_a_contacts_values_from_before_an_update_while_the_update_lag_lasts(app, clock) -> None:
+    app.configure(search_update_lag_seconds=30)
+    ada = call(app, "POST", "/contacts", {"role": "user", "email": "ada@example.com", "name": "Ada"}).json()
+    query = {"query": {"field": "email", "operator": "=", "value": "ada@example.com"}}
+
+    def shown() -> tuple[str, int]:
+        found = call(app, "POST", "/contacts/search", query).json()["data"]
+        return found[0]["name"], len(found)
+
+    clock.advance(5)
+    call(app, "PUT", f"/contacts/{ada['id']}", {"name": "Ada King"})
+    clock.advance(10)
+    call(app, "PUT", f"/contacts/{ada['id']}", {"name": "Ada Lovelace"})
+    assert call(app, "GET", f"/contacts/{ada['id']}").json()["name"] == "Ada Lovelace"  # a lookup is current
+
+    assert shown() == ("Ada", 1)  # both updates are younger than 30 s
+    clock.advance(21)  # the first update is 31 s old, the second 21 s
+    assert shown() == ("Ada King", 1)
+    clock.advance(10)
+    assert shown() == ("Ada Lovelace", 1)
+
+
+def test_without_an_update_lag_search_shows_current_values(app, clock) -> None:
+    ada = call(app, "POST", "/contacts", {"role": "user", "email": "ada@example.com", "name": "Ada"}).json()
+    call(app, "PUT", f"/contacts/{ada['id']}", {"name": "Ada King"})
+    found = call(app, "POST", "/contacts/search", {"query": {"field": "email", "operator": "=", "value": "ada@example.com"}})
+    assert found.json()["data"][0]["name"] == "Ada King"

@@ -116,6 +116,7 @@ def test_admin_config_takes_a_profile_and_shows_the_effective_values() -> None:
             "latency_ms": 0.0,
             "jitter_ms": 0.0,
             "search_lag_seconds": 30,
+            "search_update_lag_seconds": 0.0,
             "attribute_cap": 250,
             "email_conflicts": "without_external_id",
         }

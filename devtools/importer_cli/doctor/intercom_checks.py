@@ -75,6 +75,7 @@ class _Run:
             (workspace_checks.REGION, "region"),
             (workspace_checks.ATTRIBUTES, "attributes"),
             (search_checks.SEARCH_LAG, "search_lag"),
+            (search_checks.UPDATE_LAG, "update_lag"),
             (search_checks.EMAIL_CASE, "email_case"),
             (search_checks.LEAD_EXTERNAL_ID, "lead_external_id"),
             (workspace_checks.ATTRIBUTE_VALUES, "attribute_values"),
@@ -107,6 +108,13 @@ class _Run:
             self.client, self.probes, self.tag, self.options.waiting
         )
         self.report.search_lag_seconds = lag
+        return check
+
+    def update_lag(self) -> Check:
+        check, seconds = search_checks.update_lag_check(
+            self.client, self.lag_probe, self.report.search_lag_seconds, self.options.waiting
+        )
+        self.report.search_update_lag_seconds = seconds
         return check
 
     def email_case(self) -> Check:

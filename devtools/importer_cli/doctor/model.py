@@ -40,6 +40,7 @@ class Report:
     app: dict[str, Any] = field(default_factory=dict)  # {"id_code", "name", "region"} from GET /me
     region: str | None = None  # the app's region (us, eu, au), as /me says
     search_lag_seconds: float | None = None  # measured: a probe lead's create to its first search hit
+    search_update_lag_seconds: float | None = None  # measured: the probe's update to search showing it
     rate_limit_per_window: int | None = None  # X-RateLimit-Limit
     rate_limit_remaining: int | None = None  # X-RateLimit-Remaining when the doctor started
     window_seconds: float | None = None
@@ -64,6 +65,7 @@ class Report:
             "app": self.app,
             "region": self.region,
             "search_lag_seconds": self.search_lag_seconds,
+            "search_update_lag_seconds": self.search_update_lag_seconds,
             "rate_limit_per_window": self.rate_limit_per_window,
             "rate_limit_remaining": self.rate_limit_remaining,
             "window_seconds": self.window_seconds,

@@ -15,6 +15,7 @@ from intercom_importer.errors import IntercomValidationError
 from intercom_importer.intercom.client import IntercomClient
 
 SEARCH_LAG = "search lag"
+UPDATE_LAG = "search shows updates"
 EMAIL_CASE = "email case in search"
 LEAD_EXTERNAL_ID = "lead external_id"
 
@@ -99,6 +100,45 @@ def _never_showed(max_wait: float) -> Check:
         f"the probe lead did not show in search within {max_wait:g} s (--max-wait)",
         f"run the doctor again with a longer --max-wait (e.g. {max(1200, int(max_wait * 2))}); until the lag is known, "
         "keep the stack's IntercomSearchLagSeconds at its default or above",
+    )
+
+
+def update_lag_check(
+    client: IntercomClient, probe: LagProbe | None, lag: float | None, waiting: Waiting
+) -> tuple[Check, float | None]:
+    """``search shows updates``: the lag probe renamed (``PUT``), search polled until it shows the new name; the
+    check and the seconds it took (None: not measured). Intercom documents a delay for new contacts only; an import
+    compares its rows with what search shows, so values search shows late could be taken for current."""
+    if probe is None or lag is None:
+        return Check(UPDATE_LAG, NOT_CHECKED, "needs the lag probe to show in search first"), None
+    renamed = f"{PROBE_NAME} renamed"
+    client.update_contact(probe.contact_id, {"name": renamed})
+    updated = waiting.clock()
+    query = {"field": "email", "operator": "IN", "value": [probe.email, probe.email.lower()]}
+    while True:
+        shown = [c for c in client.search_contacts(query) if str(c.get("id")) == probe.contact_id]
+        waited = waiting.clock() - updated
+        if shown and shown[0].get("name") == renamed:
+            return _update_lag_result(round(waited, 1)), round(waited, 1)
+        if waited >= waiting.max_wait:
+            return _update_lag_result(None, waiting.max_wait), None
+        if waiting.on_wait is not None:
+            waiting.on_wait(waited)
+        waiting.sleep(min(poll_interval(waited), max(0.0, waiting.max_wait - waited)))
+
+
+def _update_lag_result(seconds: float | None, max_wait: float = 0.0) -> Check:
+    if seconds is not None and seconds <= FIRST_POLL_INTERVAL:
+        return Check(UPDATE_LAG, OK, f"search showed the probe's new name {seconds:g} s after the update (its first poll)")
+    late = f"{seconds:g} s" if seconds is not None else f"more than {max_wait:g} s (--max-wait)"
+    return Check(
+        UPDATE_LAG,
+        WARNING,
+        f"search showed the probe's old name for {late} after an update: an import compares each row with what search "
+        "shows, so within that time after a value was changed (by an import or anyone), a row holding the old value "
+        "would be taken for unchanged and not written",
+        f"leave more than {late} between two imports of the same contacts (a corrected file right after a wrong one "
+        "included)",
     )
 
 
