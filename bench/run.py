@@ -959,7 +959,9 @@ def parse_args(argv: Sequence[str]) -> tuple[BenchOptions, argparse.Namespace]:
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep generated files and function logs here")
     parser.add_argument(
-        "--reimport-rows", type=int, default=BenchOptions.reimport_rows,
+        "--reimport-rows",
+        type=int,
+        default=BenchOptions.reimport_rows,
         help="rows of the re-import runs (issue 13: unchanged, 5%% changed; 0: none)",
     )
     args = parser.parse_args(argv)

@@ -47,6 +47,13 @@ def add_import_options(parser: argparse.ArgumentParser) -> None:
         "attach (update that contact) or report (fail the row)",
     )
     group.add_argument(
+        "--create-attributes",
+        dest="create_attributes",
+        choices=("auto", "explicit"),
+        help="explicit: only columns the mapping names may create custom attributes (any other new column refuses "
+        "the file); auto: any column that is no attribute creates one",
+    )
+    group.add_argument(
         "--mapping",
         metavar="FILE",
         help="JSON column mapping (see docs/manifest.schema.json, key 'mapping'); uploaded as the file's manifest",
@@ -96,6 +103,9 @@ def metadata(args: argparse.Namespace, config: dict[str, Any] | None = None) -> 
     trap = getattr(args, "identity_trap", None) or config.get("identity_trap")
     if trap:
         meta["identity-trap"] = str(trap)
+    create = getattr(args, "create_attributes", None) or config.get("create_attributes")
+    if create:
+        meta["create-attributes"] = str(create)
     return meta
 
 

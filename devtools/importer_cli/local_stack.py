@@ -49,6 +49,9 @@ SANDBOX_TOKEN = "local-sandbox-token"  # noqa: S105 - the sandbox accepts any to
 STACK_FILE_VERSION = 1
 DEFAULT_RATE_LIMIT_PER_MINUTE = 10_000  # template.yaml IntercomRateLimitPerMinute default
 DEFAULT_SANDBOX_PROFILE = "documented"  # as kind as Intercom, no kinder: a kinder sandbox hides bugs
+# The functions' variable saying whether the stack outlives its import: "false" on the ephemeral stack of `run`
+# (nothing of it is left afterwards, so the summary email must not point at `intercom-import status`).
+KEEPS_HISTORY_ENV = "STACK_KEEPS_HISTORY"
 
 
 def state_dir() -> Path:
@@ -146,9 +149,12 @@ def local_pipeline(
     prewarm: bool = False,
     sandbox_profile: str | None = None,
     sandbox_search_lag: float | None = None,
+    keeps_history: bool = True,
 ) -> Iterator[tuple[Any, Any]]:
     """Start the Intercom sandbox (unless ``intercom_url``) and the local runtime; yield ``(runtime, sandbox)``.
-    ``sandbox_profile`` and ``sandbox_search_lag`` configure the sandbox (:func:`sandbox_config`)."""
+    ``sandbox_profile`` and ``sandbox_search_lag`` configure the sandbox (:func:`sandbox_config`);
+    ``keeps_history`` False: the stack ends with its one import (``run``), and its functions are told so
+    (:data:`KEEPS_HISTORY_ENV`)."""
     from intercom_sandbox import SandboxServer
     from local_runtime import LocalRuntime, RuntimeOptions
 
@@ -167,6 +173,10 @@ def local_pipeline(
                 f"cannot serve the Intercom sandbox on port {sandbox_port} ({exc}): pick another port"
             ) from exc
         url, token = sandbox.url, intercom_token or SANDBOX_TOKEN
+    # No X-Ray daemon locally; everything else runs exactly as configured by the template.
+    environment = {"POWERTOOLS_TRACE_DISABLED": "true"}
+    if not keeps_history:
+        environment[KEEPS_HISTORY_ENV] = "false"
     try:
         runtime = LocalRuntime(
             template_path=str(TEMPLATE),
@@ -174,8 +184,7 @@ def local_pipeline(
             intercom_token=token,
             log_dir=str(log_dir or state_dir() / "logs"),
             options=RuntimeOptions(
-                # No X-Ray daemon locally; everything else runs exactly as configured by the template.
-                function_env_overrides={"*": {"POWERTOOLS_TRACE_DISABLED": "true"}},
+                function_env_overrides={"*": environment},
                 port=port,
                 prewarm=prewarm,  # one warm environment per function, started in the background
             ),

@@ -7,6 +7,7 @@
     intercom-import status JOB [--watch]                                     the job record (live progress)
     intercom-import history [--limit N] [--status S] [--since D] [--source P] imports, newest first
     intercom-import undo JOB [--dry-run] [--yes]                             restore what an import changed
+    intercom-import errors JOB [-o FILE]                                     download an import's error file
     intercom-import sample people|companies [-o FILE]                        a template CSV
     intercom-import validate FILE [settings] [--partner P] [--errors FILE]   the validator's checks, locally
     intercom-import partner add NAME --config FILE | list | show NAME | remove NAME   partners' settings
@@ -15,7 +16,7 @@
     intercom-import search-lag [--set S | --forget] [--workspace ID]         the measured search lag workers wait for
     intercom-import sandbox [--port N] ...                                   serve the Intercom sandbox
 
-``upload``, ``status``, ``history``, ``undo``, ``partner``, ``presign``, ``search-lag``, ``doctor`` and ``run`` talk to the local stack started by ``up`` by default, or
+``upload``, ``status``, ``history``, ``undo``, ``errors``, ``partner``, ``presign``, ``search-lag``, ``doctor`` and ``run`` talk to the local stack started by ``up`` by default, or
 to a deployed stack with ``--stack NAME`` / ``--outputs FILE`` (see ``targets.py``). ``run`` without a
 local stack up starts an ephemeral one (moto + the Intercom sandbox + template.yaml) for the one import.
 Progress and notes go to stderr; results to stdout (``--json``: one JSON document).

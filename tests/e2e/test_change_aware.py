@@ -87,7 +87,13 @@ def test_an_unchanged_re_import_writes_nothing_and_a_five_percent_change_writes_
     first, _ = run(stack_file, sandbox, original)
     values_after_first = values(sandbox)
     assert counts(first) == {
-        "rows": ROWS, "created": ROWS, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0, "invalid": 0
+        "rows": ROWS,
+        "created": ROWS,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": 0,
+        "failed": 0,
+        "invalid": 0,
     }
     assert len(change_log(pipeline, first["job_id"])) == ROWS  # every create logged
     sandbox.settle()  # the search lag has passed: the search shows every contact
@@ -95,7 +101,13 @@ def test_an_unchanged_re_import_writes_nothing_and_a_five_percent_change_writes_
     again, calls = run(stack_file, sandbox, write(tmp_path / "people-again.csv", [row(i) for i in range(ROWS)]))
 
     assert counts(again) == {
-        "rows": ROWS, "created": 0, "updated": 0, "unchanged": ROWS, "skipped": 0, "failed": 0, "invalid": 0
+        "rows": ROWS,
+        "created": 0,
+        "updated": 0,
+        "unchanged": ROWS,
+        "skipped": 0,
+        "failed": 0,
+        "invalid": 0,
     }
     assert calls / ROWS <= 0.02, f"{calls} calls for {ROWS} unchanged rows"
     routes = sandbox.stats()["by_route"]
@@ -107,7 +119,12 @@ def test_an_unchanged_re_import_writes_nothing_and_a_five_percent_change_writes_
     third, calls = run(stack_file, sandbox, write(tmp_path / "people-5pct.csv", edited))
 
     assert counts(third) == {
-        "rows": ROWS, "created": 0, "updated": CHANGED, "unchanged": ROWS - CHANGED, "skipped": 0, "failed": 0,
+        "rows": ROWS,
+        "created": 0,
+        "updated": CHANGED,
+        "unchanged": ROWS - CHANGED,
+        "skipped": 0,
+        "failed": 0,
         "invalid": 0,
     }
     assert calls / ROWS <= 0.07, f"{calls} calls for {ROWS} rows, {CHANGED} changed"
@@ -162,12 +179,19 @@ def values(sandbox: Any) -> dict[str, tuple[Any, ...]]:
 
 def test_undo_archives_what_an_import_created_and_restores_what_it_updated(pipeline, sandbox, stack_file, tmp_path):
     first, _ = run(stack_file, sandbox, write(tmp_path / "few.csv", [row(i) for i in range(30)]))
+    assert first["created"] == 30
     sandbox.settle()
     before = values(sandbox)
     rows = [changed_row(i) if i % 6 == 0 else row(i) for i in range(30)] + [row(i) for i in range(30, 40)]
     second, _ = run(stack_file, sandbox, write(tmp_path / "few-more.csv", rows))
     assert counts(second) == {
-        "rows": 40, "created": 10, "updated": 5, "unchanged": 25, "skipped": 0, "failed": 0, "invalid": 0
+        "rows": 40,
+        "created": 10,
+        "updated": 5,
+        "unchanged": 25,
+        "skipped": 0,
+        "failed": 0,
+        "invalid": 0,
     }
 
     dry = cli_json(stack_file, "undo", second["job_id"], "--dry-run")

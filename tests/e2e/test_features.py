@@ -263,7 +263,8 @@ def test_fixed_error_file_uploaded_again_imports_just_those_rows(pipeline, sandb
     emails = sorted(c["email"] for c in sandbox.state()["contacts"])
     assert emails == ["bad@example.com", "ok1@example.com", "ok2@example.com"]
     reader = csv.DictReader(io.StringIO(raw))
-    assert reader.fieldnames[-3:] == ["error_line", "error_column", "error"]
+    assert reader.fieldnames[-4:] == ["error_line", "error_column", "error", f"import {job['job_id']}"]
+    assert again["fixes_job"] == job["job_id"]  # its last column names the import, whatever the file is called
 
 
 def test_error_file_uploaded_again_under_its_name_keeps_the_imports_mapping_and_tags(pipeline, sandbox):
@@ -280,9 +281,18 @@ def test_error_file_uploaded_again_under_its_name_keeps_the_imports_mapping_and_
     raw = pipeline.s3.get_object(Bucket=pipeline.bucket, Key=job["error_file_key"])["Body"].read().decode("utf-8-sig")
     header, bad, long = list(csv.reader(io.StringIO(raw)))
     # the header's formula-like cell is neutralised; a row with a cell too many keeps its error columns in place
-    assert header == ["email", "Customer Number", "Internal", "'-Note", "error_line", "error_column", "error"]
+    assert header == [
+        "email",
+        "Customer Number",
+        "Internal",
+        "'-Note",
+        "error_line",
+        "error_column",
+        "error",
+        f"import {job['job_id']}",
+    ]
     assert bad[:5] == ["bad@", "c-2", "secret", "y", "3"]
-    assert long[:5] == ["m3@example.com", "c-3", "secret", "z", "4"] and long[7:] == ["EXTRA"]
+    assert long[:5] == ["m3@example.com", "c-3", "secret", "z", "4"] and long[8:] == ["EXTRA"]
     assert "has 5 cells" in long[6]
     fixed = raw.replace("bad@,", "bad@example.com,").replace(",EXTRA", "")
 
@@ -412,7 +422,7 @@ def test_user_role_row_without_email_or_external_id_is_an_invalid_row(pipeline, 
     assert counts(job) == {"rows": 2, "created": 1, "updated": 0, "skipped": 0, "failed": 0, "invalid": 1}
     (error,) = pipeline.error_rows(job)
     assert (error["error_line"], error["error_column"]) == ("2", "role")
-    assert "is 'user' but the row has no email or external_id" in error["error"]
+    assert "a user needs an email or external_id, and this row has neither" in error["error"]
     assert "set the role to 'lead'" in error["error"]
     assert [c["email"] for c in sandbox.state()["contacts"]] == ["v@example.com"]
     assert _calls(sandbox, "POST /contacts") == 1

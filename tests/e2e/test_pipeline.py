@@ -212,7 +212,13 @@ def test_bad_row_is_reported_with_its_line_and_the_rest_imports_under_skip_rows(
     stored = pipeline.s3.get_object(Bucket=pipeline.bucket, Key=job["error_file_key"])["Body"].read()
     assert answer.content == stored
     header, *rows = csv.reader(io.StringIO(answer.content.decode("utf-8-sig")))
-    assert header == [*PEOPLE.splitlines()[0].split(","), "error_line", "error_column", "error"]
+    assert header == [
+        *PEOPLE.splitlines()[0].split(","),
+        "error_line",
+        "error_column",
+        "error",
+        f"import {job['job_id']}",
+    ]
     assert len(rows) == 1
     row = dict(zip(header, rows[0], strict=True))
     assert (row["email"], row["external_id"], row["signed_up_at"], row["error_line"]) == (

@@ -36,6 +36,7 @@ COMMANDS = (
     "status",
     "history",
     "undo",
+    "errors",
     "sample",
     "validate",
     "partner",
@@ -148,6 +149,9 @@ def test_run_json_summary_has_the_job_counts_problems_and_email(json_run):
         summary["email"]["subject"] == "Import completed with errors: people.csv (6 created, 0 updated, 1 with errors)"
     )
     assert summary["job_id"] in summary["email"]["text"]
+    # an ephemeral run's stack (and its job) is gone when it ends: its email names no status command
+    assert "intercom-import status" not in summary["email"]["text"] + summary["email"]["html"]
+    assert "kept no history" in summary["email"]["text"]
 
 
 def test_run_config_applies_its_import_settings_and_template_parameters(json_run):
@@ -374,7 +378,10 @@ def test_run_as_make_run_prints_progress_the_summary_email_and_what_landed(capsy
     assert "Summary email to ops@example.com" in lines
     assert "Subject: Import completed: people.csv (6 created, 0 updated, 0 with errors)" in lines
     assert "All 6 rows were imported into Intercom: 6 created, 0 updated, 0 unchanged, 0 skipped." in out
-    assert "In the Intercom sandbox: 6 contacts, 2 companies" in lines
+    assert (
+        "Written to the Intercom sandbox by this import: 6 contacts (6 created, 0 updated), 2 companies; "
+        "the sandbox holds 6 contacts and 2 companies"
+    ) in lines
     assert any(line.split()[:2] == ["user", "ada@example.com"] for line in lines)
     assert any(line.split()[:2] == ["lead", "-"] for line in lines)
     assert f"Function logs: {tmp_path}" in lines

@@ -444,5 +444,5 @@ def test_search_showing_old_values_after_an_update_is_a_warning_with_the_seconds
 def test_search_showing_updates_at_once_is_ok(intercom):
     code, report = doctor_json(intercom)
 
-    assert check(report, "search shows updates")["status"] == "ok"
+    assert code == 0 and check(report, "search shows updates")["status"] == "ok"
     assert report["search_update_lag_seconds"] is not None and report["search_update_lag_seconds"] <= 1.0

@@ -316,7 +316,7 @@ def test_a_second_run_while_the_first_holds_the_lease_is_refused_and_writes_noth
     w.store.create("job-0123456789abcdef0123-undo", {"status": "undoing", "import_type": "undo", "undo_of": JOB})
     assert w.store.hold("job-0123456789abcdef0123-undo", running.holder, 600)  # the first run is under way
 
-    with pytest.raises(UndoRefusedError, match="another run of this undo .* is under way"):
+    with pytest.raises(UndoRefusedError, match=r"another run of this undo .* is under way"):
         w.undo()
 
     assert w.written() == [] and w.emails == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intercom_importer.errors import FileRejectedError
-from intercom_importer.mapping import COMPANIES, PEOPLE, Column, map_header, normalise
+from intercom_importer.mapping import COMPANIES, PEOPLE, Column, error_file_of, map_header, normalise
 
 pytestmark = pytest.mark.unit
 
@@ -187,11 +187,34 @@ def test_custom_name_with_forbidden_character_is_rejected(bad: str):
     assert "rename the column" in message
 
 
-@pytest.mark.parametrize("extra", ["error_line", "error_column", "error", "Error Line"])
+@pytest.mark.parametrize(
+    "extra", ["error_line", "error_column", "error", "Error Line", "import job-0123456789abcdef0123"]
+)
 def test_error_file_columns_are_ignored(extra: str):
     columns = map_header(["email", "name", extra], PEOPLE)
 
     assert [c.target for c in columns] == ["email", "name"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            ["email", "error_line", "error_column", "error", "import job-0123456789abcdef0123"],
+            (True, "job-0123456789abcdef0123"),
+        ),
+        (
+            ["email", "Error_Line", "error_column", " error ", "Import job-0123456789abcdef0123"],
+            (True, "job-0123456789abcdef0123"),
+        ),
+        (["email", "error_line", "error_column", "error"], (True, None)),  # written before it named its import
+        (["email", "error", "import job-0123456789abcdef0123"], (False, None)),
+        (["email", "name"], (False, None)),
+        ([], (False, None)),
+    ],
+)
+def test_an_error_files_header_names_its_import(header: list[str], expected: tuple[bool, str | None]):
+    assert error_file_of(header) == expected
 
 
 def test_every_header_problem_is_reported_in_one_message():

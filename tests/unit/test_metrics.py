@@ -42,6 +42,7 @@ SETTINGS = SimpleNamespace(
     intercom_token_secret="arn:aws:secretsmanager:us-east-1:123456789012:secret:intercom-test",
     identity_ledger_table="",  # the worker's metrics, without the ledger
     intercom_search_lag_seconds=180.0,
+    stack_keeps_history=True,
 )
 
 

@@ -380,5 +380,7 @@ def test_search_shows_a_contacts_values_from_before_an_update_while_the_update_l
 def test_without_an_update_lag_search_shows_current_values(app, clock) -> None:
     ada = call(app, "POST", "/contacts", {"role": "user", "email": "ada@example.com", "name": "Ada"}).json()
     call(app, "PUT", f"/contacts/{ada['id']}", {"name": "Ada King"})
-    found = call(app, "POST", "/contacts/search", {"query": {"field": "email", "operator": "=", "value": "ada@example.com"}})
+    found = call(
+        app, "POST", "/contacts/search", {"query": {"field": "email", "operator": "=", "value": "ada@example.com"}}
+    )
     assert found.json()["data"][0]["name"] == "Ada King"

@@ -274,12 +274,10 @@ def test_user_role_without_email_or_external_id_is_a_problem_of_the_role_column(
     (problem,) = problems_of({"Role": " User ", "Full name": "Nobody"}, header=IDENTITY_HEADER)
 
     assert (problem.line, problem.column, problem.value) == (7, "Role", "User")
-    assert problem.message.startswith("is 'user' but the row has no email or external_id")
+    # says plainly what is wrong (not "'user' is 'user' but ...", issue #15) and how to fix it
+    assert problem.message.startswith("a user needs an email or external_id, and this row has neither: ")
     assert "fill in the email or external_id, or set the role to 'lead'" in problem.message
-    assert (
-        problem.kind
-        == "Role: is 'user' but the row has no email or external_id, and Intercom needs one of them for a user"
-    )
+    assert problem.kind == "Role: a user needs an email or external_id, and this row has neither"
 
 
 @pytest.mark.parametrize(

@@ -141,7 +141,27 @@ def test_empty_environment_names_every_required_variable():
     message = settings_error({})
 
     missing = [name for name in ALL_VARIABLES if f"{name} is not set" not in message]
-    assert missing == ["INTERCOM_BASE_URL"]  # the only optional one
+    # the optional ones: a region's API root is used without a URL; without a policy, attributes are created as before
+    assert missing == ["INTERCOM_BASE_URL", "DEFAULT_CREATE_ATTRIBUTES", "STACK_KEEPS_HISTORY"]
+
+
+def test_create_attributes_policy_comes_from_the_stack_and_the_upload():
+    env = dict(COMPLETE_ENV)
+    assert Settings.from_env(env).default_create_attributes == "auto"
+    stack = Settings.from_env({**env, "DEFAULT_CREATE_ATTRIBUTES": "explicit"})
+    assert stack.default_create_attributes == "explicit"
+    assert ImportOptions.from_metadata({}, stack).create_attributes == "explicit"
+    assert ImportOptions.from_metadata({"create-attributes": "auto"}, stack).create_attributes == "auto"
+    assert ImportOptions.from_sources({}, {"create_attributes": "auto"}, stack, None).create_attributes == "auto"
+    assert "DEFAULT_CREATE_ATTRIBUTES='sometimes'" in settings_error({**env, "DEFAULT_CREATE_ATTRIBUTES": "sometimes"})
+    with pytest.raises(FileRejectedError, match="create-attributes"):
+        ImportOptions.from_metadata({"create-attributes": "always"}, stack)
+
+
+def test_a_stack_keeps_its_history_unless_it_says_it_ends_with_its_import():
+    assert Settings.from_env(dict(COMPLETE_ENV)).stack_keeps_history is True
+    assert Settings.from_env(env_with(STACK_KEEPS_HISTORY="true")).stack_keeps_history is True
+    assert Settings.from_env(env_with(STACK_KEEPS_HISTORY="false")).stack_keeps_history is False
 
 
 def test_template_globals_define_every_settings_variable():

@@ -1,5 +1,5 @@
-"""``upload``, ``status``, ``history``, ``undo``: upload a file like a user would, show one import, list the imports,
-undo one."""
+"""``upload``, ``status``, ``history``, ``undo``, ``errors``: upload a file like a user would, show one import, list
+the imports, undo one, download one's error file."""
 
 from __future__ import annotations
 
@@ -30,7 +30,14 @@ def register(sub: Any) -> dict[str, Handler]:
     _register_status(sub)
     _register_history(sub)
     _register_undo(sub)
-    return {"upload": upload_file, "status": job_status, "history": job_history, "undo": undo_job}
+    _register_errors(sub)
+    return {
+        "upload": upload_file,
+        "status": job_status,
+        "history": job_history,
+        "undo": undo_job,
+        "errors": download_errors,
+    }
 
 
 def upload_file(args: argparse.Namespace) -> int:
@@ -170,6 +177,31 @@ def undo_job(args: argparse.Namespace) -> int:
     else:
         print(undo_command.describe(result))
     return EXIT_OK
+
+
+def download_errors(args: argparse.Namespace) -> int:
+    from importer_cli import errors_command
+
+    target = targets.resolve(args)
+    assert target is not None
+    done = errors_command.download_errors(target, args.job, args.output)
+    print(json.dumps(done.to_json()) if args.json else errors_command.describe(done))
+    return EXIT_OK
+
+
+def _register_errors(sub: Any) -> None:
+    errors = command(
+        sub,
+        "errors",
+        "download an import's error file",
+        "Download the error file of an import: its invalid and failed rows as they were, with error_line, "
+        "error_column and error, and a last column naming the import. Fix the rows and upload the file again under "
+        "any name: it is read with that import's settings, mapping and tags.",
+        target=True,
+        as_json="print {job_id, path, rows, bytes} on stdout",
+    )
+    errors.add_argument("job", metavar="JOB", help="the import's job id (listed by history)")
+    errors.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: JOB-errors.csv here)")
 
 
 def _register_upload(sub: Any) -> None:

@@ -15,7 +15,10 @@ from importer_cli.commands.common import Handler, command
 from importer_cli.display import Progress, column_lines, outcome_counts, stderr
 from importer_cli.errors import EXIT_IMPORT_PROBLEMS, EXIT_OK, CliError
 from importer_cli.import_options import load_config
+from intercom_importer import changelog
 from intercom_sandbox.config import DOCUMENTED_SEARCH_LAG_SECONDS, PROFILES
+
+SHOWN = 20  # contacts (and companies) of an import `run` lists; --json holds as many, and the totals
 
 
 def register(sub: Any) -> dict[str, Handler]:
@@ -85,6 +88,7 @@ def _import_ephemeral(
         log_dir=args.log_dir or local_stack.state_dir() / "logs",
         sandbox_profile=args.sandbox_profile,
         sandbox_search_lag=args.sandbox_search_lag,
+        keeps_history=False,  # the stack ends with this import: its email points at no `status`
     ) as (runtime, sandbox):
         ephemeral = targets.from_runtime(runtime, sandbox)
         return _import_and_follow(ephemeral, path, metadata, progress, args.timeout, manifest)
@@ -149,7 +153,7 @@ def _import_and_follow(
         "email_status": job.email_status,
         "emails_sent": None if emails is None else len(emails),
         "email": emails[-1] if emails else None,
-        "intercom": _landed(target.intercom_state() if target.intercom_state is not None else None),
+        "intercom": _written(target, uploaded.bucket, uploaded.job_id, dry_run=job.dry_run),
         "logs": target.log_dir,
     }
 
@@ -174,15 +178,72 @@ def _execution_status(target: targets.Target, job_id: str, wait: float = 5.0) ->
         time.sleep(0.1)
 
 
-def _landed(state: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the sandbox holds now (None when importing into a real Intercom)."""
-    if state is None:
+def _written(target: targets.Target, bucket: str, job_id: str, *, dry_run: bool) -> dict[str, Any] | None:
+    """What this import wrote to the Intercom sandbox, from its change log: the contacts and companies (at most
+    :data:`SHOWN` of each), their totals, and what the sandbox holds in all (None when importing into a real
+    Intercom). Never the whole sandbox: it may hold many thousands of contacts."""
+    if target.intercom_state is None:
         return None
-    contacts = [
-        {k: c.get(k) for k in ("id", "role", "email", "external_id", "name")} for c in state.get("contacts", [])
+    state = target.intercom_state()
+    contacts = {c.get("id"): c for c in state.get("contacts", [])}
+    companies = {c.get("id"): c for c in state.get("companies", [])}
+    written: dict[str, Any] = {
+        "dry_run": dry_run,  # a dry run wrote nothing: its lists are empty
+        "contacts": [],
+        "contacts_created": 0,
+        "contacts_updated": 0,
+        "companies": [],
+        "companies_written": 0,
+        "sandbox_contacts": len(contacts),
+        "sandbox_companies": len(companies),
+    }
+    if dry_run:
+        return written
+    company_ids: dict[str, None] = {}  # written or attached, in order
+    s3 = target.client("s3")
+    for _, key in changelog.chunk_logs(s3, bucket, job_id):
+        for change in changelog.read_chunk_log(s3, bucket, key):
+            if change.kind == changelog.COMPANY:
+                company_ids.setdefault(change.intercom_id)
+                continue
+            written[f"contacts_{'created' if change.outcome == 'created' else 'updated'}"] += 1
+            if change.company:
+                company_ids.setdefault(change.company)
+            if len(written["contacts"]) < SHOWN:
+                found = contacts.get(change.intercom_id) or {"id": change.intercom_id}
+                contact = {k: found.get(k) for k in ("id", "role", "email", "external_id", "name")}
+                written["contacts"].append({**contact, "outcome": change.outcome})
+    written["companies_written"] = len(company_ids)
+    for company_id in list(company_ids)[:SHOWN]:
+        found = companies.get(company_id) or {"id": company_id}
+        written["companies"].append({k: found.get(k) for k in ("id", "company_id", "name")})
+    return written
+
+
+def _written_lines(written: dict[str, Any]) -> list[str]:
+    """What this import wrote to the sandbox, for people: a screenful at most."""
+    in_all = (
+        f"the sandbox holds {written['sandbox_contacts']:,} contacts and {written['sandbox_companies']:,} companies"
+    )
+    if written.get("dry_run"):
+        return [f"Intercom sandbox: nothing written (dry run); {in_all}"]
+    created, updated = written["contacts_created"], written["contacts_updated"]
+    lines = [
+        f"Written to the Intercom sandbox by this import: {created + updated:,} contacts ({created:,} created, "
+        f"{updated:,} updated), {written['companies_written']:,} companies; {in_all}"
     ]
-    companies = [{k: c.get(k) for k in ("id", "company_id", "name")} for c in state.get("companies", [])]
-    return {"contacts": contacts, "companies": companies}
+    for c in written["contacts"]:
+        lines.append(
+            f"  {c.get('role') or '-':<5} {c.get('email') or '-':<28} {c.get('external_id') or '-':<10} "
+            f"{c.get('name') or ''}".rstrip()
+        )
+    if created + updated > len(written["contacts"]):
+        lines.append(f"  ... and {created + updated - len(written['contacts']):,} more contacts")
+    for c in written["companies"]:
+        lines.append(f"  company {c.get('company_id')}: {c.get('name')}")
+    if written["companies_written"] > len(written["companies"]):
+        lines.append(f"  ... and {written['companies_written'] - len(written['companies']):,} more companies")
+    return lines
 
 
 def _print_run_summary(summary: dict[str, Any], columns_shown: bool = False) -> None:
@@ -208,16 +269,10 @@ def _print_run_summary(summary: dict[str, Any], columns_shown: bool = False) -> 
         print("-" * 72)
         print(email.get("text", ""))
         print("-" * 72)
-    landed = summary.get("intercom")
-    if landed is not None:
+    written = summary.get("intercom")
+    if written is not None:
         print()
-        print(f"In the Intercom sandbox: {len(landed['contacts'])} contacts, {len(landed['companies'])} companies")
-        for c in landed["contacts"]:
-            print(
-                f"  {c['role']:<5} {c.get('email') or '-':<28} {c.get('external_id') or '-':<10} {c.get('name') or ''}"
-            )
-        for c in landed["companies"]:
-            print(f"  company {c.get('company_id')}: {c.get('name')}")
+        print("\n".join(_written_lines(written)))
     if summary.get("logs"):
         print(f"\nFunction logs: {summary.get('logs')}")
 
@@ -312,7 +367,8 @@ def _register_run(sub: Any) -> None:
         "run",
         "import a CSV file through the whole pipeline and follow it to the summary email",
         "Upload FILE under incoming/ exactly as a user would and follow the job (progress bar on stderr) until "
-        "the summary email is sent; then print the job, the email and what landed in the Intercom sandbox. "
+        "the summary email is sent; then print the job, the email and what this import wrote to the Intercom sandbox "
+        "(its counts and at most 20 of its contacts). "
         "Uses the local stack started by `up` when one is running, else starts an ephemeral one (moto, the "
         "Intercom sandbox, the stack from template.yaml) for this import; --stack/--outputs import through a "
         "deployed stack instead (its SES sends the email).",

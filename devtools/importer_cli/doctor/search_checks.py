@@ -129,7 +129,9 @@ def update_lag_check(
 
 def _update_lag_result(seconds: float | None, max_wait: float = 0.0) -> Check:
     if seconds is not None and seconds <= FIRST_POLL_INTERVAL:
-        return Check(UPDATE_LAG, OK, f"search showed the probe's new name {seconds:g} s after the update (its first poll)")
+        return Check(
+            UPDATE_LAG, OK, f"search showed the probe's new name {seconds:g} s after the update (its first poll)"
+        )
     late = f"{seconds:g} s" if seconds is not None else f"more than {max_wait:g} s (--max-wait)"
     return Check(
         UPDATE_LAG,

@@ -94,9 +94,7 @@ def write_chunk_log(s3: Any, bucket: str, job_id: str, index: int, changes: Iter
     if not lines:
         return None
     key = keys.changes(job_id, index)
-    s3.put_object(
-        Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode(), ContentType="application/x-ndjson"
-    )
+    s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode(), ContentType="application/x-ndjson")
     return key
 
 

@@ -13,6 +13,7 @@ Simple settings can also travel as S3 object metadata; the manifest wins where b
       "auto_tag": true,                         # also tag with import-YYYY-MM-DD-<job>
       "dry_run": false,                         # validate and look up only, write nothing
       "identity_trap": "attach",                # attach | report (see README)
+      "create_attributes": "auto",              # auto | explicit: only columns the mapping names create attributes
       "mapping": {
         "columns": {
           "Customer Number": "external_id",     # column -> attribute
@@ -87,6 +88,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "auto_tag": {"type": "boolean"},
         "dry_run": {"type": "boolean"},
         "identity_trap": {"enum": ["attach", "report"]},
+        "create_attributes": {"enum": ["auto", "explicit"]},
         "mapping": MAPPING_SCHEMA,
     },
 }

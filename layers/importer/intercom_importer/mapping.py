@@ -8,6 +8,7 @@ custom data attribute with the header text as its name.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,9 +125,26 @@ _ALIASES: dict[str, dict[str, str]] = {
 }
 
 # The error file's own columns (report.py writes them after the file's): ignored when a fixed error file
-# is uploaded again.
+# is uploaded again. The last one names the import the file is of ("import job-<id>"), whatever the file is called.
 ERROR_COLUMNS = ("error_line", "error_column", "error")
 IGNORED_COLUMNS = frozenset(ERROR_COLUMNS)
+IMPORT_COLUMN = re.compile(r"^\s*import (job-[0-9a-f]{20})\s*$")
+
+
+def import_column(job_id: str) -> str:
+    """The header of the error file's last column: the import it is of."""
+    return f"import {job_id}"
+
+
+def error_file_of(header: Sequence[str]) -> tuple[bool, str | None]:
+    """Whether ``header`` is an error file's (its last columns are the error columns) and the import it names (None:
+    none, as in error files written before they named it)."""
+    cells = [h.strip().lower() for h in header]
+    found = IMPORT_COLUMN.match(cells[-1]) if cells else None
+    if found is not None and tuple(cells[-4:-1]) == ERROR_COLUMNS:
+        return True, found.group(1)
+    return tuple(cells[-3:]) == ERROR_COLUMNS, None
+
 
 # Standard attributes an empty cell cannot erase, and why: ``"empty": "clear"`` on their column is refused
 # when the mapping is read (Intercom's 2.14 API takes no null for them, or the import never removes them).
@@ -276,7 +294,7 @@ def _plan_column(index: int, raw: str, rules: _Rules, problems: list[str]) -> Co
         return None
     key = normalise(raw)
     entry = rules.entry(raw)
-    if key in IGNORED_COLUMNS or key in rules.ignored or entry.get("ignore"):
+    if key in IGNORED_COLUMNS or IMPORT_COLUMN.match(raw.lower()) or key in rules.ignored or entry.get("ignore"):
         return None
     wanted = entry.get("attribute")
     target = rules.standard_target(normalise(wanted) if wanted else key)

@@ -16,6 +16,7 @@ from intercom_importer.errors import FileRejectedError
 from intercom_importer.mapping import IMPORT_TYPES
 from intercom_importer.partners import Partner
 from intercom_importer.settings import (
+    CREATE_ATTRIBUTES_POLICIES,
     EXISTING_POLICIES,
     IDENTITY_TRAP_POLICIES,
     INVALID_ROW_POLICIES,
@@ -38,6 +39,7 @@ class ImportOptions:
     dry_run: bool = False
     identity_trap: str = "attach"
     mapping: dict[str, Any] | None = None
+    create_attributes: str = "auto"  # auto | explicit (settings.CREATE_ATTRIBUTES_POLICIES)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -56,6 +58,7 @@ class ImportOptions:
             dry_run=bool(data.get("dry_run", False)),
             identity_trap=data.get("identity_trap") or "attach",
             mapping=data.get("mapping") or None,
+            create_attributes=data.get("create_attributes") or "auto",
         )
 
     @classmethod
@@ -88,6 +91,7 @@ class ImportOptions:
             "dry_run": False,
             "identity_trap": settings.default_identity_trap,
             "mapping": None,
+            "create_attributes": settings.default_create_attributes,
         }
         if previous is not None:
             values.update(previous.to_dict(), dry_run=False, auto_tag=False)
@@ -119,6 +123,7 @@ _METADATA_CHOICES = {
     "role": ("role", ROLES),
     "invalid-rows": ("invalid_rows", INVALID_ROW_POLICIES),
     "identity-trap": ("identity_trap", IDENTITY_TRAP_POLICIES),
+    "create-attributes": ("create_attributes", CREATE_ATTRIBUTES_POLICIES),
 }
 _METADATA_FLAGS = {"auto-tag": "auto_tag", "dry-run": "dry_run"}
 

@@ -1,8 +1,9 @@
 """The end of a job: final status, the error file, the summary email's content.
 
 The error file holds every invalid and failed row exactly as it was in the input, plus
-``error_line``, ``error_column`` and ``error``: fix the rows and upload the file again to import just
-those rows (the validator ignores the three error columns). Cells a spreadsheet would execute
+``error_line``, ``error_column`` and ``error``, and a last column whose header names the import
+(``import job-<id>``): fix the rows and upload the file again, under any name, to import just those rows with
+that import's settings, mapping and tags (the validator ignores the error columns). Cells a spreadsheet would execute
 (starting with ``= + - @``, tab or CR) are prefixed with ``'``; the validator removes that prefix again
 on re-upload.
 """
@@ -25,7 +26,7 @@ from intercom_importer import aws, jobs, keys
 from intercom_importer.chunks import ChunkBody
 from intercom_importer.errors import UNAUTHORIZED_MESSAGE, ReportWriteError
 from intercom_importer.job_record import Job
-from intercom_importer.mapping import ERROR_COLUMNS
+from intercom_importer.mapping import ERROR_COLUMNS, import_column
 from intercom_importer.observability import logger, record_job_finished
 from intercom_importer.schema import FORMULA_PREFIXES
 from intercom_importer.settings import Settings
@@ -125,7 +126,7 @@ def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Jo
     with tempfile.TemporaryFile("w+b") as spool:
         text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)
-        writer.writerow([neutralise(h) for h in header] + list(ERROR_COLUMNS))
+        writer.writerow([neutralise(h) for h in header] + list(ERROR_COLUMNS) + [import_column(job_id)])
         count = 0
         for line, cells, column, message, is_failure in rows:
             count += 1
@@ -134,7 +135,9 @@ def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Jo
             padded = list(cells[: len(header)]) + [""] * (len(header) - len(cells))
             extra = list(cells[len(header) :])
             writer.writerow(
-                [neutralise(c) for c in padded] + [line, column, neutralise(message)] + [neutralise(c) for c in extra]
+                [neutralise(c) for c in padded]
+                + [line, column, neutralise(message), ""]
+                + [neutralise(c) for c in extra]
             )
             if is_failure:
                 failed.add(line, column, message)
@@ -220,6 +223,7 @@ def build_report(
         link_expiry_seconds=settings.report_link_expiry_seconds,
         recipients=job.recipients or settings.notify_recipients,  # a partner's, else the stack's
         rate_limit_per_minute=settings.intercom_rate_limit_per_minute,
+        history_kept=settings.stack_keeps_history,
     )
     logger.info("report built", status=status, error_file=bool(error_key))
     record_job_finished(job, status)

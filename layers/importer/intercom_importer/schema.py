@@ -195,9 +195,8 @@ class RowValidator:
                     line,
                     self._by_target["role"].header,
                     _show(raw["role"]),
-                    "is 'user' but the row has no email or external_id, and Intercom needs one of them for a user: "
-                    "fill in the email or external_id, or set the role to 'lead' (an empty role makes such a row "
-                    "a lead)",
+                    "a user needs an email or external_id, and this row has neither: fill in the email or "
+                    "external_id, or set the role to 'lead' (an empty role makes such a row a lead)",
                 )
             )
         if problems:

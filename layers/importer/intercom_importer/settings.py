@@ -41,6 +41,10 @@ IDENTITY_LEDGER_TTL_DAYS = "IDENTITY_LEDGER_TTL_DAYS"
 # How long Intercom's search may miss a new contact (documented: "a few minutes"): rows whose create's outcome is
 # unknown are looked for again after it (decimal seconds, at most SQS's 900 s delay).
 INTERCOM_SEARCH_LAG_SECONDS = "INTERCOM_SEARCH_LAG_SECONDS"
+DEFAULT_CREATE_ATTRIBUTES = "DEFAULT_CREATE_ATTRIBUTES"  # optional: "auto" when absent
+# optional ("true" when absent): "false" when the stack ends with its one import (the CLI's ephemeral `run`), so
+# its emails point at no `intercom-import status` that cannot work
+STACK_KEEPS_HISTORY = "STACK_KEEPS_HISTORY"
 # The longest a validator invocation reads before it saves a checkpoint and continues in a new invocation
 # (never more than the invocation's remaining time minus a safety margin). Decimal seconds.
 VALIDATE_TIME_BUDGET_SECONDS = "VALIDATE_TIME_BUDGET_SECONDS"
@@ -71,12 +75,17 @@ ALL_VARIABLES = (
     IDENTITY_LEDGER_TABLE,
     IDENTITY_LEDGER_TTL_DAYS,
     INTERCOM_SEARCH_LAG_SECONDS,
+    DEFAULT_CREATE_ATTRIBUTES,
+    STACK_KEEPS_HISTORY,
 )
 
 EXISTING_POLICIES = ("update", "skip")
 ROLES = ("user", "lead")
 INVALID_ROW_POLICIES = ("reject_file", "skip_rows")
 IDENTITY_TRAP_POLICIES = ("attach", "report")
+# auto: a column that is no attribute of the workspace creates a custom attribute; explicit: only a column the
+# mapping names does (any other such column rejects the file, before anything is written)
+CREATE_ATTRIBUTES_POLICIES = ("auto", "explicit")
 MAX_TAGS = 20  # per import, as the manifest allows
 MAX_TAG_LENGTH = 200
 REGIONS = ("US", "EU", "AU")
@@ -106,6 +115,8 @@ class Settings:
     default_tags: tuple[str, ...] = ()
     default_auto_tag: bool = False
     default_identity_trap: str = "attach"
+    default_create_attributes: str = "auto"
+    stack_keeps_history: bool = True
     identity_ledger_table: str = ""  # "" (settings built by hand, as in tests): no ledger
     identity_ledger_ttl_days: int = 7
     intercom_search_lag_seconds: float = 180.0
@@ -181,6 +192,10 @@ class Settings:
             identity_ledger_table=text(IDENTITY_LEDGER_TABLE),
             identity_ledger_ttl_days=integer(IDENTITY_LEDGER_TTL_DAYS, 1, 365),
             intercom_search_lag_seconds=seconds(INTERCOM_SEARCH_LAG_SECONDS, 0, 900),
+            default_create_attributes=choice(DEFAULT_CREATE_ATTRIBUTES, CREATE_ATTRIBUTES_POLICIES)
+            if DEFAULT_CREATE_ATTRIBUTES in env
+            else "auto",
+            stack_keeps_history=env.get(STACK_KEEPS_HISTORY, "true").strip().lower() != "false",
         )
         if not recipients and NOTIFY_RECIPIENTS in env:
             problems.append(f"{NOTIFY_RECIPIENTS} lists no address")

@@ -26,12 +26,14 @@ def render_email(
     failed_groups: Sequence[Mapping[str, Any]] = (),
     unfinished: Sequence[Mapping[str, Any]] = (),
     token_secret: str = "",
+    history_kept: bool = True,
 ) -> dict[str, Any]:
     """The email of a finished job: ``{"to", "subject", "text", "html"}`` for SES.
 
     ``failed_groups``: the failed rows grouped (``FailureGroups.groups()``); ``unfinished``: the chunks an
     incomplete job never recorded (``{"chunk", "rows", "first_line", "last_line"}``); ``token_secret``:
-    the secret to name when Intercom refused the token.
+    the secret to name when Intercom refused the token; ``history_kept`` False: the stack keeps no history after
+    this import (an ephemeral local stack), so the email does not point at ``intercom-import status``.
     """
     view = build_view(
         job,
@@ -44,6 +46,7 @@ def render_email(
         link_expiry_seconds=link_expiry_seconds,
         rate_limit_per_minute=rate_limit_per_minute,
         token_secret=token_secret,
+        history_kept=history_kept,
     )
     subject = _one_line(render("subject.txt", m=view))[:SUBJECT_MAX]
     return {

@@ -181,6 +181,7 @@ class EmailView:
     token_secret: str  # the name of the secret holding the Intercom token
     chunks_total: int
     chunks_missing: int
+    history_kept: bool = True  # False: the stack ends with its import (an ephemeral `run`): no `status` afterwards
 
 
 def build_view(
@@ -195,8 +196,10 @@ def build_view(
     link_expiry_seconds: int,
     rate_limit_per_minute: int | None,
     token_secret: str,
+    history_kept: bool = True,
 ) -> EmailView:
-    """The view of the email of a job that ended with ``status``, in ``template``."""
+    """The view of the email of a job that ended with ``status``, in ``template``; ``history_kept`` False: the
+    stack that ran it keeps no history (an ephemeral local stack), so the email points at no ``status`` command."""
     counts = Counts.from_job(job)
     ran = status not in (jobs.REJECTED, jobs.FAILED)
     dry_run = job.dry_run
@@ -234,6 +237,7 @@ def build_view(
         token_secret=_secret_name(token_secret),
         chunks_total=job.chunks_total,
         chunks_missing=max(0, job.chunks_total - job.chunks_done),
+        history_kept=history_kept,
     )
 
 

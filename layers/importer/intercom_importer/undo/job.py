@@ -192,9 +192,7 @@ def _undo_chunk(undo: Undo, key: str, tags: TagIds, *, dry_run: bool, done: tupl
     return tally
 
 
-def _each(
-    client: IntercomClient, changes: Iterable[Change], tags: TagIds, dry_run: bool, threads: int
-) -> list[Tally]:
+def _each(client: IntercomClient, changes: Iterable[Change], tags: TagIds, dry_run: bool, threads: int) -> list[Tally]:
     """Each entry undone, ``threads`` at once (each touches its own contact), in the log's order."""
 
     def one(change: Change) -> Tally:

@@ -102,7 +102,9 @@ class _Row:
         """The row's contact written (``diff`` applied by the caller): attached to the row's company unless
         ``contact`` (None: created by this import) shows it, tagged with the import's tags it lacks; the result
         carries its change-log line."""
-        change = Change(CONTACT, contact_id, outcome, diff.fields, diff.custom, line=self.line, before_known=before_known)
+        change = Change(
+            CONTACT, contact_id, outcome, diff.fields, diff.custom, line=self.line, before_known=before_known
+        )
         if company_to_attach(self.record, contact, self.ctx):
             company = attach_company(self.client, contact_id, self.record, self.ctx, self.scope)
             shown, complete = listed(contact, "companies") if contact is not None else (set(), True)

@@ -18,7 +18,7 @@ from intercom_importer.csv_reader import CsvStream
 from intercom_importer.errors import FileRejectedError, JobNotFoundError, PartnerConfigError
 from intercom_importer.job_record import Job
 from intercom_importer.manifest import parse_manifest
-from intercom_importer.mapping import COMPANIES, ERROR_COLUMNS, INFER, PEOPLE, Column, map_header, normalise
+from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, error_file_of, map_header, normalise
 from intercom_importer.options import ImportOptions
 from intercom_importer.partner_activity import PartnerActivityLog
 from intercom_importer.partners import Partner, load_partner, partner_of_key
@@ -48,6 +48,7 @@ def open_file(
     import_type = options.import_type or guess_import_type(header)
     mapping = options.mapping or {}
     attributes = _plan_attributes(ctx, map_header(header, import_type, mapping), import_type)
+    _check_explicit(options, attributes)
     options = replace(options, import_type=import_type, tags=_tags(options, job_id))
     ctx.store.update(
         job_id,
@@ -109,6 +110,25 @@ def _plan_attributes(ctx: Context, columns: list[Column], import_type: str) -> A
     return plan_attributes(columns, import_type, client.list_data_attributes(model), client.list_data_attributes(other))
 
 
+def _check_explicit(options: ImportOptions, attributes: AttributePlan) -> None:
+    """Under ``create_attributes: explicit``, only a column the mapping names may create a custom attribute: a file
+    with any other new column is refused before anything is written (Intercom can archive a data attribute, never
+    delete it)."""
+    if options.create_attributes != "explicit":
+        return
+    named = {normalise(str(name)) for name in ((options.mapping or {}).get("columns") or {})}
+    unasked = [c.header for c in attributes.create if normalise(c.header) not in named]
+    if unasked:
+        listed = ", ".join(repr(h) for h in unasked)
+        raise FileRejectedError(
+            f"The file's column{'s' if len(unasked) > 1 else ''} {listed} would create new custom attribute"
+            f"{'s' if len(unasked) > 1 else ''} in Intercom, and this import creates only those its mapping names "
+            "(create_attributes: explicit). Nothing was imported. Fix: name each column in the mapping (as a custom "
+            'attribute, or {"ignore": true}), map it to an existing attribute, or delete the column; then upload the '
+            "file again."
+        )
+
+
 def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """The sidecar manifest ``<key>.json`` if one was uploaded (it must arrive before the file)."""
     try:
@@ -142,16 +162,35 @@ def _mapping_source(
 
 
 def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> Job | None:
-    """The job whose error file this upload is (fixed and uploaded again), known by the file's name and
-    its trailing error columns: its rows are then read with that job's settings and mapping."""
-    found = _ERROR_FILE_NAME.search(key.rsplit("/", 1)[-1])
-    if found is None or tuple(h.strip().lower() for h in header[-3:]) != ERROR_COLUMNS:
+    """The job whose error file this upload is (fixed and uploaded again): named by the file's last column
+    (``import job-<id>``), or, for an error file written before it had that column, by its download name. Its rows
+    are then read with that job's settings, mapping and tags. An error file that cannot be tied to an import this
+    stack knows is refused: imported with other settings, its columns could become new custom attributes."""
+    is_error_file, job_id = error_file_of(header)
+    if not is_error_file:
         return None
+    if job_id is None:
+        by_name = _ERROR_FILE_NAME.search(key.rsplit("/", 1)[-1])
+        job_id = by_name.group(1) if by_name else None
+    if job_id is None:
+        raise FileRejectedError(_UNTIED.format(why="it does not say which import it is of"))
     try:
-        job = store.get(found.group(1))
-    except JobNotFoundError:  # expired, or another stack's: the upload's own settings apply
-        return None
-    return job if job.options else None
+        job = store.get(job_id)
+    except JobNotFoundError as exc:
+        why = f"it is of import {job_id}, which this stack does not know (expired, or another stack's)"
+        raise FileRejectedError(_UNTIED.format(why=why)) from exc
+    if not job.options:
+        raise FileRejectedError(_UNTIED.format(why=f"the record of import {job_id} holds no settings"))
+    return job
+
+
+_UNTIED = (
+    "This file is an error file (its last columns are error_line, error_column and error), but {why}. Its rows were "
+    "meant to be imported with that import's settings, mapping and tags; with any others its columns could be "
+    "imported differently or become new custom attributes. Nothing was imported. Fix: download the error file again "
+    "(intercom-import errors JOB: its last column names the import), correct the rows and upload it; or, to import "
+    "the rows as a new file with the settings of this upload, delete the error columns first."
+)
 
 
 def _load_partner(ctx: Context, job_id: str, upload: Upload) -> Partner | None:
