@@ -92,6 +92,17 @@ def default_stack_fixtures() -> tuple[Any, Any]:
     return shared_pipeline_fixtures(DEFAULT_STACK, DEFAULT_STACK_TOKEN)
 
 
+SECOND_STACK = "stack-second"
+SECOND_STACK_TOKEN = "second-stack-token"
+
+
+def second_stack_fixtures() -> tuple[Any, Any]:
+    """Like :func:`default_stack_fixtures`, on a second stack with the template's defaults (mark the module
+    ``pytest.mark.xdist_group(SECOND_STACK)``): the long end-to-end modules run on it, beside the default stack's,
+    so the two test workers share the work."""
+    return shared_pipeline_fixtures(SECOND_STACK, SECOND_STACK_TOKEN)
+
+
 def shared_pipeline_fixtures(name: str, token: str, **pipeline_kwargs: Any) -> tuple[Any, Any]:
     """Like :func:`pipeline_fixtures`, for a stack shared by the modules marked ``xdist_group(name)``."""
     from intercom_sandbox import SandboxConfig, SandboxServer

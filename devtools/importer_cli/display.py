@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from intercom_importer.job_record import Job
+from intercom_importer.summary.model import TOP_PROBLEMS
 
 
 def stderr(message: str) -> None:
@@ -81,8 +82,18 @@ def progress_line(job: Job) -> str:
         width = 30
         filled = int(width * min(done, total) / total)
         counts = outcome_counts(job.row_counts(), dry_run=job.dry_run)
-        return f"{status} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  {counts}"
+        line = f"{status} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks  {counts}"
+        return f"{line}  ({waiting_note(job)})" if waiting_note(job) else line
     return status
+
+
+def waiting_note(job: Job) -> str:
+    """``waiting: its chunks are queued behind those of job-X ...`` when ``status`` found the job waiting
+    (``jobs_commands.with_waiting``), else ""."""
+    ahead = list(job.extra.get("waiting_behind", []))
+    if not ahead:
+        return ""
+    return f"waiting: its chunks are queued behind those of {', '.join(ahead)} (SQS shares the workers between imports)"
 
 
 def short_time(iso: str | None) -> str:
@@ -129,7 +140,7 @@ def uploaded_by(job: Job) -> str:
     return f"{who or 'unknown'} from {ip}" if ip else who
 
 
-def job_details(job: Job, *, max_problems: int = 10) -> str:
+def job_details(job: Job, *, max_problems: int = 10, error_link: str | None = None) -> str:
     """A job record for people: status, source, settings, counts, timing, problems, error file, email."""
     dry = " (dry run: nothing was written; the counts are what the import would do)" if job.dry_run else ""
     lines = [f"Job {job.job_id}: {job.status}{dry}"]
@@ -157,6 +168,7 @@ def job_details(job: Job, *, max_problems: int = 10) -> str:
     add("counts", counts_line(job))
     if job.chunks_total:
         add("chunks", f"{job.chunks_done}/{job.chunks_total} done")
+    add("waiting", waiting_note(job).removeprefix("waiting: "))
     add("new attributes", ", ".join(f"{a.get('name')} ({a.get('data_type')})" for a in job.new_attributes))
     for i, note in enumerate(job.attribute_notes):
         add("notes" if i == 0 else "", note)
@@ -164,8 +176,12 @@ def job_details(job: Job, *, max_problems: int = 10) -> str:
     if job.failure:
         add("failure", f"{job.failure.get('error')}: {job.failure.get('message')}")
     if job.problem_kinds:
-        top = sorted(job.problem_kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-        add("top problems", "; ".join(f"{kind} ({n})" for kind, n in top))
+        kinds = sorted(job.problem_kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = "; ".join(f"{kind} ({n})" for kind, n in kinds[:TOP_PROBLEMS])
+        more = len(kinds) - TOP_PROBLEMS  # counted as the email counts them, never dropped silently
+        if more > 0:
+            top += f"; and {more} more {'kind' if more == 1 else 'kinds'} of problem: see the error file"
+        add("top problems", top)
     problems = job.problems_sample
     for i, problem in enumerate(problems[:max_problems]):
         where = f"line {problem.get('line')}" + (f", {problem.get('column')}" if problem.get("column") else "")
@@ -174,6 +190,9 @@ def job_details(job: Job, *, max_problems: int = 10) -> str:
     if len(problems) > max_problems:
         add("", f"... {len(problems) - max_problems} more (see the error file)")
     add("error file", job.error_file)
+    if job.error_file:
+        add("", f"download: intercom-import errors {job.job_id}  (fix the rows, upload it again under any name)")
+        add("", error_link)
     add("undo of", job.undo_of)
     if job.undone_at:
         add("undone", f"{short_time(job.undone_at)} by undo job {job.undo_job_id}")

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,18 +100,74 @@ def upload(
 
 # ------------------------------------------------------------------------------------------- status
 def present(job: Job) -> dict[str, Any]:
-    """The record as ``status --json`` shows it: without the state machine's task token, with S3 URLs added, and
-    every row count (one the record lacks, such as ``unchanged`` on a job older than that outcome, is 0)."""
-    record = {k: v for k, v in job.to_dict().items() if k != "task_token"}
+    """The record as ``status --json`` shows it: without the state machine's task token, with S3 URLs added,
+    every row count (one the record lacks, such as ``unchanged`` on a job older than that outcome, is 0), and
+    ``waiting_behind`` (see :func:`waiting_behind`; empty unless the job waits)."""
+    record = {k: v for k, v in job.to_dict().items() if k not in ("task_token", WAITING_BEHIND)}
     missing = {k: n for k, n in job.row_counts().items() if k not in record}
-    return {**record, **missing, "source": job.source, "error_file": job.error_file}
+    waiting = list(job.extra.get(WAITING_BEHIND, []))
+    return {**record, **missing, "source": job.source, "error_file": job.error_file, WAITING_BEHIND: waiting}
+
+
+WAITING_BEHIND = "waiting_behind"  # not stored: what get_job adds to a job whose chunks wait behind others'
+WAITING_AFTER_SECONDS = 5.0  # a job's first chunk normally ends this soon after its chunks are queued
+OTHERS_ACTIVE_SECONDS = 300.0  # another job counts as holding the workers if it recorded a chunk this recently
+
+
+def _age(iso: str, now: datetime) -> float | None:
+    try:
+        return (now - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return None
+
+
+def may_be_waiting(job: Job, now: datetime) -> bool:
+    """Importing, chunks queued, none recorded, and nothing written to the record for a while: either it waits
+    for a worker or its first chunks are slow; :func:`waiting_behind` tells which."""
+    if job.status != "importing" or job.chunks_done or not job.chunks_total:
+        return False
+    age = _age(job.updated_at, now)
+    return age is not None and age >= WAITING_AFTER_SECONDS
+
+
+def waiting_behind(job: Job, importing: list[Job], now: datetime) -> list[str]:
+    """The jobs whose chunks hold the workers while ``job``'s wait: ``job`` may be waiting (see
+    :func:`may_be_waiting`) and these other importing jobs recorded chunks recently (oldest first). SQS shares
+    the workers between imports (a fair queue on AWS, the local runtime's poller locally), so a job waits only
+    while all workers are busy with chunks taken before its own were queued."""
+    if not may_be_waiting(job, now):
+        return []
+    ahead = [
+        other
+        for other in importing
+        if other.job_id != job.job_id
+        and other.status == "importing"
+        and 0 < other.chunks_done < other.chunks_total
+        and (_age(other.updated_at, now) or 0.0) <= OTHERS_ACTIVE_SECONDS
+    ]
+    return [other.job_id for other in sorted(ahead, key=lambda o: o.created_at)]
+
+
+def with_waiting(target: Target, job: Job) -> Job:
+    """``job``, with the jobs it waits behind (``extra["waiting_behind"]``) when it may be waiting. A hint only:
+    credentials that may read the job but not list the others get the job as it is."""
+    now = datetime.now(UTC)
+    if not may_be_waiting(job, now):
+        return job
+    try:
+        importing = history(target, limit=20, status="importing")
+    except CliError:
+        return job
+    ahead = waiting_behind(job, importing, now)
+    return replace(job, extra={**job.extra, WAITING_BEHIND: ahead}) if ahead else job
 
 
 def get_job(target: Target, job_id: str) -> Job | None:
+    """The job's record, with the jobs it waits behind if its chunks wait for workers (:func:`with_waiting`)."""
     from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
 
     try:
-        return target.job_store().get(job_id)
+        return with_waiting(target, target.job_store().get(job_id))
     except JobNotFoundError:
         return None
     except JobStoreUnavailableError as exc:

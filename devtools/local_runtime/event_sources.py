@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .environment import InvocationOutcome
+from .fair_share import FairShare
 from .stack import EventSourceMapping
 
 LOG = logging.getLogger(__name__)
@@ -185,6 +186,13 @@ class SqsPoller:
     moto moves it to the DLQ after maxReceiveCount receives. Disabling the mapping
     (UpdateEventSourceMapping Enabled=false) pauses polling, as on AWS; messages a long poll returns after the
     mapping was disabled are given back to the queue, not invoked.
+
+    Message groups share the workers as on an SQS fair queue (``fair_share.py``): when a worker is free the
+    receiver also receives ahead, up to ``lookahead`` messages, holds them, and builds the batch from the groups
+    with the fewest messages in flight. A held message is in flight on the queue, so its visibility is extended
+    (to ``visibility_timeout``, the queue's) once a quarter of it has passed: none reappears while held, and
+    each is invoked with at least three quarters of its timeout left. ``lookahead=0`` keeps moto's arrival
+    order (a batch is what the receive returned).
     """
 
     def __init__(
@@ -197,6 +205,8 @@ class SqsPoller:
         poll_wait_seconds: int,
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
+        visibility_timeout: float = 30.0,
+        lookahead: int = 0,
     ) -> None:
         self.mapping = mapping
         self.concurrency = concurrency
@@ -209,6 +219,9 @@ class SqsPoller:
         self._threads: list[threading.Thread] = []
         self._slots = threading.Semaphore(concurrency)
         self._batches: queue.Queue[list[dict[str, Any]]] = queue.Queue()
+        self._held = FairShare()
+        self._visibility = visibility_timeout
+        self._lookahead = lookahead
         self.paused = threading.Event()  # set while the mapping is disabled
         self._stats_lock = threading.Lock()
         self.batches = 0
@@ -240,15 +253,18 @@ class SqsPoller:
         sqs, lambda_client = self._client("sqs"), self._client("lambda")
         while not self._stop.is_set():
             if not self._slots.acquire(timeout=0.5):
+                self._guarded(self._keep_held, sqs)
                 continue
             batch: list[dict[str, Any]] = []
             try:
                 if self._enabled(lambda_client):
-                    batch = self._receive_batch(sqs)
-                    if batch and not self._enabled(lambda_client):  # disabled while the long poll waited
-                        self._give_back(sqs, batch)
+                    batch = self._next_batch(sqs)
+                    if (batch or len(self._held)) and not self._enabled(lambda_client):  # disabled meanwhile
+                        self._give_back(sqs, batch + self._held.release_all())
+                        self._held.finished(batch)
                         batch = []
                 else:
+                    self._give_back(sqs, self._held.release_all())  # held before it was disabled
                     self._stop.wait(0.2)
             except Exception:
                 if self._stop.is_set():
@@ -260,14 +276,49 @@ class SqsPoller:
             else:
                 self._slots.release()
 
+    def _guarded(self, step: Callable[[Any], None], sqs: Any) -> None:
+        try:
+            step(sqs)
+        except Exception:
+            if not self._stop.is_set():
+                LOG.exception("SQS poller for %s failed; retrying", self.mapping.function_logical_id)
+
     def _give_back(self, sqs: Any, batch: list[dict[str, Any]]) -> None:
         """Make messages received for a mapping that is no longer enabled visible again at once."""
-        sqs.change_message_visibility_batch(
-            QueueUrl=self.mapping.queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(batch)
-            ],
-        )
+        self._set_visibility(sqs, batch, 0)
+
+    def _set_visibility(self, sqs: Any, messages: list[dict[str, Any]], seconds: float) -> None:
+        for start in range(0, len(messages), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": int(seconds)}
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
+
+    # ------------------------------------------------------------------ fair share between groups
+    def _next_batch(self, sqs: Any) -> list[dict[str, Any]]:
+        """The next batch: as received when not looking ahead; else from the held messages, topped up first
+        (a long poll with the batching window only when none is held)."""
+        if self._lookahead <= 0:
+            return self._receive_batch(sqs)
+        if not len(self._held):
+            self._held.hold(self._receive_batch(sqs), self._clock())
+        while 0 < len(self._held) < self._lookahead:
+            more = self._receive(sqs, min(self._lookahead - len(self._held), 10), 0)
+            if not more:
+                break
+            self._held.hold(more, self._clock())
+        self._keep_held(sqs)
+        return self._held.take(self.mapping.batch_size)
+
+    def _keep_held(self, sqs: Any) -> None:
+        """Extend the visibility of held messages once a quarter of it has passed."""
+        stale = self._held.stale(self._clock(), self._visibility / 4)
+        if stale:
+            self._set_visibility(sqs, stale, self._visibility)
+            self._held.extended([m["MessageId"] for m in stale], self._clock())
 
     def _receive(self, sqs: Any, count: int, wait: int) -> list[dict[str, Any]]:
         response = sqs.receive_message(
@@ -311,6 +362,7 @@ class SqsPoller:
                 if not self._stop.is_set():
                     LOG.exception("SQS batch for %s failed", self.mapping.function_logical_id)
             finally:
+                self._held.finished(batch)
                 self._slots.release()
 
     def _process(self, sqs: Any, messages: list[dict[str, Any]]) -> None:

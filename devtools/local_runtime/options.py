@@ -29,6 +29,9 @@ class RuntimeOptions:
     """Delays before the two retries of a failed asynchronous event (AWS: about 1 and 2 minutes)."""
     sqs_poll_wait_seconds: int = 1
     """Long-poll wait of the SQS receivers (also bounds how fast ``stop()`` returns)."""
+    sqs_fair_share_lookahead: int = 300
+    """Messages an SQS poller receives ahead and holds so that message groups share its workers as on an SQS
+    fair queue (``fair_share.py``); 0: moto's arrival order."""
     default_sqs_concurrency: int = 5
     """Workers of an SQS mapping without ``ScalingConfig.MaximumConcurrency``."""
     max_environments_per_function: int = 32

@@ -184,6 +184,8 @@ class LocalRuntime:
                 concurrency=mapping.maximum_concurrency or self.options.default_sqs_concurrency,
                 poll_wait_seconds=self.options.sqs_poll_wait_seconds,
                 stop=self._stop,
+                visibility_timeout=_visibility_timeout(sqs, mapping.queue_url),
+                lookahead=self.options.sqs_fair_share_lookahead,
             )
             self.pollers.append(poller)
             poller.start()
@@ -389,3 +391,9 @@ class LocalRuntime:
         """Convenience PutObject (a plain S3 call: notifications fire like for any other client)."""
         data = body.encode("utf-8") if isinstance(body, str) else body
         return self.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def _visibility_timeout(sqs: Any, queue_url: str) -> float:
+    """The queue's VisibilityTimeout (after the runtime's overrides)."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    return float(attributes["VisibilityTimeout"])

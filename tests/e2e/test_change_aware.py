@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 
 from importer_cli.main import main
-from pipeline_helpers import DEFAULT_STACK, cli_json, default_stack_fixtures
+from pipeline_helpers import SECOND_STACK, cli_json, second_stack_fixtures
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(DEFAULT_STACK)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(SECOND_STACK)]
 
 ROWS = 1000
 CHANGED = ROWS // 20  # 5%
 HEADER = "email,external_id,name,plan,seats,signed_up"
 
-sandbox, pipeline = default_stack_fixtures()
+sandbox, pipeline = second_stack_fixtures()
 
 
 @pytest.fixture(autouse=True)

@@ -172,4 +172,3 @@ def test_readme_says_an_ephemeral_run_keeps_no_history():
 
     assert "there is no history: `status JOB`" in cli
     assert "intercom-import up --detach" in cli
-

@@ -94,14 +94,34 @@ def job_status(args: argparse.Namespace) -> int:
         if found is None:
             raise jobs_commands.not_found(target, args.job)
         job = found
+    link = _error_link(target, job)
     if args.json:
-        print(json.dumps(jobs_commands.present(job), indent=2, default=str))
+        shown = jobs_commands.present(job)
+        if job.error_file_key:
+            shown.update(error_file_link=link, error_file_command=f"intercom-import errors {job.job_id}")
+        print(json.dumps(shown, indent=2, default=str))
     else:
-        print(job_details(job))
+        print(job_details(job, error_link=link))
     status = job.status
     if status == "completed":
         return EXIT_OK
     return EXIT_PENDING if status in jobs_commands.UNFINISHED else EXIT_IMPORT_PROBLEMS
+
+
+def _error_link(target: targets.Target, job: Any) -> str | None:
+    """A fresh link to the job's error file (presigned for an hour: signed here, no call made), None without one."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not job.error_file_key or not job.bucket:
+        return None
+    try:
+        return str(
+            target.client("s3").generate_presigned_url(
+                "get_object", Params={"Bucket": job.bucket, "Key": job.error_file_key}, ExpiresIn=3600
+            )
+        )
+    except (BotoCoreError, ClientError):  # no credentials to sign with: the s3:// URL and the command still say where
+        return None
 
 
 def job_history(args: argparse.Namespace) -> int:
