@@ -36,11 +36,6 @@ def fresh_intercom(sandbox, pipeline):
     pipeline.fresh_intercom(sandbox)
 
 
-@pytest.fixture(scope="module")
-def stack_file(pipeline, tmp_path_factory) -> Path:
-    return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
-
-
 def import_blank_lines_file(stack_file: Path, tmp_path: Path, policy: str) -> dict[str, Any]:
     """``intercom-import run`` of the corpus file (under its own name) with ``--invalid-rows policy``: its summary."""
     path = tmp_path / f"blank-lines-{policy}.csv"

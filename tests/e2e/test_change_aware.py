@@ -37,11 +37,6 @@ def fresh_intercom(sandbox, pipeline):
     pipeline.fresh_intercom(sandbox)
 
 
-@pytest.fixture(scope="module")
-def stack_file(pipeline, tmp_path_factory) -> Path:
-    return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
-
-
 def row(i: int, *, name: str | None = None, plan: str | None = None) -> str:
     day = 1 + i % 28
     return (

@@ -48,11 +48,6 @@ def fresh_intercom(sandbox, pipeline):
     pipeline.fresh_intercom(sandbox)
 
 
-@pytest.fixture(scope="module")
-def stack_file(pipeline, tmp_path_factory) -> Path:
-    return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
-
-
 def custom_attributes(sandbox: Any) -> set[str]:
     return {a["name"] for a in sandbox.state()["data_attributes"] if a.get("custom")}
 

@@ -38,11 +38,6 @@ ACME = {
 sandbox, pipeline = default_stack_fixtures()  # one stack for the modules with the template's defaults
 
 
-@pytest.fixture(scope="module")
-def stack_file(pipeline, tmp_path_factory) -> Path:
-    return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
-
-
 def cli(stack_file: Path, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -44,11 +44,6 @@ def documented_with_the_issues_lag(sandbox: Any) -> None:
     sandbox.configure(search_lag_seconds=SEARCH_LAG_SECONDS, email_conflicts="without_external_id")
 
 
-@pytest.fixture(scope="module")
-def stack_file(pipeline, tmp_path_factory) -> Path:
-    return pipeline.stack_file(tmp_path_factory.mktemp("cli"))
-
-
 def people_rows() -> list[str]:
     """The issue's 90 rows: email and external_id, email only, name and phone only."""
     return [
