@@ -253,14 +253,23 @@ class Pipeline:
         return json.dumps({"v": 1, "job_id": job_id, "chunk": index, "key": f"work/{job_id}/chunks/{index:06d}.json"})
 
 
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``intercom-import ARGV`` in this process: (exit status, stdout, stderr); a usage error's exit is returned."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
 def cli_json(stack_file: Path, *argv: str) -> dict[str, Any]:
     """``intercom-import ARGV --json`` in this process on the stack of ``stack_file`` (``Pipeline.stack_file``): what
     it printed. The command must succeed (exit 0)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main([*argv, "--outputs", str(stack_file), "--json"])
-    assert code == 0, err.getvalue()
-    return dict(json.loads(out.getvalue()))
+    code, out, err = run_cli(*argv, "--outputs", str(stack_file), "--json")
+    assert code == 0, err
+    return dict(json.loads(out))
 
 
 def counts(job: dict[str, Any]) -> dict[str, int]:

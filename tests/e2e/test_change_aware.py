@@ -12,16 +12,13 @@ sign-up date (``signed_up_at``, compared as unix seconds).
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from importer_cli.main import main
-from pipeline_helpers import SECOND_STACK, cli_json, second_stack_fixtures
+from pipeline_helpers import SECOND_STACK, cli_json, run_cli, second_stack_fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(SECOND_STACK)]
 
@@ -158,10 +155,9 @@ def test_an_unchanged_re_import_writes_nothing_and_a_five_percent_change_writes_
 
 def history_json(stack_file: Path) -> list[dict[str, Any]]:
     """``intercom-import history --json``: one object per job, newest first."""
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert main(["history", "--limit", "50", "--outputs", str(stack_file), "--json"]) == 0
-    return list(json.loads(out.getvalue()))
+    code, out, err = run_cli("history", "--limit", "50", "--outputs", str(stack_file), "--json")
+    assert code == 0, err
+    return list(json.loads(out))
 
 
 def values(sandbox: Any) -> dict[str, tuple[Any, ...]]:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from importer_cli.main import main
-from pipeline_helpers import DEFAULT_STACK, cli_json, counts, default_stack_fixtures
+from pipeline_helpers import DEFAULT_STACK, cli_json, counts, default_stack_fixtures, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(DEFAULT_STACK)]
 
@@ -92,19 +90,15 @@ def test_an_error_file_downloaded_fixed_and_uploaded_under_any_name_keeps_its_im
 
 def test_status_shows_the_error_files_link_and_the_command_that_downloads_it(pipeline, stack_file):
     job = first_import(pipeline, "f-round-status")
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(["status", job["job_id"], "--outputs", str(stack_file), "--json"])
-    shown = json.loads(out.getvalue())
+    code, out, _ = run_cli("status", job["job_id"], "--outputs", str(stack_file), "--json")
+    shown = json.loads(out)
 
     assert code == 1  # completed with errors
     assert shown["error_file_command"] == f"intercom-import errors {job['job_id']}"
     stored = pipeline.s3.get_object(Bucket=pipeline.bucket, Key=job["error_file_key"])["Body"].read()
     assert requests.get(shown["error_file_link"], timeout=10).content == stored
-    text = io.StringIO()
-    with redirect_stdout(text):
-        main(["status", job["job_id"], "--outputs", str(stack_file)])
-    assert f"download: intercom-import errors {job['job_id']}" in text.getvalue()
+    _, text, _ = run_cli("status", job["job_id"], "--outputs", str(stack_file))
+    assert f"download: intercom-import errors {job['job_id']}" in text
 
 
 def test_an_error_file_of_an_import_this_stack_does_not_know_is_refused_with_the_fix(pipeline, sandbox):

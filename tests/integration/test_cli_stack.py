@@ -7,8 +7,6 @@ reach it over HTTP like any other CLI invocation.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -25,9 +23,9 @@ import pytest
 import requests
 
 from importer_cli import local_stack
-from importer_cli.main import main
 from importer_cli.sample import COMPANY_ROWS, PEOPLE_ROWS
 from intercom_importer.jobs import job_id_for
+from pipeline_helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +34,7 @@ START_TIMEOUT = 120
 IMPORT_TIMEOUT = 90
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    """Run the CLI in this process; returns (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+cli = run_cli
 
 
 def cli_json(*argv: str) -> tuple[int, Any]:

@@ -8,7 +8,6 @@ The import is not run: its record and change log are written into the stack as t
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import uuid
@@ -18,10 +17,9 @@ from typing import Any
 import pytest
 
 from importer_cli import targets
-from importer_cli.main import main
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.ratelimit import NullRateLimiter
-from pipeline_helpers import DEFAULT_STACK, DEFAULT_STACK_TOKEN, Pipeline, default_stack_fixtures
+from pipeline_helpers import DEFAULT_STACK, DEFAULT_STACK_TOKEN, Pipeline, default_stack_fixtures, run_cli
 from undo_world import Seeded, contact_of, seed_intercom, write_job, write_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(DEFAULT_STACK)]
@@ -29,14 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(DEFAULT_STACK)]
 sandbox, pipeline = default_stack_fixtures()
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+cli = run_cli
 
 
 class Stack:

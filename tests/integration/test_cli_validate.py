@@ -5,9 +5,7 @@ The same check through the deployed path (an upload) is compared in tests/e2e/te
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from importer_cli.main import main
 from intercom_sandbox import SandboxConfig, SandboxServer
+from pipeline_helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +23,7 @@ CORPUS = ROOT / "tests" / "corpus"
 TOKEN = "validate-token"
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+cli = run_cli
 
 
 def cli_json(*argv: str) -> tuple[int, dict[str, Any]]:

@@ -6,8 +6,6 @@ with the template's default."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,19 +13,14 @@ from typing import Any
 
 import pytest
 
-from importer_cli.main import main
-from pipeline_helpers import DEFAULT_STACK, DEFAULT_STACK_TOKEN, Pipeline, default_stack_fixtures
+from pipeline_helpers import DEFAULT_STACK, DEFAULT_STACK_TOKEN, Pipeline, default_stack_fixtures, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(DEFAULT_STACK)]
 
 sandbox, pipeline = default_stack_fixtures()
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
+cli = run_cli
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ it; on a jobs table of its own on moto server (the shared stack's workers must k
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import uuid
 from pathlib import Path
@@ -16,9 +14,9 @@ import pytest
 from importer_cli import targets
 from importer_cli.doctor.model import FAILED, NOT_CHECKED, OK, Report
 from importer_cli.doctor.stored import STORED, store_measurements
-from importer_cli.main import main
 from intercom_importer.measured import MeasuredLags
 from moto_server import REGION, create_jobs_table, moto_server_fixture, session
+from pipeline_helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +42,7 @@ def measured(seconds: float | None, workspace: str = "ws-acme") -> Report:
     return Report(app={"id_code": workspace, "name": "Acme", "region": "us"}, search_lag_seconds=seconds)
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
+cli = run_cli
 
 
 def test_the_measured_lag_is_stored_for_the_workspace_with_the_delay_the_workers_use(stack):
