@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 FILE ?= events/people.csv
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-unit lint scan format build deploy clean
+.PHONY: help venv run test test-unit lint scan format build deploy clean email-preview
 
 help:
 	@echo "make run     - run the whole pipeline locally on $(FILE) (moto + Intercom sandbox)"
 	@echo "make test    - run every test (unit, contract, static, integration, end-to-end)"
 	@echo "make lint    - ruff, cfn-lint, mypy"
+	@echo "make email-preview [OUT=DIR] - the summary email previews (needs chromium)"
 	@echo "make scan    - security scans: checkov (template), bandit (code); see docs/security.md"
 	@echo "make bench   - the benchmark (docs/benchmarks.md); make bench-faults: leads through Intercom faults"
 	@echo "make build   - sam build (needs the AWS SAM CLI and python3.13)"
@@ -28,6 +29,11 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/intercom-import run $(FILE)
+
+# The summary email's previews: an HTML file and a headless-Chromium screenshot per template (README: The summary email).
+OUT ?= docs/email
+email-preview: $(STAMP)
+	$(BIN)/python -m email_preview $(OUT)
 
 # Two workers (one per core); each test module (or shared stack) runs whole on one worker, heaviest first
 # (tests/conftest.py). PYTEST_XDIST="" runs everything in this process.
