@@ -7,7 +7,9 @@ one consistent set of values.
 A profile names how kind the sandbox is where Intercom's documented behaviour is less kind than it could be
 (``../shared/docs/intercom-api.md`` 1.1-1.7). ``friendly`` (the default): search finds a contact at once and a user
 create conflicts on any existing user's e-mail. ``documented``: Intercom as documented, a search lag of "a few
-minutes" and identity matched by id, then external_id, and by e-mail only when no external_id is sent. In both,
+minutes" and identity matched by id, then external_id, and by e-mail only when no external_id is sent; where the
+documentation is silent, the less convenient reading: search shows a contact's values from before an update for
+as long as it misses a new contact. In both,
 leads never conflict and archived contacts are absent from search (Intercom's documented behaviour, no knob).
 """
 
@@ -33,9 +35,15 @@ CUSTOM_PROFILE = "custom"  # the name a config matching neither profile shows
 PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
         "documented": MappingProxyType(
-            {"search_lag_seconds": DOCUMENTED_SEARCH_LAG_SECONDS, "email_conflicts": "without_external_id"}
+            {
+                "search_lag_seconds": DOCUMENTED_SEARCH_LAG_SECONDS,
+                "search_update_lag_seconds": DOCUMENTED_SEARCH_LAG_SECONDS,
+                "email_conflicts": "without_external_id",
+            }
         ),
-        "friendly": MappingProxyType({"search_lag_seconds": 0.0, "email_conflicts": "always"}),
+        "friendly": MappingProxyType(
+            {"search_lag_seconds": 0.0, "search_update_lag_seconds": 0.0, "email_conflicts": "always"}
+        ),
     }
 )
 
@@ -56,9 +64,9 @@ class SandboxConfig:
             ``POST /contacts/search`` (Intercom's documented "Contact Creation Delay").
         search_update_lag_seconds: ``POST /contacts/search`` shows a contact's values as they were this long ago
             (what an update changed since is not indexed yet). Intercom documents a delay for new contacts only and
-            says nothing of updates: 0 in every profile; set it to test against stale search values (the
-            doctor's "search shows updates" check measures it on a real workspace). The search matches on current
-            values; only the values it shows are old.
+            says nothing of updates, so the ``documented`` profile takes the less convenient reading: as long as
+            the search lag; ``friendly``: 0 (the doctor's "search shows updates" check measures it on a real
+            workspace). The search matches on current values; only the values it shows are old.
         attribute_cap: custom data attributes allowed per workspace (Intercom: 250), counted over both
             models.
         email_conflicts: when a user create conflicts (409) on its e-mail. ``"always"`` (the default, friendlier
@@ -129,10 +137,13 @@ class SandboxConfig:
     def replace(self, **changes: Any) -> SandboxConfig:
         """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`. ``profile`` applies that
         profile's values first and the other changes over them (``custom`` applies none, so what
-        :meth:`as_admin_dict` shows can be sent back as it is)."""
+        :meth:`as_admin_dict` shows can be sent back as it is). With ``documented``, a search lag given without
+        an update lag sets both."""
         profile = changes.pop("profile", CUSTOM_PROFILE)
         if not isinstance(profile, str) or (profile != CUSTOM_PROFILE and profile not in PROFILES):
             raise ConfigError(f"profile must be one of {', '.join((*PROFILES, CUSTOM_PROFILE))}")
+        if profile == "documented" and "search_lag_seconds" in changes:  # the update lag follows the search lag
+            changes.setdefault("search_update_lag_seconds", changes["search_lag_seconds"])
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")

@@ -39,11 +39,13 @@ class WorkspaceStore:
             self._clear()
 
     def settle(self) -> int:
-        """Every contact made so far becomes searchable, as once Intercom's search lag has passed
-        (``POST /__sandbox/settle``: a test's seeded workspace, as it is before an import); returns how many."""
+        """Every contact made so far becomes searchable with its current values, as once Intercom's search lag
+        has passed (``POST /__sandbox/settle``: a test's seeded workspace, as it is before an import); returns
+        how many."""
         with self._lock:
             for contact in self._contacts.values():
                 contact.created_clock = float("-inf")
+                contact.shown = []  # no update waits to reach search
             return len(self._contacts)
 
     def _now(self) -> tuple[float, int]:

@@ -192,7 +192,7 @@ def test_admin_config_applies_the_documented_profile_and_shows_its_values(sandbo
             "latency_ms": 0.0,
             "jitter_ms": 0.0,
             "search_lag_seconds": 180.0,
-            "search_update_lag_seconds": 0.0,  # Intercom documents no update lag
+            "search_update_lag_seconds": 180.0,  # Intercom says nothing of updates: the less convenient reading
             "attribute_cap": 250,
             "email_conflicts": "without_external_id",
         }

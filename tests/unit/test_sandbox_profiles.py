@@ -25,12 +25,22 @@ def sandbox_config(*argv: str) -> SandboxConfig:
 
 
 def test_documented_profile_is_a_three_minute_search_lag_and_email_conflicts_only_without_external_id() -> None:
-    assert PROFILES["documented"] == {"search_lag_seconds": 180.0, "email_conflicts": "without_external_id"}
-    assert SandboxConfig.documented() == SandboxConfig(search_lag_seconds=180.0, email_conflicts="without_external_id")
+    assert PROFILES["documented"] == {
+        "search_lag_seconds": 180.0,
+        "search_update_lag_seconds": 180.0,  # Intercom says nothing of updates: the less convenient reading
+        "email_conflicts": "without_external_id",
+    }
+    assert SandboxConfig.documented() == SandboxConfig(
+        search_lag_seconds=180.0, search_update_lag_seconds=180.0, email_conflicts="without_external_id"
+    )
 
 
 def test_friendly_profile_is_the_sandbox_defaults() -> None:
-    assert PROFILES["friendly"] == {"search_lag_seconds": 0.0, "email_conflicts": "always"}
+    assert PROFILES["friendly"] == {
+        "search_lag_seconds": 0.0,
+        "search_update_lag_seconds": 0.0,
+        "email_conflicts": "always",
+    }
     assert SandboxConfig.friendly() == SandboxConfig()
     assert SandboxConfig().profile == "friendly"
 
@@ -39,7 +49,14 @@ def test_documented_search_lag_is_its_parameter_and_other_fields_pass_through() 
     config = SandboxConfig.documented(search_lag_seconds=5.0, token="t", rate_limit_per_window=100)
 
     assert config == SandboxConfig(
-        token="t", rate_limit_per_window=100, search_lag_seconds=5.0, email_conflicts="without_external_id"
+        token="t",
+        rate_limit_per_window=100,
+        search_lag_seconds=5.0,
+        search_update_lag_seconds=5.0,  # follows the search lag
+        email_conflicts="without_external_id",
+    )
+    assert (
+        SandboxConfig.documented(search_lag_seconds=5.0, search_update_lag_seconds=0.0).search_update_lag_seconds == 0
     )
     assert config.profile == "documented"
 
@@ -73,7 +90,11 @@ def test_replace_with_a_profile_applies_its_values_then_the_other_changes() -> N
     after = before.replace(profile="documented", search_lag_seconds=5.0)
 
     assert after == SandboxConfig(
-        token="t", latency_ms=20.0, search_lag_seconds=5.0, email_conflicts="without_external_id"
+        token="t",
+        latency_ms=20.0,
+        search_lag_seconds=5.0,
+        search_update_lag_seconds=5.0,
+        email_conflicts="without_external_id",
     )
     assert after.replace(profile="friendly") == before
 
@@ -116,7 +137,7 @@ def test_admin_config_takes_a_profile_and_shows_the_effective_values() -> None:
             "latency_ms": 0.0,
             "jitter_ms": 0.0,
             "search_lag_seconds": 30,
-            "search_update_lag_seconds": 0.0,
+            "search_update_lag_seconds": 30,
             "attribute_cap": 250,
             "email_conflicts": "without_external_id",
         }

@@ -12,7 +12,10 @@ Items (``pk`` only): ``pk = "<workspace>#<identifier key>"``, with ``contact_id`
 ``job_id`` and ``expires_at`` (DynamoDB TTL: the ledger only has to outlive the search lag; 7 days by default).
 A lead's create is claimed first (``claim``: the entry without a contact, with when the create was sent), so a
 run that dies between the create and its answer leaves a trace: the next run finds the claim and waits for the
-search lag before it creates again (Intercom never refuses a second lead). Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
+search lag before it creates again (Intercom never refuses a second lead). An update this importer made is
+noted on the contact's keys too (``note_written``: the contact's ``updated_at`` after it), because Intercom
+documents when a new contact reaches search but not when an update does: until the search shows that
+``updated_at``, the values it shows may be older than the importer's own, and the contact is read instead. Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
 neither (a lead known only by phone and name) ``phone:<normalised phone>|<case-folded name>``. Nothing else of
 the row is stored.
 """
@@ -93,6 +96,9 @@ class LedgerEntry:
     # outcome is not recorded yet (``contact_id`` is ""). Written before the create, replaced by its contact after.
     claimed_at: float | None = None
     line: int = 0
+    # The contact's ``updated_at`` after this importer last updated it (``note_written``): a search showing an
+    # older ``updated_at`` shows values from before that update, so the contact is read (GET) before a diff.
+    written_at: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -162,6 +168,38 @@ class IdentityLedger:
         answer): a later run that finds the claim but no contact knows that create may exist, unsearchable."""
         self.record(LedgerEntry(key, "", "lead", job_id=job_id, claimed_at=sent_at, line=line) for key in keys)
 
+    def note_written(self, entry: LedgerEntry) -> None:
+        """Remember that this importer updated ``entry.contact_id`` (``entry.written_at``: the contact's
+        ``updated_at`` after the update) under ``entry.key``, keeping what the key's item already holds
+        (``created_at``). A key that names another contact, or a lead's pending claim, is left alone: it is not
+        this contact's to mark."""
+        expires_at = int(self._clock()) + self._ttl
+        values: dict[str, Any] = {
+            ":id": entry.contact_id,
+            ":role": entry.role,
+            ":job": entry.job_id,
+            ":written": entry.written_at,
+            ":expires": expires_at,
+        }
+        sets = ["contact_id = :id", "#role = :role", "job_id = :job", "written_at = :written", "expires_at = :expires"]
+        for name in ("email", "external_id"):
+            if getattr(entry, name):
+                values[f":{name}"] = str(getattr(entry, name))
+                sets.append(f"{name} = :{name}")
+        try:
+            self._table.update_item(
+                Key={"pk": self._pk(entry.key)},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(pk) OR contact_id = :id",
+                ExpressionAttributeNames={"#role": "role"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise LedgerUnavailableError(f"The identity ledger could not be updated: {exc}") from exc
+        except BotoCoreError as exc:
+            raise LedgerUnavailableError(f"The identity ledger could not be updated: {exc}") from exc
+
     def forget(self, keys: Iterable[str], contact_id: str) -> None:
         """Remove ``keys`` that still name ``contact_id`` (Intercom no longer knows it: deleted or merged)."""
         for key in unique(keys):
@@ -193,6 +231,8 @@ class IdentityLedger:
             item["created_at"] = entry.created_at
         if entry.claimed_at is not None:
             item.update(claimed_at=Decimal(repr(entry.claimed_at)), line=entry.line)
+        if entry.written_at is not None:
+            item["written_at"] = entry.written_at
         return item
 
     def _entry(self, item: Mapping[str, Any]) -> LedgerEntry:
@@ -207,6 +247,7 @@ class IdentityLedger:
             job_id=str(item.get("job_id") or ""),
             claimed_at=float(item["claimed_at"]) if "claimed_at" in item else None,
             line=int(item.get("line") or 0),
+            written_at=int(item["written_at"]) if item.get("written_at") is not None else None,
         )
 
     def _call(self, what: str, call: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any]:

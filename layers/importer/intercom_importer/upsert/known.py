@@ -1,7 +1,8 @@
 """What a chunk knows of the contacts its rows may be, before it decides create or update: one Intercom search
 (emails, external_ids, and the phones of rows with neither) and the identity ledger (``ledger.py``), which
 remembers the contacts this importer wrote that the search may not show yet (Intercom's search lags behind a
-create by minutes). And, once a row is written, the ledger entries that remember it.
+create by minutes), and those it updated: a contact the search shows from before such an update is read again
+(``STALE``). And, once a row is written, the ledger entries that remember it.
 """
 
 from __future__ import annotations
@@ -138,13 +139,22 @@ def learn(client: IntercomClient, records: Sequence[Mapping[str, Any]], ledger: 
         for contact in found:
             known.add(contact)
     if ledger is not None:
-        searched_ids = {c.get("id") for c in _all(known)}
+        shown = {str(c.get("id")): c for c in _all(known)}
         for entry in ledger.find(key for r in records for key in identity_keys(r)).values():
             if entry.pending:
                 known.claims[entry.key] = entry
-            elif entry.contact_id not in searched_ids:
+            elif entry.contact_id not in shown:
                 known.add(_ledger_contact(entry))
+            elif (
+                entry.written_at is not None and int(shown[entry.contact_id].get("updated_at") or 0) < entry.written_at
+            ):
+                shown[entry.contact_id][STALE] = True  # search shows it from before this importer's update
     return known
+
+
+STALE = "stale_in_search"
+"""Marks a contact the search showed with an ``updated_at`` older than this importer's last update of it (noted in
+the ledger): its values may be older than Intercom's, so it is read (``GET``) before the row is compared with it."""
 
 
 def remember(
@@ -157,17 +167,16 @@ def remember(
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Write the row's identifiers with its contact (a failed row or one without a contact writes nothing), but
-    not those under which the chunk's search (``known``) already showed that contact."""
+    not those under which the chunk's search (``known``) already showed that contact; on those, a row that updated
+    the contact only notes its update (``IdentityLedger.note_written``), for a later search that may show the
+    contact from before it."""
     if result.outcome == FAILED or not result.contact_id:
         return
     contact_id = result.contact_id
-    keys = [k for k in identity_keys(record) if known is None or not known.shows(k, contact_id)]
-    if not keys:
-        return
-    created_at = int(clock()) if result.outcome == CREATED else None
     email, external_id = record.get("email"), record.get("external_id")
-    ledger.record(
-        LedgerEntry(
+
+    def entry(key: str, created_at: int | None = None) -> LedgerEntry:
+        return LedgerEntry(
             key,
             contact_id,
             role,
@@ -175,9 +184,17 @@ def remember(
             external_id=str(external_id) if external_id else None,
             created_at=created_at,
             job_id=job_id,
+            written_at=result.written_at,
         )
-        for key in keys
-    )
+
+    keys = identity_keys(record)
+    shown = {k for k in keys if known is not None and known.shows(k, contact_id)}
+    if result.written_at is not None:
+        for key in sorted(shown):
+            ledger.note_written(entry(key))
+    if len(shown) < len(keys):
+        created_at = int(clock()) if result.outcome == CREATED else None
+        ledger.record(entry(key, created_at) for key in keys if key not in shown)
 
 
 def _exists(client: IntercomClient, contact_id: str) -> bool:

@@ -30,7 +30,7 @@ from intercom_importer.upsert import identity
 from intercom_importer.upsert.bodies import CONTACT_FIELDS, request_body, safe_update
 from intercom_importer.upsert.companies import attach_company, company_to_attach
 from intercom_importer.upsert.diff import ContactDiff, contact_diff, listed, missing_tags
-from intercom_importer.upsert.known import Known, is_anonymous, learn, remember
+from intercom_importer.upsert.known import STALE, Known, is_anonymous, learn, remember
 from intercom_importer.upsert.leads import recover_anonymous_leads
 from intercom_importer.upsert.pool import JobAbort, RowUncertain, run_rows
 from intercom_importer.upsert.records import (
@@ -98,6 +98,7 @@ class _Row:
         diff: ContactDiff,
         *,
         before_known: bool = True,
+        written_at: int | None = None,
     ) -> RowResult:
         """The row's contact written (``diff`` applied by the caller): attached to the row's company unless
         ``contact`` (None: created by this import) shows it, tagged with the import's tags it lacks; the result
@@ -115,7 +116,7 @@ class _Row:
         else:
             to_tag, lacked = missing_tags(contact, self.ctx.tags, self.ctx.tag_ids)
         change.tags = {t: self.ctx.tag_ids.get(t, "") for t in lacked}
-        return RowResult(self.line, outcome, contact_id, tags=to_tag, change=change.to_json())
+        return RowResult(self.line, outcome, contact_id, tags=to_tag, change=change.to_json(), written_at=written_at)
 
     @property
     def attach_calls(self) -> int:
@@ -212,8 +213,9 @@ def _update_known(r: _Row, existing: Mapping[str, Any], since: float | None) -> 
     """Update (or skip) the contact the row was found to be; None when only the ledger knew it and Intercom no
     longer does (deleted, or merged away): its entries are forgotten and the row is created. A contact only the
     ledger knows is looked up first (``GET``): the row is compared with its values, and a skip or a dry run
-    counts the lookup the real run makes."""
-    looked_up = bool(existing.get("from_ledger"))
+    counts the lookup the real run makes. So is one the search shows from before this importer's own last update of
+    it (``known.STALE``), unless the row is skipped: its values there may be older than Intercom's."""
+    looked_up = bool(existing.get("from_ledger") or (existing.get(STALE) and r.ctx.existing != "skip"))
     try:
         if looked_up:
             existing = r.client.get_contact(str(existing["id"]))
@@ -310,9 +312,11 @@ def _update_existing(r: _Row, existing: Mapping[str, Any], *, created_since: flo
         return RowResult(r.line, UNCHANGED, contact_id)
     if r.ctx.dry_run:
         return RowResult(r.line, UPDATED, contact_id, calls=int(diff.changed) + int(attach), tags=to_tag)
+    written_at = None
     if diff.changed:
-        r.client.update_contact(contact_id, diff.update_body())
-    return r.written(UPDATED, contact_id, existing, diff)
+        answer = r.client.update_contact(contact_id, diff.update_body())
+        written_at = int(answer.get("updated_at") or r.client.now())
+    return r.written(UPDATED, contact_id, existing, diff, written_at=written_at)
 
 
 def _written_by_dead_attempt(contact: Mapping[str, Any], ctx: ChunkContext) -> bool:

@@ -39,6 +39,9 @@ class RowResult:
     # what the row changed in Intercom, as a change-log line (``changelog.Change.to_json``); None: nothing logged.
     # Neither takes part in comparing results: they are what the row wrote, not how it ended.
     change: dict[str, Any] | None = field(default=None, compare=False)
+    # the contact's ``updated_at`` after this row's update (Intercom's answer): until search shows it, search shows
+    # values older than the row's (``known.learn`` then reads the contact instead). None: the row sent no update.
+    written_at: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
