@@ -1,5 +1,6 @@
 """The world of the undo tests: an Intercom (sandbox) as an import left it, the import's job record and its change
-log written as the worker writes them (``changelog.write_chunk_log``), so an undo can run without an import.
+log written and recorded as the worker writes them (``write_log``: ``changelog.write_chunk_log`` under a delivery's
+attempt, ``JobStore.record_chunk`` naming it), so an undo can run without an import.
 
 ``seed_import(client, store, s3, bucket, job_id)`` seeds four contacts and returns ``Seeded`` (their ids and the
 change log written): Ada, updated by the import (name, phone, two custom attributes, a company attached, a tag
@@ -10,6 +11,7 @@ too: the same value); Dee, created by it, then renamed in Intercom since.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +20,11 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from intercom_importer import keys
 from intercom_importer.changelog import COMPANY, CONTACT, Change, write_chunk_log
+from intercom_importer.chunk_outputs import new_attempt
 from intercom_importer.intercom import IntercomClient
+from intercom_importer.jobs import JobStore
 
 TAG = "VIP"
 FINISHED = "2026-03-14T09:41:09.000Z"
@@ -125,11 +130,19 @@ def write_job(store: Any, job_id: str, bucket: str, **fields: Any) -> None:
     assert store.create(job_id, record)
 
 
-def write_log(s3: Any, bucket: str, job_id: str, changes: Iterable[Change], per_chunk: int = 2) -> None:
-    """The change log in chunks of ``per_chunk`` rows (chunk numbers from 1, as the validator numbers them)."""
+def write_log(
+    store: JobStore, s3: Any, bucket: str, job_id: str, changes: Iterable[Change], per_chunk: int = 2, first: int = 1
+) -> None:
+    """The change log in chunks of ``per_chunk`` rows (chunk numbers from ``first``, as the validator numbers them:
+    from 1), each recorded as a worker records it: the log under its delivery's attempt, the chunk record naming it."""
     rows = list(changes)
-    for index, start in enumerate(range(0, len(rows), per_chunk), start=1):
-        write_chunk_log(s3, bucket, job_id, index, rows[start : start + per_chunk])
+    for index, start in enumerate(range(0, len(rows), per_chunk), start=first):
+        attempt = new_attempt()
+        key = write_chunk_log(s3, bucket, keys.changes(job_id, index, attempt), rows[start : start + per_chunk])
+        counts = Counter(change.outcome for change in rows[start : start + per_chunk])
+        assert store.record_chunk(
+            job_id, index, counts, result_key=None, changes_key=key, attempt=attempt, source="worker"
+        )
 
 
 def company_row(company_id: str, line: int) -> Change:

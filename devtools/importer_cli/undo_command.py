@@ -41,9 +41,9 @@ def undo(target: Target, job_id: str, *, dry_run: bool, yes: bool, progress: Pro
     s3, bucket = target.client("s3"), target.output("ImportBucketName")
     try:  # refusals and the question first: nothing of the stack's settings is read for them
         if dry_run or yes:
-            change_logs(s3, bucket, job)
+            change_logs(s3, bucket, job, store=target.job_store())
         else:
-            confirm(job_id, plan(s3, bucket, job))
+            confirm(job_id, plan(s3, bucket, job, store=target.job_store()))
     except UndoRefusedError as exc:
         raise CliError(exc.message, EXIT_IMPORT_PROBLEMS) from exc
     settings, env = stack_settings(target)

@@ -20,6 +20,7 @@ from typing import Any
 
 from importer_cli.errors import CliError
 from intercom_importer.job_record import Job
+from intercom_importer.settings import Settings
 
 BUCKET = "icimport-validate-local"
 TABLE = "icimport-validate-jobs"
@@ -31,6 +32,7 @@ _TEMPLATE_DEFAULTS = {
     "DefaultTags": "",
     "DefaultAutoTag": "false",
     "DefaultIdentityTrap": "attach",
+    "DefaultCreateAttributes": "auto",
     "ChunkRows": "100",
     "IntercomRateLimitPerMinute": "10000",
 }
@@ -54,6 +56,35 @@ def template_defaults(parameters: Mapping[str, Any] | None = None) -> dict[str, 
         if name in values:
             values[name] = str(value)
     return values
+
+
+def template_settings(stack: Mapping[str, str], *, jobs_table: str = "", import_bucket: str = "") -> Settings:
+    """The validator's settings on a stack with the parameters ``stack`` (:func:`template_defaults`); no
+    queue, state machine, token or email: nothing is imported."""
+    return Settings(
+        jobs_table=jobs_table,
+        import_bucket=import_bucket,
+        chunk_queue_url="",
+        state_machine_arn="",
+        intercom_token_secret="",  # nosec B106 - no secret: validation never reads the token
+        intercom_region="US",
+        intercom_base_url=None,
+        intercom_rate_limit_per_minute=int(stack["IntercomRateLimitPerMinute"]),
+        chunk_rows=int(stack["ChunkRows"]),
+        worker_threads=1,
+        default_existing=stack["DefaultExisting"],
+        default_role=stack["DefaultRole"],
+        default_invalid_rows=stack["DefaultInvalidRows"],
+        default_tags=tuple(t.strip() for t in stack["DefaultTags"].split(",") if t.strip()),
+        default_auto_tag=stack["DefaultAutoTag"] == "true",
+        default_identity_trap=stack["DefaultIdentityTrap"],
+        default_create_attributes=stack["DefaultCreateAttributes"],
+        notify_recipients=("(the stack's recipients)",),
+        sender_email="",
+        job_timeout_seconds=86400,
+        job_retention_days=1,
+        report_link_expiry_seconds=3600,
+    )
 
 
 @contextlib.contextmanager
@@ -125,7 +156,6 @@ def validate_file(
     problems_shown: int = 20,
 ) -> dict[str, Any]:
     from intercom_importer import jobs, partners, report
-    from intercom_importer.settings import Settings
     from intercom_importer.validate.context import Clients
     from intercom_importer.validate.entry import validate_only
     from intercom_importer.validate.outcome import Outcome
@@ -137,29 +167,7 @@ def validate_file(
     prefix = partner.prefix if partner is not None else "incoming/"
     key = prefix + path.name
     with _quiet_lambda_logs(), _scratch_aws() as (s3, table, bucket, table_name):
-        settings = Settings(
-            jobs_table=table_name,
-            import_bucket=bucket,
-            chunk_queue_url="",
-            state_machine_arn="",
-            intercom_token_secret="",  # nosec B106 - no secret: validation never reads the token
-            intercom_region="US",
-            intercom_base_url=None,
-            intercom_rate_limit_per_minute=int(stack["IntercomRateLimitPerMinute"]),
-            chunk_rows=int(stack["ChunkRows"]),
-            worker_threads=1,
-            default_existing=stack["DefaultExisting"],
-            default_role=stack["DefaultRole"],
-            default_invalid_rows=stack["DefaultInvalidRows"],
-            default_tags=tuple(t.strip() for t in stack["DefaultTags"].split(",") if t.strip()),
-            default_auto_tag=stack["DefaultAutoTag"] == "true",
-            default_identity_trap=stack["DefaultIdentityTrap"],
-            notify_recipients=("(the stack's recipients)",),
-            sender_email="",
-            job_timeout_seconds=86400,
-            job_retention_days=1,
-            report_link_expiry_seconds=3600,
-        )
+        settings = template_settings(stack, jobs_table=table_name, import_bucket=bucket)
         if partner is not None:
             partners.save_partner(s3, bucket, partner)
         if manifest:

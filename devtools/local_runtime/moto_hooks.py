@@ -21,6 +21,12 @@
   and applies the write in separate steps, so concurrent requests (the server is threaded) can both
   pass a condition or lose an ``ADD``. DynamoDB applies each of them atomically; one lock around the
   writes restores that (:func:`make_dynamodb_writes_atomic`, also usable without a runtime).
+- ``moto.backends.list_of_moto_modules``: the server's dispatcher calls it for every request, holding the lock
+  every request takes (``DomainDispatcherApplication.get_application``); it lists moto's package folder and
+  stats each entry (~175 ``isdir`` calls for an SQS, S3 or Lambda request). Each stat releases the GIL, so with
+  the sandbox, the pollers and other requests busy in the process a request can hold that lock for many
+  thread switches and every other request queues behind it. The list never changes while a process runs:
+  it is computed once when the hooks are installed (same answer, no I/O per request).
 
 If a moto upgrade changes any of these, :func:`check` raises :class:`MotoIncompatibleError` naming
 what moved (``tests/integration/test_local_runtime_moto_hooks.py`` keeps that visible in CI).
@@ -120,8 +126,23 @@ def check() -> None:
     for name in DYNAMODB_WRITES:
         if not callable(getattr(DynamoDBBackend, name, None)):
             problems.append(f"DynamoDBBackend.{name} no longer exists")
+    problems += _module_list_problems()
     if problems:
         raise MotoIncompatibleError("moto internals changed: " + "; ".join(problems))
+
+
+def _module_list_problems() -> list[str]:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    problems = []
+    if not callable(
+        _originals.get("moto.backends.list_of_moto_modules", getattr(backends, "list_of_moto_modules", None))
+    ):
+        problems.append("moto.backends.list_of_moto_modules no longer exists")
+    if "list_of_moto_modules" not in DomainDispatcherApplication.get_backend_for_host.__code__.co_names:
+        problems.append("DomainDispatcherApplication.get_backend_for_host no longer calls list_of_moto_modules")
+    return problems
 
 
 # Resource types moto's CloudFormation skips and the runtime applies itself (fixups.py): moto's
@@ -158,6 +179,18 @@ def make_dynamodb_writes_atomic() -> None:
             setattr(DynamoDBBackend, name, atomic)
 
 
+def _cache_moto_module_list() -> None:
+    """Answer ``moto.backends.list_of_moto_modules`` from a list read once (``install`` calls it once): the
+    server's dispatcher calls it for every request while holding its lock, and it stats every folder of moto's
+    package each time."""
+    from moto import backends
+
+    original = backends.list_of_moto_modules
+    modules = tuple(original())
+    _originals["moto.backends.list_of_moto_modules"] = original
+    backends.list_of_moto_modules = lambda: modules
+
+
 def install() -> None:
     """Patches moto once per process (idempotent). Patched code falls back to moto's when no runtime is active."""
     with _lock:
@@ -165,6 +198,7 @@ def install() -> None:
             return
         check()
         make_dynamodb_writes_atomic()
+        _cache_moto_module_list()
         import moto.s3.notifications as s3_notifications
         from moto.awslambda.models import LambdaFunction
         from moto.sesv2.responses import SESV2Response

@@ -44,7 +44,7 @@ class Stack:
     def seed(self, **job_fields: Any) -> Seeded:
         seeded = seed_intercom(IntercomClient(DEFAULT_STACK_TOKEN, self.sandbox.url, limiter=NullRateLimiter()))
         write_job(self.store, self.job, self.bucket, **job_fields)
-        write_log(self.s3, self.bucket, self.job, seeded.changes)
+        write_log(self.store, self.s3, self.bucket, self.job, seeded.changes)
         return seeded
 
     def undo(self, *argv: str) -> tuple[int, str, str]:

@@ -201,3 +201,13 @@ def test_with_a_workspace_its_attributes_are_read_and_nothing_is_written(mixed):
     assert contacts == []
     assert [a["name"] for a in report["new_attributes"]] == ["plan_tier"]  # Seats exists in the workspace
     assert {"column": "Seats", "attribute": "Seats", "type": "string", "custom": True} in report["columns"]
+
+
+def test_the_stack_default_create_attributes_of_the_config_applies(mixed, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"parameters": {"DefaultCreateAttributes": "explicit"}}), encoding="utf-8")
+
+    code, report = cli_json("validate", str(mixed), "--config", str(config))
+
+    assert code == 1 and report["outcome"] == "rejected"
+    assert "'plan_tier', 'Seats' would create new custom attributes" in report["rejection"]

@@ -19,6 +19,7 @@ from intercom_importer import jobs, keys, progress, worker
 from intercom_importer.chunks import CHUNK_FORMAT, chunk_message
 from intercom_importer.errors import IntercomServerError
 from intercom_importer.intercom import IntercomClient, RetryPolicy
+from intercom_importer.job_record import ChunkRecord
 from intercom_importer.options import ImportOptions
 from intercom_importer.ratelimit import NullRateLimiter
 from intercom_importer.upsert import CREATED, FAILED, UPDATED, RowResult
@@ -51,8 +52,13 @@ class Job:
         job = self.store.get(self.job_id)
         return {c: getattr(job, c) for c in (*jobs.COUNTERS, "chunks_done")}
 
+    def record(self) -> ChunkRecord:
+        (chunk,) = self.store.chunk_records(self.job_id)
+        return chunk
+
     def failures(self) -> list[dict[str, Any]]:
-        body = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=keys.result(self.job_id, 1))["Body"].read()
+        """The failed rows the chunk record names (those of the delivery that recorded it)."""
+        body = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=self.record().result_key)["Body"].read()
         return list(json.loads(body)["failures"])
 
     def process(self, intercom_url: str, client_factory: Callable[[], Any]) -> str:
@@ -150,8 +156,8 @@ def test_dead_chunk_counts_finished_rows_as_they_ended_and_the_rest_as_failed(jo
             ),
         },
     ]
-    (chunk,) = job.store.chunks(job.job_id)
-    assert (chunk["source"], chunk["result_key"]) == ("dead-letter", keys.result(job.job_id, 1))
+    chunk = job.record()
+    assert (chunk.source, chunk.result_key) == ("dead-letter", keys.result(job.job_id, 1, chunk.attempt))
 
 
 def test_dead_chunk_without_a_noted_error_says_the_worker_did_not_finish(job: Job):
@@ -182,7 +188,9 @@ def test_rows_of_a_chunk_whose_tagging_failed_count_as_they_ended_when_it_is_dea
     assert (refused["line"], refused["column"]) == (4, "owner_id")
     assert refused["error"].startswith("Intercom refused the row: Intercom refused the data: The owner specified")
     # the change log of the rows the attempt wrote survives in its progress, and the dead letter writes it
-    log = job.aws.s3.get_object(Bucket=job.aws.bucket, Key=keys.changes(job.job_id, 1))["Body"].read().decode()
+    chunk = job.record()
+    assert chunk.changes_key == keys.changes(job.job_id, 1, chunk.attempt)
+    log = job.aws.s3.get_object(Bucket=job.aws.bucket, Key=chunk.changes_key)["Body"].read().decode()
     lines = [json.loads(line) for line in log.splitlines()]
     assert [(c["line"], c["id"], c["outcome"]) for c in lines] == [
         (line, saved[line].contact_id, "created") for line in (2, 3, 5)

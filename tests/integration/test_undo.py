@@ -73,7 +73,7 @@ class World:
 def w(moto_url: str, sandbox: SandboxServer) -> Iterator[World]:
     world = World(moto_url, sandbox)
     write_job(world.store, JOB, world.aws.bucket)
-    write_log(world.aws.s3, world.aws.bucket, JOB, world.seeded.changes)
+    write_log(world.store, world.aws.s3, world.aws.bucket, JOB, world.seeded.changes)
     yield world
 
 
@@ -173,7 +173,7 @@ def test_role_company_rows_and_unknown_before_values_are_left_alone_with_their_r
         company_row(w.seeded.company, 7),
         Change(CONTACT, w.seeded.cy, "updated", fields={"name": [None, "X"]}, line=8, before_known=False),
     ]
-    write_log(w.aws.s3, w.aws.bucket, JOB, [*w.seeded.changes, *more], per_chunk=10)
+    write_log(w.store, w.aws.s3, w.aws.bucket, JOB, more, per_chunk=10, first=3)  # after the seeded chunks 1 and 2
 
     reasons = left(w.undo())
 
@@ -257,6 +257,29 @@ def test_the_undo_draws_from_the_workers_shared_rate_budget(w: World):
 
     windows = [i for i in w.aws.table.scan()["Items"] if str(i["pk"]).startswith("RATE#")]
     assert windows and sum(int(i["used"]) for i in windows) > 0
+
+
+class CheckedEarly(JobStore):
+    """The job store of a run whose check of a chunk came before another run recorded it: nothing recorded."""
+
+    def is_chunk_recorded(self, job_id: str, index: int) -> bool:
+        return False
+
+
+def test_a_run_that_loses_a_chunk_s_record_deletes_its_tally_and_sums_up_the_recorded_ones(w: World):
+    with pytest.raises(Crash):
+        w.undo(crash_after=4)  # chunk 1 (Ada's three writes, Bea's archive) undone and recorded; chunk 2 not
+    assert w.store.get(f"{JOB}-undo").chunks_done == 1
+    late = Undo(CheckedEarly(w.aws.table), w.aws.s3, w.aws.bucket, w.client(), w.send, ("stack@example.com",))
+
+    result = undo_import(late, JOB)  # undoes chunk 1 again (finds it all restored) and loses its record
+
+    record = w.store.get(f"{JOB}-undo")
+    names = ("restored", "contacts_restored", "archived", "already_restored", "left_alone", "write_calls")
+    assert {n: getattr(result.tally, n) for n in names} == {n: record.extra[n] for n in names}
+    assert (result.tally.restored, result.tally.archived, result.tally.already_restored) == (7, 1, 0)
+    listed = w.aws.s3.list_objects_v2(Bucket=w.aws.bucket, Prefix=f"reports/{JOB}-undo/undone/")["Contents"]
+    assert {o["Key"] for o in listed} == {c.result_key for c in w.store.chunk_records(f"{JOB}-undo")}
 
 
 # ------------------------------------------------------------------------------------------------ dry run, refusals

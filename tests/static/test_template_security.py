@@ -3,11 +3,13 @@ partner-isolation example (see docs/security.md)."""
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from intercom_importer import keys
 from local_runtime.stack import load_template
 
 pytestmark = pytest.mark.static
@@ -96,3 +98,24 @@ def test_partner_role_is_tagged_and_cannot_tag_its_own_session(template):
     assert role["ManagedPolicyArns"] == [{"Ref": "PartnerUploadPolicy"}]
     assert trust["Action"] == "sts:AssumeRole"  # sts:TagSession would let a session claim another partner's tag
     assert trust["Principal"] == {"AWS": {"Ref": "PartnerPrincipalArn"}}
+
+
+def _bucket_objects(statement: dict[str, Any]) -> str:
+    """The import bucket's object pattern a statement grants (``work/*``), "" for any other resource."""
+    resource = statement["Resource"]
+    arn = resource.get("Fn::Sub", "") if isinstance(resource, dict) else ""
+    bucket = "arn:${AWS::Partition}:s3:::icimport-${Stage}-${AWS::AccountId}-${AWS::Region}/"
+    return arn.removeprefix(bucket) if arn.startswith(bucket) else ""
+
+
+@pytest.mark.parametrize("function", ["WorkerFunction", "DeadLetterFunction"])
+def test_functions_that_record_chunks_may_write_and_delete_a_delivery_s_outputs(template, function: str):
+    """A delivery writes its chunk's failed rows and change log under keys of its own and deletes them when another
+    delivery records the chunk (chunk_outputs.py)."""
+    statements = _props(template, function)["Policies"][0]["Statement"]
+
+    for key in (keys.result("job-1", 2, "a1"), keys.changes("job-1", 2, "a1")):
+        granted = {a for s in statements if fnmatchcase(key, _bucket_objects(s) or "-") for a in s["Action"]}
+        assert {"s3:PutObject", "s3:DeleteObject"} <= granted, key
+    reports = [_bucket_objects(s) for s in statements if _bucket_objects(s).startswith("reports/")]
+    assert reports == ["reports/*/changes/*"]  # the change logs only: never the error file or another report

@@ -20,7 +20,7 @@ from intercom_importer.csv_reader import BLOCK, CsvStream, Dialect
 from intercom_importer.errors import FileRejectedError
 from intercom_importer.mapping import map_header
 from intercom_importer.schema import Problem, RowValidator
-from intercom_importer.validate.opening import guess_import_type
+from intercom_importer.validate.header import guess_import_type
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,8 @@ TEMPLATE = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
 WORK = [
     keys.chunk("job-1", 7),
     keys.progress("job-1", 7),
-    keys.result("job-1", 7),
+    keys.result("job-1", 7, "a1"),
+    keys.result("job-1", 7, "b2"),
     keys.invalid("job-1"),
     keys.companies("job-1"),
     keys.checkpoint("job-1", 2),
@@ -52,5 +53,16 @@ def test_partner_settings_and_uploads_are_under_the_prefixes_the_template_grants
 
 
 def test_an_undo_s_results_are_under_its_own_reports_prefix_kept_as_long_as_the_reports():
-    assert keys.undo_result("job-1-undo", 3) == "reports/job-1-undo/undone/000003.json"
-    assert keys.undo_result("job-1-undo", 3) != keys.changes("job-1", 3)
+    assert keys.undo_result("job-1-undo", 3, "a1") == "reports/job-1-undo/undone/000003.a1.json"
+    assert keys.undo_result("job-1-undo", 3, "a1") != keys.changes("job-1", 3, "a1")
+
+
+def test_each_delivery_of_a_chunk_writes_its_outputs_under_keys_of_its_own():
+    assert keys.result("job-1", 3, "a1") == "work/job-1/results/000003.a1.json"
+    assert keys.changes("job-1", 3, "a1") == "reports/job-1/changes/000003.a1.jsonl"
+    assert keys.changes("job-1", 3, "a1") != keys.changes("job-1", 3, "b2")
+
+
+def test_a_change_log_recorded_before_deliveries_had_keys_of_their_own_is_at_the_chunk_s_fixed_key():
+    assert keys.legacy_changes("job-1", 3) == "reports/job-1/changes/000003.jsonl"
+    assert keys.legacy_changes("job-1", 3) not in {keys.changes("job-1", 3, a) for a in ("a1", "b2")}

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from intercom_importer import report
 from intercom_importer.errors import ReportWriteError
-from intercom_importer.job_record import Job
+from intercom_importer.job_record import ChunkRecord, Job
 from moto_server import importer_settings
 
 pytestmark = pytest.mark.unit
@@ -33,8 +33,8 @@ class RefusingS3:
 
 
 class Store:
-    def chunks(self, job_id: str) -> list[dict[str, Any]]:
-        return [{"result_key": f"work/{job_id}/results/000001.json"}]
+    def chunk_records(self, job_id: str) -> list[ChunkRecord]:
+        return [ChunkRecord(1, "worker", "a1", result_key=f"work/{job_id}/results/000001.a1.json")]
 
 
 @pytest.mark.parametrize(

@@ -114,8 +114,9 @@ def _import_and_follow(
     timeout: float,
     manifest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from importer_cli import jobs_commands
+    from importer_cli import attribute_notice, jobs_commands
 
+    notice = attribute_notice.announce(target, path, metadata, manifest)  # before anything is uploaded
     try:
         uploaded = jobs_commands.upload(target, path, metadata, manifest=manifest)
         job = jobs_commands.follow(target, uploaded.job_id, timeout=timeout, progress=progress)
@@ -140,6 +141,7 @@ def _import_and_follow(
             for c in job.columns
         ],
         "new_attributes": [dict(a) for a in job.new_attributes],
+        **attribute_notice.as_json(notice),  # what run announced before uploading
         "estimated_api_calls": job.estimated_api_calls,  # dry runs: what the real import would take
         "estimated_seconds": job.estimated_seconds,
         **job.row_counts(),
@@ -201,7 +203,7 @@ def _written(target: targets.Target, bucket: str, job_id: str, *, dry_run: bool)
         return written
     company_ids: dict[str, None] = {}  # written or attached, in order
     s3 = target.client("s3")
-    for _, key in changelog.chunk_logs(s3, bucket, job_id):
+    for _, key in changelog.chunk_logs(s3, bucket, job_id, store=target.job_store()):
         for change in changelog.read_chunk_log(s3, bucket, key):
             if change.kind == changelog.COMPANY:
                 company_ids.setdefault(change.intercom_id)
@@ -366,7 +368,9 @@ def _register_run(sub: Any) -> None:
         sub,
         "run",
         "import a CSV file through the whole pipeline and follow it to the summary email",
-        "Upload FILE under incoming/ exactly as a user would and follow the job (progress bar on stderr) until "
+        "Say on stderr which custom attributes the import would create in Intercom (from the file's header, the "
+        "mapping and the workspace's data attributes: Intercom can archive an attribute but never delete one); then "
+        "upload FILE under incoming/ exactly as a user would and follow the job (progress bar on stderr) until "
         "the summary email is sent; then print the job, the email and what this import wrote to the Intercom sandbox "
         "(its counts and at most 20 of its contacts). "
         "Uses the local stack started by `up` when one is running, else starts an ephemeral one (moto, the "
@@ -386,7 +390,9 @@ def _register_run(sub: Any) -> None:
     local.add_argument("--ephemeral", action="store_true", help="start a fresh local stack even when one is up (`up`)")
     local.add_argument("--log-dir", metavar="DIR", help="where function logs go (default .local/logs)")
     _add_sandbox_options(local)
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress bar (the custom attributes to be created are still said)"
+    )
     run.add_argument(
         "--timeout", metavar="S", type=float, default=600.0, help="give up after this many seconds (default 600)"
     )

@@ -2,10 +2,12 @@
 or updated it, and the before and after value of each field it changed; the company it attached the contact to
 and the tags it added. ``intercom-import undo`` reads it back to restore what the import changed.
 
-One JSON Lines object per chunk, ``reports/<job>/changes/<nnnnnn>.jsonl`` (``keys.changes``), written by the
-worker just before the chunk's results are recorded, from the results themselves (so a chunk delivered again
-writes the same object). It lives under the job's report prefix: the bucket's encryption and retention apply.
-It holds the values the import wrote and replaced, never a token; nothing of it is logged.
+One JSON Lines object per chunk, ``reports/<job>/changes/<nnnnnn>.<attempt>.jsonl`` (``keys.changes``), written
+by each delivery of the chunk under its own attempt just before it records the chunk, from its results; the chunk
+record names the log of the delivery that recorded it (``changes_key``, ``chunk_outputs.py``), and ``chunk_logs``
+reads only those: a losing delivery's log (it may have seen the rows its twin created as unchanged) is never read.
+It lives under the job's report prefix: the bucket's encryption and retention apply. It holds the values the
+import wrote and replaced, never a token; nothing of it is logged.
 
 A line (``Change.to_json``)::
 
@@ -26,9 +28,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from intercom_importer import keys
+from botocore.exceptions import ClientError
+
+from intercom_importer import aws, keys
+
+if TYPE_CHECKING:
+    from intercom_importer.job_record import ChunkRecord
+    from intercom_importer.jobs import JobStore
 
 CONTACT = "contact"
 COMPANY = "company"
@@ -87,27 +95,40 @@ class Change:
         )
 
 
-def write_chunk_log(s3: Any, bucket: str, job_id: str, index: int, changes: Iterable[Change]) -> str | None:
-    """Write a chunk's changes (rows in line order); returns the key, or None when the chunk changed nothing (no
-    object is written)."""
+def write_chunk_log(s3: Any, bucket: str, key: str, changes: Iterable[Change]) -> str | None:
+    """Write a chunk's changes (rows in line order) under ``key`` (``keys.changes``); returns the key, or None when
+    the chunk changed nothing (no object is written)."""
     lines = [json.dumps(c.to_json(), separators=(",", ":"), default=str) for c in sorted(changes, key=_line)]
     if not lines:
         return None
-    key = keys.changes(job_id, index)
     s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode(), ContentType="application/x-ndjson")
     return key
 
 
-def chunk_logs(s3: Any, bucket: str, job_id: str) -> list[tuple[int, str]]:
-    """The job's change-log objects as ``(chunk index, key)``, in chunk order."""
-    prefix = keys.changes_prefix(job_id)
+def chunk_logs(s3: Any, bucket: str, job_id: str, *, store: JobStore) -> list[tuple[int, str]]:
+    """The job's change logs as ``(chunk index, key)``, in chunk order: those its chunk records name (the logs of
+    the deliveries whose counts were recorded), never a listing of the bucket."""
     found: list[tuple[int, str]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents") or []:
-            name = obj["Key"].removeprefix(prefix).removesuffix(".jsonl")
-            if name.isdigit():
-                found.append((int(name), obj["Key"]))
-    return sorted(found)
+    for record in store.chunk_records(job_id):
+        key = record.changes_key or _legacy_log(s3, bucket, job_id, record)
+        if key:
+            found.append((record.index, key))
+    return found
+
+
+def _legacy_log(s3: Any, bucket: str, job_id: str, record: ChunkRecord) -> str | None:
+    """The change log of a chunk recorded before logs had an attempt (its record names none): at the chunk's fixed
+    key, if the chunk changed anything. A record with an attempt and no ``changes_key`` has no log."""
+    if record.attempt:
+        return None
+    key = keys.legacy_changes(job_id, record.index)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if aws.error_code(exc) in aws.NOT_FOUND:
+            return None
+        raise
+    return key
 
 
 def read_chunk_log(s3: Any, bucket: str, key: str) -> Iterator[Change]:

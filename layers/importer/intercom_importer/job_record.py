@@ -1,4 +1,5 @@
-"""The job record (``pk=JOB#<id>, sk=META`` in the jobs table) as the ``Job`` its readers get.
+"""The job record (``pk=JOB#<id>, sk=META`` in the jobs table) as the ``Job`` its readers get, and a recorded
+chunk (``pk=JOB#<id>, sk=CHUNK#<nnnnnn>``) as a ``ChunkRecord``.
 
 ``JobStore`` reads the item and hands out ``Job.from_item(item)``; ``Job.to_dict()`` gives the item back as
 JSON-friendly Python (what ``intercom-import status --json`` prints, less the task token): every attribute in
@@ -152,6 +153,34 @@ class Job:
     def error_file(self) -> str | None:
         """The error file as an ``s3://`` URL (None: the job has none)."""
         return f"s3://{self.bucket}/{self.error_file_key}" if self.error_file_key and self.bucket else None
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A recorded chunk (written once, by ``JobStore.record_chunk``) as its readers get it: who recorded it and the
+    keys of what that delivery wrote (``chunk_outputs.py``). Readers take a chunk's failed rows and change log from
+    these keys only, never from a listing of the bucket: another delivery's objects may be there too.
+
+    ``attempt`` names the delivery that recorded the chunk; "" for a record written before outputs had one. Such
+    a record's ``result_key`` is a fixed key (still right), and it has no ``changes_key``: its change log, if the
+    chunk changed anything, is at ``keys.legacy_changes`` (``changelog.chunk_logs`` looks there)."""
+
+    index: int
+    source: str = ""  # "worker", "dead-letter", "undo"
+    attempt: str = ""
+    result_key: str = ""  # the failed rows (an undo's: its tally); "" none
+    changes_key: str = ""  # the change log; "" none (nothing changed, a dry run) or a record without ``attempt``
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ChunkRecord:
+        """The record of a stored ``CHUNK#`` item (as ``jobs.plain`` gives it)."""
+        return cls(
+            index=int(item["chunk"]),
+            source=_text(item.get("source")),
+            attempt=_text(item.get("attempt")),
+            result_key=_text(item.get("result_key")),
+            changes_key=_text(item.get("changes_key")),
+        )
 
 
 def _int(value: Any) -> int:

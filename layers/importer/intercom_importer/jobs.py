@@ -8,7 +8,8 @@ Items (single-table design):
   ``partner_activity.py``.
 - ``pk=JOB#<id>, sk=CHUNK#<nnnnnn>``: written once per chunk, in the same transaction that adds the
   chunk's counts to the record. Its condition (``attribute_not_exists``) is what makes a chunk count
-  exactly once however often SQS delivers it.
+  exactly once however often SQS delivers it. It names the delivery that won (``attempt``) and the keys of
+  what that delivery wrote (``result_key``, ``changes_key``), read as a ``job_record.ChunkRecord``.
 - ``pk=JOB#<id>, sk=ATTEMPT#<nnnnnn>``: the last error of a chunk that failed, for the report when
   the chunk ends in the dead-letter queue.
 """
@@ -26,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import aws
 from intercom_importer.errors import JobNotFoundError, JobStoreUnavailableError
-from intercom_importer.job_record import Job
+from intercom_importer.job_record import ChunkRecord, Job
 
 if TYPE_CHECKING:
     from intercom_importer.settings import Settings
@@ -232,8 +233,12 @@ class JobStore:
         result_key: str | None,
         source: str,
         extra: Mapping[str, int] | None = None,
+        changes_key: str | None = None,
+        attempt: str | None = None,
     ) -> bool:
-        """Add one chunk's counts to the job exactly once. ``False`` if the chunk was already recorded."""
+        """Add one chunk's counts to the job exactly once, with the keys of what the delivery ``attempt`` wrote.
+        ``False`` if the chunk was already recorded (by another delivery: botocore sends its own retries of the
+        transaction with one ``ClientRequestToken``, so a retry of this one that had committed succeeds)."""
         # The resource's client serialises plain Python values itself (boto3's transformation hooks).
         client = self._table.meta.client
         chunk_item = {
@@ -247,8 +252,8 @@ class JobStore:
         }
         extra = {k: int(v) for k, v in (extra or {}).items()}
         chunk_item.update(extra)
-        if result_key:
-            chunk_item["result_key"] = result_key
+        outputs = {"result_key": result_key, "changes_key": changes_key, "attempt": attempt}
+        chunk_item.update({k: v for k, v in outputs.items() if v})
         added = {**{c: int(counts.get(c, 0)) for c in COUNTERS}, **extra}
         add = ", ".join(f"#{c} :{c}" for c in added)
         try:
@@ -329,6 +334,10 @@ class JobStore:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def chunk_records(self, job_id: str) -> Iterator[ChunkRecord]:
+        """Every recorded chunk of the job, in order, as the readers of its outputs take them."""
+        return (ChunkRecord.from_item(item) for item in self.chunks(job_id))
 
     # ---------------------------------------------------------------- completion
     def park_task_token(self, job_id: str, token: str) -> Job:

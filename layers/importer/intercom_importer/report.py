@@ -95,11 +95,12 @@ def _invalid_rows(s3: Any, bucket: str, key: str) -> Iterator[tuple[int, list[st
 
 
 def _failed_rows(s3: Any, bucket: str, store: jobs.JobStore, job_id: str) -> Iterator[tuple[int, list[str], str, str]]:
-    for chunk in store.chunks(job_id):
-        key = chunk.get("result_key")
-        if not key:
+    """The failed rows of the recorded chunks: those of the delivery that recorded each (its record names them; a
+    losing delivery's are never read)."""
+    for chunk in store.chunk_records(job_id):
+        if not chunk.result_key:
             continue
-        data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        data = json.loads(s3.get_object(Bucket=bucket, Key=chunk.result_key)["Body"].read())
         for failure in data["failures"]:
             yield int(failure["line"]), failure["cells"], failure.get("column", ""), failure["error"]
 
@@ -158,7 +159,7 @@ def _write_error_file(s3: Any, settings: Settings, store: jobs.JobStore, job: Jo
 
 def unfinished_chunks(s3: Any, settings: Settings, store: jobs.JobStore, job: Job) -> list[dict]:
     """The chunks an incomplete job never recorded, the first ones with their line ranges (for the email)."""
-    done = {int(c["chunk"]) for c in store.chunks(job.job_id)}
+    done = {c.index for c in store.chunk_records(job.job_id)}
     missing = [i for i in range(1, job.chunks_total + 1) if i not in done]
     found: list[dict[str, Any]] = []
     for index in missing:

@@ -2,7 +2,8 @@
 
 A chunk is recorded by a single DynamoDB transaction (chunk item + job counters), so a message SQS
 delivers twice, or a retry after a crash, never counts twice. Rows Intercom refused are kept with
-their original line and cells in ``work/<job>/results/<chunk>.json`` for the error file.
+their original line and cells for the error file, and what the rows changed in the change log, under keys of the
+delivery's own that the chunk record names (``chunk_outputs.py``): a delivery that loses the record deletes them.
 After recording, the worker that completes the job resumes the state machine (``SendTaskSuccess``).
 """
 
@@ -20,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from intercom_importer import aws, jobs, keys, measured, observability
-from intercom_importer.changelog import Change, write_chunk_log
+from intercom_importer import aws, jobs, measured, observability
+from intercom_importer.chunk_outputs import ChunkOutputs
 from intercom_importer.chunks import CHUNK_FORMAT, ChunkBody, chunk_message
 from intercom_importer.errors import (
     UNAUTHORIZED_MESSAGE,
@@ -325,20 +326,23 @@ def _abort_job(chunk: _Chunk, store: jobs.JobStore, exc: JobAbort, done: Mapping
 
 
 def _record(chunk: _Chunk, ran: _Ran, settings: Settings, store: jobs.JobStore, s3: Any, started: float) -> bool:
-    """Write the chunk's change log and failed rows, and record its counts once; ``False`` if it was recorded
-    concurrently."""
+    """Write the chunk's change log and failed rows under this delivery's keys, and record its counts with them
+    once; ``False`` if another delivery recorded it (this one's objects are deleted)."""
     counts = _counts(ran.results)
-    if not chunk.options.dry_run:
-        _write_changes(s3, settings.import_bucket, chunk.job_id, chunk.index, ran.results)
-    failures = _failures(chunk.rows, ran.results)
-    stored = _write_failures(s3, settings.import_bucket, chunk.job_id, chunk.index, failures) if failures else None
-    if not store.record_chunk(
-        chunk.job_id, chunk.index, counts, result_key=stored, source="worker", extra={"api_calls": ran.api_calls}
-    ):
-        logger.info("chunk was recorded concurrently; this result is dropped")
+    outputs = ChunkOutputs.write(
+        s3,
+        settings.import_bucket,
+        chunk.rows,
+        ran.results,
+        job_id=chunk.job_id,
+        index=chunk.index,
+        log_changes=not chunk.options.dry_run,
+    )
+    if not outputs.record(store, s3, counts, source="worker", extra={"api_calls": ran.api_calls}):
+        logger.info("chunk was recorded concurrently; this result is dropped", attempt=outputs.attempt)
         return False
     seconds = time.monotonic() - started
-    logger.info("chunk recorded", seconds=round(seconds, 3), outcomes=dict(counts))
+    logger.info("chunk recorded", seconds=round(seconds, 3), outcomes=dict(counts), attempt=outputs.attempt)
     observability.record_chunk(chunk.job_id, counts, seconds=seconds, dry_run=chunk.options.dry_run)
     return True
 
@@ -360,9 +364,11 @@ def record_dead_chunk(body: str, *, settings: Settings, store: jobs.JobStore, s3
     done = load_progress(s3, settings.import_bucket, job_id, index)  # rows an attempt did finish count as they ended
     results = [done.get(int(r["line"])) or RowResult(int(r["line"]), FAILED, error=reason) for r in rows]
     counts = _counts(results)
-    _write_changes(s3, settings.import_bucket, job_id, index, results)
-    stored = _write_failures(s3, settings.import_bucket, job_id, index, _failures(rows, results))
-    if not store.record_chunk(job_id, index, counts, result_key=stored, source="dead-letter"):
+    outputs = ChunkOutputs.write(
+        s3, settings.import_bucket, rows, results, job_id=job_id, index=index, log_changes=True
+    )
+    if not outputs.record(store, s3, counts, source="dead-letter"):
+        logger.info("chunk was recorded concurrently; the dead letter is dropped", attempt=outputs.attempt)
         return "duplicate"
     logger.warning("dead chunk recorded as failed", rows=len(rows))
     observability.record_dead_chunk(job_id, counts)
@@ -388,35 +394,9 @@ def resume_if_complete(store: jobs.JobStore, sfn: Any, job_id: str) -> bool:
     return True
 
 
-def _write_failures(s3: Any, bucket: str, job_id: str, index: int, failures: list[dict[str, Any]]) -> str:
-    """Store a chunk's failed rows for the error file; returns their key."""
-    key = keys.result(job_id, index)
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps({"job_id": job_id, "chunk": index, "failures": failures}).encode(),
-        ContentType="application/json",
-    )
-    return key
-
-
-def _write_changes(s3: Any, bucket: str, job_id: str, index: int, results: Sequence[RowResult]) -> None:
-    """The chunk's change log (``changelog.py``): what each row written changed, from the results (a chunk
-    recorded again writes the same object)."""
-    write_chunk_log(s3, bucket, job_id, index, (Change.from_json(r.change) for r in results if r.change))
-
-
 def _counts(results: Sequence[RowResult]) -> Counter[str]:
     """The rows by outcome, keyed by the outcome's name (the job's counter)."""
     return Counter(str(r.outcome) for r in results)
-
-
-def _failures(rows: Sequence[Mapping[str, Any]], results: Sequence[RowResult]) -> list[dict[str, Any]]:
-    return [
-        {"line": res.line, "cells": row["cells"], "column": res.column, "error": res.error or ""}
-        for row, res in zip(rows, results, strict=True)
-        if res.outcome == FAILED
-    ]
 
 
 def _aborted(

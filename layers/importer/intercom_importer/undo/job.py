@@ -1,13 +1,16 @@
 """Undoing an import: its change log, chunk by chunk, exactly once, to one summary email.
 
 The undo is a job of its own (``undo_job_id``: ``<job>-undo``, deterministic), with its own record in the jobs
-table (``import_type`` "undo", ``undo_of`` the import). Each chunk of the change log is undone, its tally stored
-(``keys.undo_result``) and recorded once with ``JobStore.record_chunk``, as the workers record an import's
-chunks. A re-run (after a crash, an outage, a refused email) skips the chunks recorded and undoes the one in
-flight again: every value is read before it is written (``contact.py``), so what the stopped run restored is
-found restored and not written twice. Once every chunk is recorded the summary email goes out (once: the undo's
-record keeps its status), then the import's record gets ``undone_at`` and ``undo_job_id``; an import with
-``undone_at`` is undone already, and a second undo of it changes nothing.
+table (``import_type`` "undo", ``undo_of`` the import). The change log read is the one the import's chunk records
+name (``changelog.chunk_logs``). Each chunk of it is undone, its tally stored under a key of this attempt's own
+(``keys.undo_result``) and recorded once with ``JobStore.record_chunk``, as the workers record an import's chunks
+(``chunk_outputs.py``): the summary adds up the tallies the undo's chunk records name, and a run that loses a
+chunk's record (two runs at once: a lease that ran out) deletes its tally. A re-run (after a crash, an outage, a
+refused email) skips the chunks recorded and undoes the one in flight again: every value is read before it is
+written (``contact.py``), so what the stopped run restored is found restored and not written twice. Once every
+chunk is recorded the summary email goes out (once: the undo's record keeps its status), then the import's record
+gets ``undone_at`` and ``undo_job_id``; an import with ``undone_at`` is undone already, and a second undo of it
+changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from intercom_importer import aws, keys
 from intercom_importer.changelog import CONTACT, Change, chunk_logs, read_chunk_log
+from intercom_importer.chunk_outputs import discard, new_attempt
 from intercom_importer.errors import EmailSendError, UndoRefusedError
 from intercom_importer.intercom import IntercomClient
 from intercom_importer.job_record import Job
@@ -104,10 +108,11 @@ def check_undoable(job: Job) -> None:
         )
 
 
-def change_logs(s3: Any, bucket: str, job: Job) -> list[tuple[int, str]]:
-    """The import's change-log objects, ``(chunk, key)``; refuses an import that cannot be undone."""
+def change_logs(s3: Any, bucket: str, job: Job, *, store: JobStore) -> list[tuple[int, str]]:
+    """The import's change logs, ``(chunk, key)``, as its chunk records name them; refuses an import that cannot be
+    undone."""
     check_undoable(job)
-    logs = chunk_logs(s3, bucket, job.job_id)
+    logs = chunk_logs(s3, bucket, job.job_id, store=store)
     if not logs:
         raise UndoRefusedError(
             f"job {job.job_id} has no change log: it changed nothing in Intercom (or it ran before imports logged "
@@ -116,11 +121,11 @@ def change_logs(s3: Any, bucket: str, job: Job) -> list[tuple[int, str]]:
     return logs
 
 
-def plan(s3: Any, bucket: str, job: Job) -> Plan:
+def plan(s3: Any, bucket: str, job: Job, *, store: JobStore) -> Plan:
     """Count what the change log holds (no Intercom call): what a confirmation asks about."""
     changes = created = companies = 0
     contacts: set[str] = set()
-    for _, key in change_logs(s3, bucket, job):
+    for _, key in change_logs(s3, bucket, job, store=store):
         for change in read_chunk_log(s3, bucket, key):
             if change.kind != CONTACT:
                 companies += 1
@@ -146,7 +151,7 @@ def undo_import(undo: Undo, job_id: str, *, dry_run: bool = False) -> UndoResult
     undo_id = undo_job_id(job_id)
     if job.undone_at:
         return UndoResult(job_id, job.undo_job_id or undo_id, dry_run, already_undone=True, undone_at=job.undone_at)
-    logs = change_logs(undo.s3, undo.bucket, job)
+    logs = change_logs(undo.s3, undo.bucket, job, store=undo.store)
     tags = TagIds(undo.client)
     if dry_run:
         tallies = (_undo_chunk(undo, key, tags, dry_run=True, done=(i, len(logs))) for i, (_, key) in enumerate(logs))
@@ -160,7 +165,7 @@ def undo_import(undo: Undo, job_id: str, *, dry_run: bool = False) -> UndoResult
             if not undo.store.is_chunk_recorded(undo_id, index):
                 _record(undo, undo_id, index, _undo_chunk(undo, key, tags, dry_run=False, done=(done, len(logs))))
         _hold(undo, undo_id)
-        total = Tally.total(_stored(undo, undo_id, index) for index, _ in logs)
+        total = Tally.total(_stored(undo, chunk.result_key) for chunk in undo.store.chunk_records(undo_id))
         email = _send_summary(undo, job, undo_id, total, recipients)
     except BaseException:
         undo.store.let_go(undo_id, undo.holder)  # a run that stops lets the next one start at once
@@ -220,16 +225,24 @@ def _open(undo: Undo, job: Job, undo_id: str, chunks: int, recipients: tuple[str
 
 
 def _record(undo: Undo, undo_id: str, index: int, tally: Tally) -> None:
-    """Store a chunk's tally, then record the chunk (and add its counters to the undo's record) exactly once."""
-    key = keys.undo_result(undo_id, index)
+    """Store a chunk's tally under this attempt's key, then record the chunk with it (and add its counters to the
+    undo's record) exactly once; a run that loses the record (another recorded the chunk) deletes its tally."""
+    attempt = new_attempt()
+    key = keys.undo_result(undo_id, index, attempt)
     body = json.dumps(tally.to_json(), separators=(",", ":"), default=str).encode()
     undo.s3.put_object(Bucket=undo.bucket, Key=key, Body=body, ContentType="application/json")
-    undo.store.record_chunk(undo_id, index, {}, result_key=key, source=UNDO, extra=tally.counters())
+    if not undo.store.record_chunk(
+        undo_id, index, {}, result_key=key, attempt=attempt, source=UNDO, extra=tally.counters()
+    ):
+        discard(undo.s3, undo.bucket, key)
 
 
-def _stored(undo: Undo, undo_id: str, index: int) -> Tally:
+def _stored(undo: Undo, key: str) -> Tally:
+    """A recorded chunk's tally (its record's ``result_key``: a fixed key in a record from before attempts)."""
+    if not key:
+        return Tally()
     try:
-        body = undo.s3.get_object(Bucket=undo.bucket, Key=keys.undo_result(undo_id, index))["Body"].read()
+        body = undo.s3.get_object(Bucket=undo.bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if aws.error_code(exc) in aws.NOT_FOUND:
             return Tally()

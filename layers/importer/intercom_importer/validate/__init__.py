@@ -26,7 +26,8 @@ Modules, in the order a file goes through them:
 - ``context``: ``Clients`` and the ``Context`` (settings, job store, clients) every step receives.
 - ``outcome``: ``Outcome``, how a step ended. ``deadline``: when an invocation stops reading.
 - ``upload``: the uploaded object (``Upload``) and reading it. ``opening``: a new upload's options,
-  columns and attribute plan.
+  columns and attribute plan. ``header``: what the header alone decides (import type, columns, custom attributes
+  to create), also used by ``intercom-import run`` to announce them before uploading.
 - ``state``: ``ReadPlan`` and ``ReadState``, what reading carries across invocations.
 - ``row_loop``: the row loop. ``duplicates``: in-file duplicate detection. ``invalid``: the refused rows.
   ``chunk_writer``: the chunk objects.

@@ -13,21 +13,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from intercom_importer import aws, jobs
-from intercom_importer.attributes import AttributePlan, model_of, plan_attributes
 from intercom_importer.csv_reader import CsvStream
 from intercom_importer.errors import FileRejectedError, JobNotFoundError, PartnerConfigError
 from intercom_importer.job_record import Job
 from intercom_importer.manifest import parse_manifest
-from intercom_importer.mapping import COMPANIES, INFER, PEOPLE, Column, error_file_of, map_header, normalise
+from intercom_importer.mapping import INFER, error_file_of
 from intercom_importer.options import ImportOptions
 from intercom_importer.partner_activity import PartnerActivityLog
 from intercom_importer.partners import Partner, load_partner, partner_of_key
-from intercom_importer.schema import TypeSniffer, restore_cell
+from intercom_importer.schema import TypeSniffer
 from intercom_importer.validate.context import Context
+from intercom_importer.validate.header import check_explicit, header_of, plan_header
 from intercom_importer.validate.state import ReadPlan, ReadState
 from intercom_importer.validate.upload import Upload, open_upload
 
-_PEOPLE_IDS = {"email", "e_mail", "email_address", "external_id", "user_id", "userid", "id", "intercom_id"}
 # The name the error file downloads under (report.py): "<job id>-errors.csv"; a browser may add " (1)".
 _ERROR_FILE_NAME = re.compile(r"(job-[0-9a-f]{20})-errors\b")
 
@@ -41,14 +40,13 @@ def open_file(
     partner = _load_partner(ctx, job_id, upload)
     manifest = _load_manifest(ctx.s3, upload.bucket, upload.key)
     stream = CsvStream(obj["Body"])
-    header = [restore_cell(h) for h in stream.header]  # a header cell our error file neutralised, as it was
-    fixes = _fixed_error_file_of(upload.key, header, ctx.store)
+    header = header_of(stream)
+    fixes = fixed_error_file_of(upload.key, header, ctx.store)
     previous = ImportOptions.from_dict(fixes.options) if fixes else None
     options = ImportOptions.from_sources(obj.get("Metadata") or {}, manifest, ctx.settings, partner, previous)
-    import_type = options.import_type or guess_import_type(header)
-    mapping = options.mapping or {}
-    attributes = _plan_attributes(ctx, map_header(header, import_type, mapping), import_type)
-    _check_explicit(options, attributes)
+    planned = plan_header(header, options, ctx.clients.intercom)
+    check_explicit(planned)
+    import_type, attributes = planned.import_type, planned.attributes
     options = replace(options, import_type=import_type, tags=_tags(options, job_id))
     ctx.store.update(
         job_id,
@@ -65,7 +63,7 @@ def open_file(
             "attribute_notes": attributes.notes,
         },
     )
-    day_first = bool(mapping.get("day_first", True))
+    day_first = bool((options.mapping or {}).get("day_first", True))
     plan = ReadPlan(
         job_id=job_id,
         upload=upload,
@@ -80,13 +78,6 @@ def open_file(
     return plan, state, stream
 
 
-def guess_import_type(header: list[str]) -> str:
-    names = {normalise(h) for h in header}
-    if names & _PEOPLE_IDS:
-        return PEOPLE
-    return COMPANIES if "company_id" in names else PEOPLE
-
-
 def auto_tag_name(job_id: str) -> str:
     """The automatic import tag: ``import-YYYY-MM-DD-<job>``, to build a segment of this import."""
     return f"import-{time.strftime('%Y-%m-%d', time.gmtime())}-{job_id.removeprefix('job-')[:8]}"
@@ -97,36 +88,6 @@ def _tags(options: ImportOptions, job_id: str) -> tuple[str, ...]:
     if options.auto_tag:
         tags.append(auto_tag_name(job_id))
     return tuple(tags)
-
-
-def _plan_attributes(ctx: Context, columns: list[Column], import_type: str) -> AttributePlan:
-    """The columns with their attribute types, and the custom attributes to create (the workspace's data
-    attributes are read only when the file has custom columns)."""
-    if not any(c.custom for c in columns):
-        return AttributePlan(columns=list(columns))
-    client = ctx.clients.intercom()
-    model = model_of(import_type)
-    other = "company" if model == "contact" else "contact"
-    return plan_attributes(columns, import_type, client.list_data_attributes(model), client.list_data_attributes(other))
-
-
-def _check_explicit(options: ImportOptions, attributes: AttributePlan) -> None:
-    """Under ``create_attributes: explicit``, only a column the mapping names may create a custom attribute: a file
-    with any other new column is refused before anything is written (Intercom can archive a data attribute, never
-    delete it)."""
-    if options.create_attributes != "explicit":
-        return
-    named = {normalise(str(name)) for name in ((options.mapping or {}).get("columns") or {})}
-    unasked = [c.header for c in attributes.create if normalise(c.header) not in named]
-    if unasked:
-        listed = ", ".join(repr(h) for h in unasked)
-        raise FileRejectedError(
-            f"The file's column{'s' if len(unasked) > 1 else ''} {listed} would create new custom attribute"
-            f"{'s' if len(unasked) > 1 else ''} in Intercom, and this import creates only those its mapping names "
-            "(create_attributes: explicit). Nothing was imported. Fix: name each column in the mapping (as a custom "
-            'attribute, or {"ignore": true}), map it to an existing attribute, or delete the column; then upload the '
-            "file again."
-        )
 
 
 def _load_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -161,7 +122,7 @@ def _mapping_source(
     return what
 
 
-def _fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> Job | None:
+def fixed_error_file_of(key: str, header: Sequence[str], store: jobs.JobStore) -> Job | None:
     """The job whose error file this upload is (fixed and uploaded again): named by the file's last column
     (``import job-<id>``), or, for an error file written before it had that column, by its download name. Its rows
     are then read with that job's settings, mapping and tags. An error file that cannot be tied to an import this
