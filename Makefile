@@ -15,7 +15,8 @@ help:
 	@echo "make lint    - ruff, cfn-lint, mypy"
 	@echo "make email-preview [OUT=DIR] - the summary email previews (needs chromium)"
 	@echo "make scan    - security scans: checkov (template), bandit (code); see docs/security.md"
-	@echo "make bench   - the benchmark (docs/benchmarks.md); make bench-faults: leads through Intercom faults"
+	@echo "make bench   - the benchmark (docs/benchmarks.md); make bench-faults: leads through Intercom faults;"
+	@echo "               make bench-concurrent: two imports uploaded together"
 	@echo "make build   - sam build (needs the AWS SAM CLI and python3.13)"
 	@echo "make deploy  - sam deploy --guided"
 
@@ -70,7 +71,7 @@ clean:
 
 # Benchmark (bench/run.py; results and the command go to docs/benchmarks.md). ~20 min by default:
 # `make bench BENCH_ARGS="--sizes 10000 --naive-rows 2000"` for a shorter run, --help for every knob.
-.PHONY: bench bench-smoke bench-faults
+.PHONY: bench bench-smoke bench-faults bench-concurrent
 BENCH_ARGS ?=
 
 bench: $(STAMP)
@@ -78,6 +79,10 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/run.py --smoke
+
+# Two 3,000-row imports uploaded together, five times (issue #15; ~4 min): only that section of docs/benchmarks.md.
+bench-concurrent: $(STAMP)
+	$(BIN)/python bench/run.py --sizes '' --naive-rows 0 --latency-rows 0 --validator-mb '' --reimport-rows 0 $(BENCH_ARGS)
 
 # Leads through Intercom faults against the same import without faults (bench/lead_faults.py, ~1 min).
 bench-faults: $(STAMP)

@@ -189,7 +189,9 @@ class SqsPoller:
 
     Message groups share the workers as on an SQS fair queue (``fair_share.py``): when a worker is free the
     receiver also receives ahead, up to ``lookahead`` messages, holds them, and builds the batch from the groups
-    with the fewest messages in flight. A held message is in flight on the queue, so its visibility is extended
+    with the fewest messages in flight. When it holds none, the batch goes out as soon as a long poll returns
+    (the fair choice among up to 10 received), as Lambda invokes as soon as it has a batch; the next one looks
+    ahead. A held message is in flight on the queue, so its visibility is extended
     (to ``visibility_timeout``, the queue's) once a quarter of it has passed: none reappears while held, and
     each is invoked with at least three quarters of its timeout left. ``lookahead=0`` keeps moto's arrival
     order (a batch is what the receive returned).
@@ -207,6 +209,7 @@ class SqsPoller:
         clock: Callable[[], float] = time.monotonic,
         visibility_timeout: float = 30.0,
         lookahead: int = 0,
+        mapping_enabled: Callable[[], bool] | None = None,
     ) -> None:
         self.mapping = mapping
         self.concurrency = concurrency
@@ -222,6 +225,7 @@ class SqsPoller:
         self._held = FairShare()
         self._visibility = visibility_timeout
         self._lookahead = lookahead
+        self._mapping_enabled = mapping_enabled  # the mapping's state without an API call (None: GetEventSourceMapping)
         self.paused = threading.Event()  # set while the mapping is disabled
         self._stats_lock = threading.Lock()
         self.batches = 0
@@ -242,7 +246,10 @@ class SqsPoller:
 
     # ---------------------------------------------------------------------------- receiving
     def _enabled(self, lambda_client: Any) -> bool:
-        state = lambda_client.get_event_source_mapping(UUID=self.mapping.uuid).get("State", "Enabled")
+        if self._mapping_enabled is not None:
+            state = "Enabled" if self._mapping_enabled() else "Disabled"
+        else:
+            state = lambda_client.get_event_source_mapping(UUID=self.mapping.uuid).get("State", "Enabled")
         if state in ("Disabled", "Disabling"):
             self.paused.set()
             return False
@@ -299,19 +306,26 @@ class SqsPoller:
 
     # ------------------------------------------------------------------ fair share between groups
     def _next_batch(self, sqs: Any) -> list[dict[str, Any]]:
-        """The next batch: as received when not looking ahead; else from the held messages, topped up first
-        (a long poll with the batching window only when none is held)."""
+        """The next batch: as received when not looking ahead; else from the held messages. When none is held, a
+        long poll (with the batching window) for up to 10, and the batch goes out at once, as Lambda invokes as soon
+        as it has a batch: the fair choice among what arrived first. Otherwise the held messages are topped up
+        first, up to the lookahead, so the batch is chosen among all that wait."""
         if self._lookahead <= 0:
             return self._receive_batch(sqs)
-        if not len(self._held):
-            self._held.hold(self._receive_batch(sqs), self._clock())
+        if len(self._held):
+            self._top_up(sqs)
+        else:
+            ahead = min(10, max(self._lookahead, self.mapping.batch_size))
+            self._held.hold(self._receive_batch(sqs, first=ahead), self._clock())
+        self._keep_held(sqs)
+        return self._held.take(self.mapping.batch_size)
+
+    def _top_up(self, sqs: Any) -> None:
         while 0 < len(self._held) < self._lookahead:
             more = self._receive(sqs, min(self._lookahead - len(self._held), 10), 0)
             if not more:
-                break
+                return
             self._held.hold(more, self._clock())
-        self._keep_held(sqs)
-        return self._held.take(self.mapping.batch_size)
 
     def _keep_held(self, sqs: Any) -> None:
         """Extend the visibility of held messages once a quarter of it has passed."""
@@ -330,9 +344,11 @@ class SqsPoller:
         )
         return response.get("Messages", [])
 
-    def _receive_batch(self, sqs: Any) -> list[dict[str, Any]]:
+    def _receive_batch(self, sqs: Any, *, first: int | None = None) -> list[dict[str, Any]]:
+        """A long poll (for ``first`` messages, default: up to BatchSize), then more until BatchSize or the
+        batching window ends."""
         batch_size = self.mapping.batch_size
-        batch = self._receive(sqs, min(batch_size, 10), self._poll_wait)
+        batch = self._receive(sqs, first or min(batch_size, 10), self._poll_wait)
         window = self.mapping.maximum_batching_window
         if not batch or window <= 0:
             return batch

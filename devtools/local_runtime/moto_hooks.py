@@ -17,6 +17,9 @@
   that does not exist is refused (``NotFoundException``), checked in ``SESBackend.config_sets``.
 - ``Queue.lambda_event_source_mappings``: moto invokes SQS mappings inside SendMessage (one message per
   call, no partial failures); the runtime detaches them and polls the queues itself.
+- ``LambdaBackend.get_event_source_mapping(uuid).enabled``: the SQS pollers read their mapping's state before and
+  after each receive (as ``GetEventSourceMapping`` answers it) in this process, not through the API: two HTTP
+  round trips fewer on the way from a message to its invocation.
 - ``DynamoDBBackend.put_item/update_item/delete_item/transact_write_items``: moto checks a condition
   and applies the write in separate steps, so concurrent requests (the server is threaded) can both
   pass a condition or lose an ``ADD``. DynamoDB applies each of them atomically; one lock around the
@@ -117,6 +120,12 @@ def check() -> None:
         problems.append("LambdaFunction.docker_client is no longer a property")
     if "lambda_event_source_mappings" not in inspect.getsource(Queue.__init__):
         problems.append("sqs Queue.lambda_event_source_mappings no longer exists")
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
+
+    if not callable(getattr(LambdaBackend, "get_event_source_mapping", None)):
+        problems.append("LambdaBackend.get_event_source_mapping no longer exists")
+    if "self.enabled" not in inspect.getsource(EventSourceMapping.__init__):
+        problems.append("awslambda EventSourceMapping.enabled no longer exists")
     from moto.ses.models import SESBackend
 
     if "self.config_sets" not in inspect.getsource(SESBackend.__init__):
@@ -351,6 +360,15 @@ def ses_sent_messages(account_id: str, region: str) -> list[Any]:
 
 
 # ------------------------------------------------------------------------------------- SQS
+def event_source_mapping_enabled(account_id: str, region: str, uuid: str) -> bool:
+    """Whether Lambda holds the event source mapping enabled (what ``GetEventSourceMapping``'s ``State`` says),
+    read in this process; a mapping that no longer exists is not enabled."""
+    from moto.awslambda.models import lambda_backends
+
+    mapping = lambda_backends[account_id][region].get_event_source_mapping(uuid)
+    return mapping is not None and bool(mapping.enabled)
+
+
 def detach_sqs_mappings(account_id: str, region: str, mappings: list[tuple[str, str]]) -> None:
     """Stops moto from invoking ``(queue_name, function_arn)`` mappings inside SendMessage."""
     from moto.sqs.models import sqs_backends

@@ -7,6 +7,7 @@ The runtime joins the parts: the moto server (``moto_server.py``), the deploymen
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -186,6 +187,9 @@ class LocalRuntime:
                 stop=self._stop,
                 visibility_timeout=_visibility_timeout(sqs, mapping.queue_url),
                 lookahead=self.options.sqs_fair_share_lookahead,
+                mapping_enabled=functools.partial(
+                    moto_hooks.event_source_mapping_enabled, self.account_id, self.region, mapping.uuid
+                ),
             )
             self.pollers.append(poller)
             poller.start()

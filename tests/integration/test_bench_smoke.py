@@ -76,3 +76,14 @@ def test_re_imports_write_only_the_changed_rows(bench, report):
     assert sum(changed.by_route["PUT /contacts/{contact_id}"].values()) == 15
     text = bench.reimport_markdown(report)
     assert "| re-import unchanged 300 | 300 |" in text and "Targets of issue 13" in text
+
+
+def test_two_imports_uploaded_together_both_progress_and_finish(bench, report):
+    (run,) = report.concurrent
+    assert [job.status for job in run.jobs] == ["completed", "completed"]
+    for job in run.jobs:
+        assert job.queued is not None and job.first_chunk is not None and job.finished is not None
+        assert 0 < job.queued <= job.first_chunk <= job.finished
+    assert run.both_progress is not None and run.finish_ratio is not None and run.finish_ratio >= 1
+    text = bench.concurrent_section(report)
+    assert "| 1 | " in text and "issue #15" in text

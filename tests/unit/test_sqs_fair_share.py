@@ -177,12 +177,23 @@ def test_without_lookahead_the_poller_keeps_the_queues_order():
     assert [_ids(poller._next_batch(queue)) for _ in range(3)] == [["a0"], ["a1"], ["a2"]]
 
 
+def test_the_first_batch_goes_out_as_soon_as_the_long_poll_returns_and_the_next_looks_ahead():
+    queue, clock = Queue(_backlogs(a=30, b=30)), Clock()
+    poller = _poller(queue, clock, lookahead=100)
+
+    assert _ids(poller._next_batch(queue)) == ["a0"]  # from one receive of up to 10, without draining the queue
+    assert len(poller._held) == 9 and len(queue.messages) == 50
+    assert _ids(poller._next_batch(queue)) == ["b0"]  # the held messages topped up first: b's are seen
+    assert len(queue.messages) == 0
+
+
 def test_the_poller_holds_no_more_than_its_lookahead():
     queue, clock = Queue(_backlogs(a=30, b=30)), Clock()
     poller = _poller(queue, clock, lookahead=20)
 
     assert _ids(poller._next_batch(queue)) == ["a0"]
-    assert len(poller._held) == 19 and len(queue.messages) == 40
+    assert _ids(poller._next_batch(queue)) == ["a1"]
+    assert len(poller._held) == 19 and len(queue.messages) == 39
 
 
 def test_held_messages_are_kept_invisible_once_a_quarter_of_their_timeout_has_passed():
