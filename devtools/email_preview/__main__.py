@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from email_preview.render import screenshot
 from email_preview.samples import SAMPLES
 from intercom_importer.summary import render_email
+
+RENDERS_AT_ONCE = 4  # Chromium processes at once (as tests/render renders them)
 
 
 def main(argv: list[str]) -> int:
@@ -16,11 +19,16 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
-    for name, sample in SAMPLES.items():
-        email = render_email(**sample)
+
+    def preview(name: str) -> Path:
+        email = render_email(**SAMPLES[name])
         html = out / f"{name}.html"
         html.write_text(email["html"], encoding="utf-8")
-        print(screenshot(html, out / f"{name}.png"))
+        return screenshot(html, out / f"{name}.png")
+
+    with ThreadPoolExecutor(max_workers=RENDERS_AT_ONCE) as pool:  # Chromium processes overlap
+        for png in pool.map(preview, SAMPLES):
+            print(png)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Two imports at once share the workers, as SQS fair queues make them on AWS (MessageGroupId = job id).
 
 moto hands out messages in arrival order; the local runtime's poller interleaves the groups
-(devtools/local_runtime/fair_share.py), so the second import does not wait for the first one's 30 chunks.
+(devtools/local_runtime/fair_share.py), so the second import does not wait for the first one's 20 chunks.
 Behaviour only: how long it takes is measured by the benchmark (``make bench-concurrent``, docs/benchmarks.md).
 """
 
@@ -17,18 +17,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(SECOND_STACK)]
 
 sandbox, pipeline = second_stack_fixtures()  # one stack for the modules with the template's defaults
 
-ROWS = 3_000  # 30 chunks of the template's 100 rows
-A_THIRD = 10  # chunks
+ROWS = 2_000  # 20 chunks of the template's 100 rows (the benchmark imports 3,000-row files)
+A_THIRD = 7  # chunks
 # Measured (2 CPUs, load average 1.2-5, 4 runs): interleaved, the first import had done 2-5 chunks between the
 # second's chunks being queued and the second's first chunk being recorded (4 workers), and the two ended within 3%
-# of each other; in arrival order (the pollers' lookahead 0): 30, the first import's whole backlog.
+# of each other; in arrival order (the pollers' lookahead 0): all of the first import's backlog (30 of 30 chunks
+# with 3,000-row files).
 
 
 def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_finish_close_together(pipeline, sandbox):
     (workers,) = (p.concurrency for p in pipeline.runtime.pollers if p.mapping.function_logical_id == "WorkerFunction")
     uploaded = time.monotonic()
     first = pipeline.upload("incoming/fair-a.csv", _people("fair-a"))
-    # the second file lands once all 30 chunks of the first are queued: in arrival order it would wait for them all
+    # the second file lands once all 20 chunks of the first are queued: in arrival order it would wait for them all
     _wait_queued(pipeline, first)
     jobs = [first, pipeline.upload("incoming/fair-b.csv", _people("fair-b"))]
     others_done_when_queued: dict[str, int] = {}  # when a job's first chunks were queued: the other's done
