@@ -114,7 +114,7 @@ def _one_run(runtime: Any, sandbox: Any, index: int, rows: int, paths: list[Path
     result.jobs = [_upload(runtime, label, path) for label, path in zip(LABELS, paths, strict=True)]
     deadline = time.monotonic() + 300 + rows / 10
     while time.monotonic() < deadline and not all(j.status in TERMINAL for j in result.jobs):
-        records = [_job_record(runtime, j.job_id) for j in result.jobs]
+        records = [job_record(runtime, j.job_id) for j in result.jobs]
         now = time.time()
         for job, record, other in zip(result.jobs, records, reversed(records), strict=True):
             _observe(job, record, other, now - job.uploaded_at)
@@ -153,7 +153,8 @@ def _observe(job: ConcurrentJob, record: dict[str, Any], other: dict[str, Any], 
     job.status = status
 
 
-def _job_record(runtime: Any, job_id: str) -> dict[str, Any]:
+def job_record(runtime: Any, job_id: str) -> dict[str, Any]:
+    """The job's record in the stack's jobs table, as plain JSON values (empty when there is none)."""
     from boto3.dynamodb.types import TypeDeserializer
 
     from intercom_importer.jobs import plain

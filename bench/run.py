@@ -47,7 +47,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from concurrent_imports import ConcurrentRun, concurrent_markdown, run_concurrent  # bench/concurrent_imports.py
+from concurrent_imports import (  # bench/concurrent_imports.py
+    ConcurrentRun,
+    concurrent_markdown,
+    job_record,
+    run_concurrent,
+)
 from requests.adapters import HTTPAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -364,18 +369,6 @@ def local_stack(sandbox: SandboxProcess, config: BenchConfig, log_dir: Path, **p
         yield runtime
 
 
-def _job(runtime: Any, job_id: str) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    item = runtime.client("dynamodb").get_item(
-        TableName=runtime.outputs["JobsTableName"],
-        Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}},
-        ConsistentRead=True,
-    )
-    des = TypeDeserializer()
-    return {k: _plain(des.deserialize(v)) for k, v in (item.get("Item") or {}).items()}
-
-
 def _last_chunk_recorded(runtime: Any, job_id: str) -> float | None:
     client = runtime.client("dynamodb")
     kwargs: dict[str, Any] = {
@@ -418,7 +411,7 @@ def run_pipeline(
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
         now = time.time()
-        job = _job(runtime, job_id)
+        job = job_record(runtime, job_id)
         if importing_at is None and job.get("status") not in (None, "validating", "queueing"):
             importing_at = now
         if email_at is None and any(job_id in (e.get("text") or "") for e in runtime.sent_emails()):
@@ -954,18 +947,6 @@ def _write_between(path: Path, start: str, end: str, body: str) -> None:
         text = text.rstrip("\n") + f"\n\n{generated}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def _plain(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _numbers(text: str, kind: type = int) -> tuple[Any, ...]:
