@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,11 @@ def summary(runs: list[ConcurrentRun]) -> list[str]:
     ]
 
 
+def table_head(columns: Sequence[str]) -> list[str]:
+    """A markdown table's header and separator lines (the bench sections of docs/benchmarks.md)."""
+    return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+
+
 def concurrent_markdown(runs: list[ConcurrentRun], command: str, started: str, machine: str, setup: str) -> str:
     rows = runs[0].rows if runs else 0
     lines = [
@@ -227,8 +233,7 @@ def concurrent_markdown(runs: list[ConcurrentRun], command: str, started: str, m
         f"Run: {started}, on {machine}. {setup} Two files of {rows:,} new contacts each, uploaded one right after "
         "the other at the start of a fresh rate-limit window; times in seconds after each file's own upload.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
+        *table_head(COLUMNS),
         *(f"| {run_line(r)} |" for r in runs),
         "",
         *summary(runs),

@@ -52,6 +52,7 @@ from concurrent_imports import (  # bench/concurrent_imports.py
     concurrent_markdown,
     job_record,
     run_concurrent,
+    table_head,
 )
 from requests.adapters import HTTPAdapter
 
@@ -771,8 +772,7 @@ def reimport_markdown(report: BenchReport) -> str:
         f"with every {CHANGED_SHARE}th row's name changed. Calls: every request the sandbox received during the "
         "re-import (searches, the validator's attribute listing, each worker environment's `GET /me`).",
         "",
-        "| " + " | ".join(REIMPORT_COLUMNS) + " |",
-        "|" + "|".join("---" for _ in REIMPORT_COLUMNS) + "|",
+        *table_head(REIMPORT_COLUMNS),
         *(f"| {_reimport_row(r)} |" for r in report.reimport),
         "",
         "Targets of issue 13, as measured in this run:",
@@ -810,8 +810,7 @@ def markdown(report: BenchReport) -> str:
         f"WorkerThreads={config.threads}, ChunkRows={config.chunk_rows}. People files, one contact in "
         f"{config.existing_every} already in Intercom.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
+        *table_head(COLUMNS),
     ]
     naive = iter(report.naive)
     for pipeline in report.pipeline:

@@ -442,13 +442,19 @@ def test_a_file_sent_right_after_an_update_is_compared_with_intercom_not_with_th
     assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}, PUT: {"200": 1}}
 
 
-def test_a_row_equal_to_the_update_search_does_not_show_yet_is_unchanged_after_a_read(
-    w: Intercom, ledger: IdentityLedger, clock: FakeClock
-):
+def _renamed_old_to_new(w: Intercom, ledger: IdentityLedger, clock: FakeClock, *, seconds_ago: float) -> dict[str, Any]:
+    """A user "Old", renamed "New" by an import ``seconds_ago``, under a search that shows updates after ``LAG``."""
     w.server.configure(search_update_lag_seconds=LAG)
     user = w.contact(role="user", external_id="u-1", name="Old")
     run(w, ledger, [row(2, external_id="u-1", name="New")])
-    clock.advance(60)
+    clock.advance(seconds_ago)
+    return user
+
+
+def test_a_row_equal_to_the_update_search_does_not_show_yet_is_unchanged_after_a_read(
+    w: Intercom, ledger: IdentityLedger, clock: FakeClock
+):
+    user = _renamed_old_to_new(w, ledger, clock, seconds_ago=60)
 
     (again,) = run(w, ledger, [row(2, external_id="u-1", name="New")], job_id="job-2")
 
@@ -459,10 +465,7 @@ def test_a_row_equal_to_the_update_search_does_not_show_yet_is_unchanged_after_a
 def test_once_search_shows_the_update_the_contact_is_not_read_again(
     w: Intercom, ledger: IdentityLedger, clock: FakeClock
 ):
-    w.server.configure(search_update_lag_seconds=LAG)
-    user = w.contact(role="user", external_id="u-1", name="Old")
-    run(w, ledger, [row(2, external_id="u-1", name="New")])
-    clock.advance(LAG + 1)
+    user = _renamed_old_to_new(w, ledger, clock, seconds_ago=LAG + 1)
 
     (again,) = run(w, ledger, [row(2, external_id="u-1", name="New")], job_id="job-2")
 
@@ -473,10 +476,7 @@ def test_once_search_shows_the_update_the_contact_is_not_read_again(
 def test_a_skip_does_not_read_a_contact_search_shows_from_before_an_update(
     w: Intercom, ledger: IdentityLedger, clock: FakeClock
 ):
-    w.server.configure(search_update_lag_seconds=LAG)
-    user = w.contact(role="user", external_id="u-1", name="Old")
-    run(w, ledger, [row(2, external_id="u-1", name="New")])
-    clock.advance(60)
+    user = _renamed_old_to_new(w, ledger, clock, seconds_ago=60)
 
     (skipped,) = run(w, ledger, [row(2, external_id="u-1", name="Newer")], job_id="job-2", existing="skip")
 
