@@ -197,9 +197,17 @@ class Pipeline:
         path.write_text(json.dumps({**info, "outputs": self.outputs}))
         return path
 
-    def job(self, job_id: str) -> dict[str, Any]:
+    def job(self, job_id: str, *fields: str) -> dict[str, Any]:
+        """The job record (only ``fields`` when given: a poll reads the status, not the header and columns)."""
+        projection: dict[str, Any] = {}
+        if fields:
+            names = {f"#f{i}": name for i, name in enumerate(fields)}
+            projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
         item = self.ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}}, ConsistentRead=True
+            TableName=self.table,
+            Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "META"}},
+            ConsistentRead=True,
+            **projection,
         ).get("Item")
         return plain({k: _DES.deserialize(v) for k, v in item.items()}) if item else {}
 
@@ -214,7 +222,7 @@ class Pipeline:
         """Wait (bounded) until the job is terminal and its execution has finished."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job = self.job(job_id)
+            job = self.job(job_id, "status")
             if job.get("status") in TERMINAL and self.execution(job_id).get("status") not in (None, "RUNNING"):
                 # read it again: the execution's last states (MarkJobDone: email_status, finished_at) wrote to
                 # the job after the read above saw its terminal status

@@ -31,6 +31,16 @@
   thread switches and every other request queues behind it. The list never changes while a process runs:
   it is computed once when the hooks are installed (same answer, no I/O per request).
 
+- ``AmazonStateLanguageParser.parse(definition) -> (program, tree)``: moto's Step Functions interpreter lexes and
+  parses the state machine's definition (ANTLR, pure Python: ~60 ms for this project's) for every execution it
+  starts. The parse tree of a definition is kept (:func:`_cache_asl_parse_trees`); each execution still gets
+  its own program, built from the tree by moto's ``Preprocessor`` as before, so no state is shared between
+  executions. Syntax errors are not cached: they raise every time, as before.
+- ``DepthFirstTraverser.nodes_to_be_processed``: moto validates every ``UpdateItem`` expression with ten
+  traversals of its syntax tree, and for each node each traversal rebuilt its processing map (a dict of bound
+  methods) only to read its keys, which are classes fixed per traverser class. They are read once per class
+  (:func:`_cache_dynamodb_traverser_node_types`): a third less work per ``UpdateItem``, same answers.
+
 If a moto upgrade changes any of these, :func:`check` raises :class:`MotoIncompatibleError` naming
 what moved (``tests/integration/test_local_runtime_moto_hooks.py`` keeps that visible in CI).
 """
@@ -136,6 +146,7 @@ def check() -> None:
         if not callable(getattr(DynamoDBBackend, name, None)):
             problems.append(f"DynamoDBBackend.{name} no longer exists")
     problems += _module_list_problems()
+    problems += _cache_problems()
     if problems:
         raise MotoIncompatibleError("moto internals changed: " + "; ".join(problems))
 
@@ -200,6 +211,73 @@ def _cache_moto_module_list() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+_ASL_TREES_MAX = 32  # definitions whose parse tree is kept (a stack has one state machine; tests make a few)
+
+
+def _cache_asl_parse_trees() -> None:
+    """Parse each state machine definition once per process (see the module docstring)."""
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original = asl_parser.AmazonStateLanguageParser.parse
+    trees: dict[str, Any] = {}
+    trees_lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with trees_lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = original(definition)
+            with trees_lock:
+                if len(trees) >= _ASL_TREES_MAX:
+                    trees.clear()
+                trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    _originals["AmazonStateLanguageParser.parse"] = original
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _cache_dynamodb_traverser_node_types() -> None:
+    """``DepthFirstTraverser.nodes_to_be_processed`` computed once per traverser class (see the docstring)."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    traverser: Any = ast_nodes.DepthFirstTraverser  # type: ignore[attr-defined]  # not in the module's __all__
+    node_types: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        found = node_types.get(type(self))
+        if found is None:
+            found = node_types[type(self)] = tuple(self._processing_map().keys())
+        return found
+
+    _originals["DepthFirstTraverser.nodes_to_be_processed"] = traverser.nodes_to_be_processed
+    traverser.nodes_to_be_processed = nodes_to_be_processed
+
+
+def _cache_problems() -> list[str]:
+    from moto.dynamodb.parsing import ast_nodes, validators
+    from moto.stepfunctions.parser.asl.parse import asl_parser, preprocessor
+
+    problems = []
+    parse = inspect.getattr_static(asl_parser.AmazonStateLanguageParser, "parse", None)
+    if _originals.get("AmazonStateLanguageParser.parse") is None:
+        if not isinstance(parse, staticmethod) or _parameters(parse.__func__) != ["definition"]:
+            problems.append("AmazonStateLanguageParser.parse(definition) is no longer a static method")
+        elif "Preprocessor" not in parse.__func__.__code__.co_names:
+            problems.append("AmazonStateLanguageParser.parse no longer builds its program with Preprocessor")
+    if not callable(getattr(preprocessor.Preprocessor, "visit", None)):
+        problems.append("asl Preprocessor.visit no longer exists")
+    traverser: Any = ast_nodes.DepthFirstTraverser  # type: ignore[attr-defined]  # not in the module's __all__
+    if "nodes_to_be_processed" not in traverser.traverse_node_recursively.__code__.co_names:
+        problems.append("DepthFirstTraverser.traverse_node_recursively no longer calls nodes_to_be_processed")
+    for name, cls in inspect.getmembers(validators, inspect.isclass):
+        if cls is not traverser and issubclass(cls, traverser) and "nodes_to_be_processed" in vars(cls):
+            problems.append(f"dynamodb {name} overrides nodes_to_be_processed (its node types may vary)")
+    return problems
+
+
 def install() -> None:
     """Patches moto once per process (idempotent). Patched code falls back to moto's when no runtime is active."""
     with _lock:
@@ -208,6 +286,8 @@ def install() -> None:
         check()
         make_dynamodb_writes_atomic()
         _cache_moto_module_list()
+        _cache_asl_parse_trees()
+        _cache_dynamodb_traverser_node_types()
         import moto.s3.notifications as s3_notifications
         from moto.awslambda.models import LambdaFunction
         from moto.sesv2.responses import SESV2Response

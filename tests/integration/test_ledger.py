@@ -484,6 +484,40 @@ def test_a_skip_does_not_read_a_contact_search_shows_from_before_an_update(
     assert w.calls() == {SEARCH: {"200": 1}}
 
 
+def _updated_in_the_second_it_was_created(w: Intercom, ledger: IdentityLedger) -> dict[str, Any]:
+    """A user "Ada Lovelace" created and, within the same second, renamed "Ada Wrong" by an import: Intercom's
+    ``updated_at`` counts seconds, so the version before the update and the update's show the same time."""
+    user = w.contact(just_now=True, role="user", email="ada@example.com", external_id="u-1", name="Ada Lovelace")
+    w.server.settle()  # search shows it, as created
+    w.server.configure(search_update_lag_seconds=LAG)
+    (wrong,) = run(w, ledger, [row(2, external_id="u-1", name="Ada Wrong")], job_id="job-wrong")
+    assert (wrong.outcome, w.stored(user["id"])["updated_at"]) == (UPDATED, user["updated_at"])
+    return user
+
+
+def test_an_update_in_the_second_the_contact_was_created_is_told_apart_by_its_values(
+    w: Intercom, ledger: IdentityLedger
+):
+    user = _updated_in_the_second_it_was_created(w, ledger)
+
+    (corrected,) = run(w, ledger, [row(2, external_id="u-1", name="Ada Lovelace")], job_id="job-corrected")
+
+    # search shows "Ada Lovelace" at the update's own updated_at: by time alone the corrected row was unchanged
+    assert corrected == RowResult(2, UPDATED, user["id"])
+    assert w.stored(user["id"])["name"] == "Ada Lovelace"
+    assert w.calls() == {SEARCH: {"200": 1}, GET: {"200": 1}, PUT: {"200": 1}}
+
+
+def test_a_search_showing_the_values_the_same_second_update_sent_is_not_read(w: Intercom, ledger: IdentityLedger):
+    user = _updated_in_the_second_it_was_created(w, ledger)
+    w.server.settle()  # search has caught up with the update
+
+    (again,) = run(w, ledger, [row(2, external_id="u-1", name="Ada Wrong")], job_id="job-2")
+
+    assert again == RowResult(2, UNCHANGED, user["id"])
+    assert w.calls() == {SEARCH: {"200": 1}}
+
+
 def test_noting_an_update_keeps_the_keys_item_and_leaves_a_claim_or_another_contact_alone(ledger: IdentityLedger):
     ledger.record([LedgerEntry("email:a@x.io", "c-1", "user", created_at=100, job_id="j-1")])
     ledger.claim(["email:b@x.io"], job_id="j-1", line=2, sent_at=1.5)

@@ -53,3 +53,56 @@ def test_moto_no_longer_invokes_sqs_mappings_inside_send_message(runtime: LocalR
 def test_a_second_runtime_cannot_start_while_one_is_active(runtime: LocalRuntime) -> None:
     with pytest.raises(RuntimeError, match="another LocalRuntime"):
         LocalRuntime(FIXTURE_TEMPLATE).start()
+
+
+def test_each_execution_gets_its_own_program_from_a_definition_parsed_once(runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": 1, "End": True}}})
+    first, tree = AmazonStateLanguageParser.parse(definition)
+    second, same_tree = AmazonStateLanguageParser.parse(definition)
+
+    assert same_tree is tree  # the definition was lexed and parsed once
+    assert second is not first and type(second) is type(first)  # a program of its own for each execution
+    for _ in range(2):  # a definition moto refuses is refused every time, not remembered as parsed
+        with pytest.raises(ASLParserException):
+            AmazonStateLanguageParser.parse('{"StartAt": "Nowhere", "States": {}')
+
+
+def test_update_expressions_are_validated_with_the_same_answers(runtime: LocalRuntime) -> None:
+    ddb = runtime.client("dynamodb")
+    ddb.create_table(
+        TableName="hooks-update",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "a"}}
+    ddb.update_item(
+        TableName="hooks-update",
+        Key=key,
+        UpdateExpression="SET n = if_not_exists(n, :zero) + :one, tags = list_append(if_not_exists(tags, :empty), :t)",
+        ExpressionAttributeValues={
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":empty": {"L": []},
+            ":t": {"L": [{"S": "x"}]},
+        },
+    )
+    with pytest.raises(ddb.exceptions.ClientError, match="key"):  # a key attribute cannot be updated
+        ddb.update_item(
+            TableName="hooks-update",
+            Key=key,
+            UpdateExpression="SET pk = :v",
+            ExpressionAttributeValues={":v": {"S": "b"}},
+        )
+    with pytest.raises(ddb.exceptions.ClientError, match=r"[Oo]verlap"):
+        ddb.update_item(
+            TableName="hooks-update",
+            Key=key,
+            UpdateExpression="SET n = :v, n = :v",
+            ExpressionAttributeValues={":v": {"N": "5"}},
+        )
+
+    item = ddb.get_item(TableName="hooks-update", Key=key)["Item"]
+    assert item == {"pk": {"S": "a"}, "n": {"N": "1"}, "tags": {"L": [{"S": "x"}]}}

@@ -223,7 +223,7 @@ def test_the_record_read_is_the_stored_item_without_decimals(table):
     store.record_chunk(
         "job-5", 1, {"created": 2, "failed": 1}, result_key=None, source="worker", extra={"api_calls": 4}
     )
-    updated = store.update("job-5", {"duration_seconds": 1.25, "rows": 3})
+    updated = store.update_and_get("job-5", {"duration_seconds": 1.25, "rows": 3})
 
     raw = table.get_item(Key={"pk": "JOB#job-5", "sk": "META"})["Item"]
     job = store.get("job-5")

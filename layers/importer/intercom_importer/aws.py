@@ -7,6 +7,7 @@ variables that boto3 reads itself, so the same code talks to AWS, LocalStack or 
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import boto3
@@ -21,16 +22,29 @@ _CONFIG = Config(
 )
 
 
+# One session per environment: its loader keeps the service models, endpoint rules and credentials it has read, so
+# the second client (or the DynamoDB resource beside the client) costs a fraction of the first. A boto3 session is
+# not thread-safe, so clients are made from it under a lock; the clients themselves are.
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 @functools.cache
 def client(service: str) -> Any:
     """A boto3 client for ``service`` shared by every caller in this environment (thread-safe)."""
-    return boto3.session.Session().client(service, config=_CONFIG)
+    with _SESSION_LOCK:
+        return _session().client(service, config=_CONFIG)
 
 
 @functools.cache
 def table(name: str) -> Any:
     """A DynamoDB Table resource for ``name``."""
-    return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)
+    with _SESSION_LOCK:
+        return _session().resource("dynamodb", config=_CONFIG).Table(name)
 
 
 NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})

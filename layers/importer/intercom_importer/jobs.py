@@ -127,8 +127,17 @@ class JobStore:
             raise JobNotFoundError(f"Import job {job_id} does not exist (it may have expired).")
         return Job.from_item(plain(item))
 
-    def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> Job:
-        """Set fields on the record (and ``updated_at``); returns the record after the update."""
+    def update(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> None:
+        """Set fields on the record (and ``updated_at``); :meth:`update_and_get` also returns the record."""
+        self._update(job_id, fields, expect_status, "NONE")
+
+    def update_and_get(self, job_id: str, fields: Mapping[str, Any], *, expect_status: str | None = None) -> Job:
+        """Like :meth:`update`; returns the record after the update."""
+        return Job.from_item(plain(self._update(job_id, fields, expect_status, "ALL_NEW")))
+
+    def _update(
+        self, job_id: str, fields: Mapping[str, Any], expect_status: str | None, return_values: str
+    ) -> dict[str, Any]:
         expr, names, attr_values = _set_clause({**fields, "updated_at": now_iso()})
         condition = "attribute_exists(pk)"
         if expect_status is not None:
@@ -142,7 +151,7 @@ class JobStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=attr_values,
-                ReturnValues="ALL_NEW",
+                ReturnValues=return_values,
             )
         except ClientError as exc:
             if aws.error_code(exc) == "ConditionalCheckFailedException":
@@ -150,7 +159,7 @@ class JobStore:
                     f"Import job {job_id} does not exist or is not {expect_status or 'present'}."
                 ) from exc
             raise _unavailable(exc) from exc
-        return Job.from_item(plain(result["Attributes"]))
+        return dict(result.get("Attributes") or {})
 
     def claim(self, job_id: str, lease_seconds: int) -> bool:
         """Take over a job stuck in validation (its previous invocation died): ``True`` if the lease was free."""
@@ -340,9 +349,9 @@ class JobStore:
         return (ChunkRecord.from_item(item) for item in self.chunks(job_id))
 
     # ---------------------------------------------------------------- completion
-    def park_task_token(self, job_id: str, token: str) -> Job:
-        """Store the state machine's task token on the job; returns the record after the write."""
-        return self.update(job_id, {"task_token": token})
+    def park_task_token(self, job_id: str, token: str) -> None:
+        """Store the state machine's task token on the job."""
+        self.update(job_id, {"task_token": token})
 
     def history(self, limit: int = 50) -> list[Job]:
         """The newest jobs first."""

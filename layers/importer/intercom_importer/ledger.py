@@ -99,6 +99,7 @@ class LedgerEntry:
     # The contact's ``updated_at`` after this importer last updated it (``note_written``): a search showing an
     # older ``updated_at`` shows values from before that update, so the contact is read (GET) before a diff.
     written_at: int | None = None
+    written_values: str | None = None  # what that update sent (``known.written_values``): the same second's tiebreak
 
     @property
     def pending(self) -> bool:
@@ -182,14 +183,15 @@ class IdentityLedger:
             ":expires": expires_at,
         }
         sets = ["contact_id = :id", "#role = :role", "job_id = :job", "written_at = :written", "expires_at = :expires"]
-        for name in ("email", "external_id"):
+        for name in ("email", "external_id", "written_values"):
             if getattr(entry, name):
                 values[f":{name}"] = str(getattr(entry, name))
                 sets.append(f"{name} = :{name}")
         try:
             self._table.update_item(
                 Key={"pk": self._pk(entry.key)},
-                UpdateExpression="SET " + ", ".join(sets),
+                # an earlier note's values belong to its own second, never to this one's
+                UpdateExpression="SET " + ", ".join(sets) + ("" if entry.written_values else " REMOVE written_values"),
                 ConditionExpression="attribute_not_exists(pk) OR contact_id = :id",
                 ExpressionAttributeNames={"#role": "role"},
                 ExpressionAttributeValues=values,
@@ -233,6 +235,8 @@ class IdentityLedger:
             item.update(claimed_at=Decimal(repr(entry.claimed_at)), line=entry.line)
         if entry.written_at is not None:
             item["written_at"] = entry.written_at
+        if entry.written_values:
+            item["written_values"] = entry.written_values
         return item
 
     def _entry(self, item: Mapping[str, Any]) -> LedgerEntry:
@@ -248,6 +252,7 @@ class IdentityLedger:
             claimed_at=float(item["claimed_at"]) if "claimed_at" in item else None,
             line=int(item.get("line") or 0),
             written_at=int(item["written_at"]) if item.get("written_at") is not None else None,
+            written_values=item.get("written_values"),
         )
 
     def _call(self, what: str, call: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any]:

@@ -211,7 +211,7 @@ def build_report(
         final["estimated_api_calls"], final["estimated_seconds"] = dry_run_estimate(
             job, settings.intercom_rate_limit_per_minute
         )
-    job = store.update(job_id, final)
+    job = store.update_and_get(job_id, final)
     _tag_processed(s3, job)
     email = render_email(
         job,

@@ -7,6 +7,7 @@ create by minutes), and those it updated: a contact the search shows from before
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -145,16 +146,49 @@ def learn(client: IntercomClient, records: Sequence[Mapping[str, Any]], ledger: 
                 known.claims[entry.key] = entry
             elif entry.contact_id not in shown:
                 known.add(_ledger_contact(entry))
-            elif (
-                entry.written_at is not None and int(shown[entry.contact_id].get("updated_at") or 0) < entry.written_at
-            ):
+            elif _before_note(shown[entry.contact_id], entry):
                 shown[entry.contact_id][STALE] = True  # search shows it from before this importer's update
     return known
 
 
 STALE = "stale_in_search"
-"""Marks a contact the search showed with an ``updated_at`` older than this importer's last update of it (noted in
-the ledger): its values may be older than Intercom's, so it is read (``GET``) before the row is compared with it."""
+"""Marks a contact the search showed from before this importer's last update of it (noted in the ledger): its values
+may be older than Intercom's, so it is read (``GET``) before the row is compared with it."""
+
+
+def _before_note(contact: Mapping[str, Any], entry: LedgerEntry) -> bool:
+    """Whether search shows ``contact`` from before the update ``entry`` notes: an older ``updated_at``, or, within
+    the same second (Intercom's ``updated_at`` counts seconds: a contact created and updated in one second shows one
+    time for both), values other than those the update sent."""
+    if entry.written_at is None:
+        return False
+    shown_at = int(contact.get("updated_at") or 0)
+    if shown_at != entry.written_at:
+        return shown_at < entry.written_at
+    return entry.written_values is not None and not shows_written(contact, entry.written_values)
+
+
+def written_values(body: Mapping[str, Any]) -> str:
+    """What an update sent (its ``PUT`` body), as the ledger notes it: each field (a custom attribute as
+    ``custom_attributes.<name>``) with its value, in one JSON text."""
+    flat = {name: value for name, value in body.items() if name != "custom_attributes"}
+    flat.update({f"custom_attributes.{name}": value for name, value in (body.get("custom_attributes") or {}).items()})
+    return json.dumps(flat, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def shows_written(contact: Mapping[str, Any], noted: str) -> bool:
+    """Whether ``contact`` holds every value of the update ``noted`` (:func:`written_values`). A value Intercom
+    stores otherwise than it was sent reads as not shown: the contact is read once more, never taken as current."""
+    try:
+        written = json.loads(noted)
+    except ValueError:
+        return False
+    custom = contact.get("custom_attributes") or {}
+    for path, value in written.items():
+        name = path.removeprefix("custom_attributes.")
+        if (custom.get(name) if name != path else contact.get(path)) != value:
+            return False
+    return True
 
 
 def remember(
@@ -185,6 +219,7 @@ def remember(
             created_at=created_at,
             job_id=job_id,
             written_at=result.written_at,
+            written_values=result.written_values,
         )
 
     keys = identity_keys(record)

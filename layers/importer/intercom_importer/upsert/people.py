@@ -30,7 +30,7 @@ from intercom_importer.upsert import identity
 from intercom_importer.upsert.bodies import CONTACT_FIELDS, request_body, safe_update
 from intercom_importer.upsert.companies import attach_company, company_to_attach
 from intercom_importer.upsert.diff import ContactDiff, contact_diff, listed, missing_tags
-from intercom_importer.upsert.known import STALE, Known, is_anonymous, learn, remember
+from intercom_importer.upsert.known import STALE, Known, is_anonymous, learn, remember, written_values
 from intercom_importer.upsert.leads import recover_anonymous_leads
 from intercom_importer.upsert.pool import JobAbort, RowUncertain, run_rows
 from intercom_importer.upsert.records import (
@@ -99,6 +99,7 @@ class _Row:
         *,
         before_known: bool = True,
         written_at: int | None = None,
+        written_values: str | None = None,
     ) -> RowResult:
         """The row's contact written (``diff`` applied by the caller): attached to the row's company unless
         ``contact`` (None: created by this import) shows it, tagged with the import's tags it lacks; the result
@@ -116,7 +117,15 @@ class _Row:
         else:
             to_tag, lacked = missing_tags(contact, self.ctx.tags, self.ctx.tag_ids)
         change.tags = {t: self.ctx.tag_ids.get(t, "") for t in lacked}
-        return RowResult(self.line, outcome, contact_id, tags=to_tag, change=change.to_json(), written_at=written_at)
+        return RowResult(
+            self.line,
+            outcome,
+            contact_id,
+            tags=to_tag,
+            change=change.to_json(),
+            written_at=written_at,
+            written_values=written_values,
+        )
 
     @property
     def attach_calls(self) -> int:
@@ -312,11 +321,12 @@ def _update_existing(r: _Row, existing: Mapping[str, Any], *, created_since: flo
         return RowResult(r.line, UNCHANGED, contact_id)
     if r.ctx.dry_run:
         return RowResult(r.line, UPDATED, contact_id, calls=int(diff.changed) + int(attach), tags=to_tag)
-    written_at = None
+    written_at = sent = None
     if diff.changed:
-        answer = r.client.update_contact(contact_id, diff.update_body())
-        written_at = int(answer.get("updated_at") or r.client.now())
-    return r.written(UPDATED, contact_id, existing, diff, written_at=written_at)
+        body = diff.update_body()
+        answer = r.client.update_contact(contact_id, body)
+        written_at, sent = int(answer.get("updated_at") or r.client.now()), written_values(body)
+    return r.written(UPDATED, contact_id, existing, diff, written_at=written_at, written_values=sent)
 
 
 def _written_by_dead_attempt(contact: Mapping[str, Any], ctx: ChunkContext) -> bool:

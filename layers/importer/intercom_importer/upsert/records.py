@@ -42,6 +42,9 @@ class RowResult:
     # the contact's ``updated_at`` after this row's update (Intercom's answer): until search shows it, search shows
     # values older than the row's (``known.learn`` then reads the contact instead). None: the row sent no update.
     written_at: int | None = field(default=None, compare=False)
+    # what that update sent (``known.written_values``): within the second of ``written_at`` only the values tell
+    # the update's version from the one before it
+    written_values: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
