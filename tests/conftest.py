@@ -1,10 +1,10 @@
 """Shared fixtures: the Intercom sandbox (sandbox_fixtures), the local runtime (runtime_fixtures),
 a Lambda context and the events/ loader; and how the suite is laid out over pytest-xdist workers.
 
-`make test` runs ``pytest -n 2 --dist loadgroup --no-loadscope-reorder``: every test belongs to an
+`make test` runs ``pytest -n 3 --dist loadgroup --no-loadscope-reorder``: every test belongs to an
 ``xdist_group``, its module's path unless the module names a shared stack (``pipeline_helpers.DEFAULT_STACK``),
 and a group runs whole on one worker, so a module-scoped stack starts once and a shared one once per group.
-Groups are ordered heaviest first (end-to-end stacks, then the other slow ones), so the two workers finish
+Groups are ordered heaviest first (end-to-end stacks, then the other slow ones), so the workers finish
 together instead of one waiting on a long module started last."""
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_fi
     jobs = [first, pipeline.upload("incoming/fair-b.csv", _people("fair-b"))]
     others_done_when_queued: dict[str, int] = {}  # when a job's first chunks were queued: the other's done
     others_done_at_first: dict[str, int] = {}  # when a job's first chunk was recorded: the other's done
-    others_done_at_a_third: dict[str, int] = {}  # when a job had done a third of its chunks: the other's done
+    # when a job had done a third of its chunks since the other's were queued: the other's done (before the other is
+    # queued there is nothing to share: under load the first import can do a third of its chunks before then)
+    others_done_at_a_third: dict[str, int] = {}
     finished: dict[str, float] = {}
 
     deadline = uploaded + 90
@@ -48,7 +50,8 @@ def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_fi
                 others_done_when_queued.setdefault(job_id, others_done)
             if job.get("chunks_done", 0) > 0:
                 others_done_at_first.setdefault(job_id, others_done)
-            if job.get("chunks_done", 0) >= A_THIRD:
+            done_before_other = others_done_when_queued.get(other)  # this job's done when the other was queued
+            if done_before_other is not None and job.get("chunks_done", 0) - done_before_other >= A_THIRD:
                 others_done_at_a_third.setdefault(job_id, others_done)
             if job_id not in finished and job.get("status") == "completed":
                 finished[job_id] = elapsed
@@ -59,7 +62,8 @@ def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_fi
     # flight (and a few started meanwhile) before this job's first chunk is recorded, not its backlog
     waited = {j[:12]: others_done_at_first[j] - others_done_when_queued[j] for j in jobs}
     assert all(n <= 2 * workers for n in waited.values()), f"the other's chunks done before the first: {waited}"
-    assert all(others_done_at_a_third.values()), f"the other's chunks done at a third: {others_done_at_a_third}"
+    # the second always gets there (the first was queued before it); the first, unless it was nearly done by then
+    assert jobs[1] in others_done_at_a_third and all(others_done_at_a_third.values()), others_done_at_a_third
     assert max(finished.values()) <= 1.15 * min(finished.values()), f"finished after (s): {finished}"
     for job_id in jobs:
         assert counts(pipeline.wait_done(job_id))["created"] == ROWS
