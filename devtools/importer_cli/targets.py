@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +76,9 @@ class Target:
         from intercom_importer.jobs import JobStore
 
         table = self.output("JobsTableName")
-        resource = self.session.resource("dynamodb", endpoint_url=self.endpoint_url)
-        return JobStore(resource.Table(table))
+        if "dynamodb resource" not in self._clients:
+            self._clients["dynamodb resource"] = self.session.resource("dynamodb", endpoint_url=self.endpoint_url)
+        return JobStore(self._clients["dynamodb resource"].Table(table))
 
     @property
     def region(self) -> str | None:
@@ -117,10 +120,8 @@ def from_local_info(info: Mapping[str, Any]) -> Target:
 
 def from_runtime(runtime: Any, sandbox: Any = None) -> Target:
     """An ephemeral stack running in this process (``run`` without a local stack up)."""
-    import boto3
-
     env = runtime.aws_env()
-    session = boto3.session.Session(
+    session = new_session(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=runtime.region,
@@ -204,11 +205,36 @@ def parse_outputs(data: Any) -> dict[str, str]:
     return {}
 
 
-def _local_session(info: Mapping[str, Any]) -> Any:
-    import boto3
+@functools.cache
+def _service_models() -> Any:
+    """One botocore loader for every session this process makes: each service's model (megabytes of JSON) is read
+    once, not once per command (``status --watch``, the local runtime and the tests run many in one process)."""
+    import botocore.loaders
 
+    return botocore.loaders.create_loader()
+
+
+_SESSIONS = threading.Lock()
+
+
+def new_session(**options: Any) -> Any:
+    """A boto3 session (``options`` as ``boto3.session.Session`` takes them) reading models from the shared loader."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    loader = _service_models()
+    core.register_component("data_loader", loader)
+    with _SESSIONS:
+        session = boto3.session.Session(botocore_session=core, **options)
+        # boto3 adds its data folder to the loader of each session it makes: once is enough for a shared one
+        loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    return session
+
+
+def _local_session(info: Mapping[str, Any]) -> Any:
     env = info.get("aws_env") or {}
-    return boto3.session.Session(
+    return new_session(
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
         region_name=info.get("region") or env.get("AWS_REGION") or "us-east-1",
@@ -216,13 +242,12 @@ def _local_session(info: Mapping[str, Any]) -> Any:
 
 
 def _user_session(region: str | None, profile: str | None) -> Any:
-    import boto3
     from botocore.exceptions import ProfileNotFound
 
     # botocore reads AWS_DEFAULT_REGION; AWS_REGION is what Lambda and most other SDKs read.
     region = region or os.environ.get("AWS_REGION") or None
     try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
+        session = new_session(profile_name=profile, region_name=region)
     except ProfileNotFound as exc:
         raise CliError(f"AWS profile {profile!r} not found: check --profile (aws configure list-profiles)") from exc
     if not session.region_name:

@@ -105,8 +105,9 @@ def _quiet_lambda_logs() -> Iterator[None]:
 def _scratch_aws() -> Iterator[tuple[Any, Any, str, str]]:
     """An in-process moto with a bucket and jobs table of their own, removed afterwards. moto's global
     state is neither reset nor wiped (a moto server may run in this process: the local stack's)."""
-    import boto3
     from moto import mock_aws
+
+    from importer_cli.targets import new_session
 
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_ENDPOINT_URL")}
     mock = mock_aws()
@@ -114,7 +115,7 @@ def _scratch_aws() -> Iterator[tuple[Any, Any, str, str]]:
     suffix = uuid.uuid4().hex[:12]
     bucket, table_name = f"{BUCKET}-{suffix}", f"{TABLE}-{suffix}"
     try:
-        session = boto3.session.Session(
+        session = new_session(
             aws_access_key_id="validate",
             aws_secret_access_key="validate",  # noqa: S106  # nosec B106 - the in-process moto's, not a credential
             region_name=REGION,

@@ -77,9 +77,16 @@ def outside_governor(
     )
 
 
+@functools.cache
+def _secrets() -> Any:
+    """Powertools' secrets provider on this environment's Secrets Manager client (``parameters.get_secret`` would
+    make a boto3 session of its own for it)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=aws.client("secretsmanager"))
+
+
 def client_from_settings(settings: Settings) -> IntercomClient:
     """The Intercom client of this environment, with the token read from Secrets Manager (cached 5 min)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    token = load_token(settings.intercom_token_secret, lambda arn: parameters.get_secret(arn, max_age=300))
+    token = load_token(settings.intercom_token_secret, lambda arn: _secrets().get(arn, max_age=300))
     return intercom_client(settings, token)
