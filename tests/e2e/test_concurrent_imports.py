@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(SECOND_STACK)]
 sandbox, pipeline = second_stack_fixtures()  # one stack for the modules with the template's defaults
 
 ROWS = 2_000  # 20 chunks of the template's 100 rows (the benchmark imports 3,000-row files)
+CHUNKS = ROWS // 100
 A_THIRD = 7  # chunks
 # Measured (2 CPUs, load average 1.2-5, 4 runs): interleaved, the first import had done 2-5 chunks between the
 # second's chunks being queued and the second's first chunk being recorded (4 workers), and the two ended within 3%
@@ -38,6 +39,7 @@ def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_fi
     # queued there is nothing to share: under load the first import can do a third of its chunks before then)
     others_done_at_a_third: dict[str, int] = {}
     finished: dict[str, float] = {}
+    others_done_at_finish: dict[str, int] = {}  # when a job's last chunk was recorded: the other's done
 
     deadline = uploaded + 90
     while len(finished) < len(jobs) and time.monotonic() < deadline:
@@ -55,6 +57,8 @@ def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_fi
                 others_done_at_a_third.setdefault(job_id, others_done)
             if job_id not in finished and job.get("status") == "completed":
                 finished[job_id] = elapsed
+            if job.get("chunks_done", 0) >= CHUNKS:
+                others_done_at_finish.setdefault(job_id, others_done)
         time.sleep(0.1)
 
     assert len(finished) == 2, f"not both completed: {finished}"
@@ -64,7 +68,11 @@ def test_an_import_queued_behind_anothers_backlog_progresses_at_once_and_both_fi
     assert all(n <= 2 * workers for n in waited.values()), f"the other's chunks done before the first: {waited}"
     # the second always gets there (the first was queued before it); the first, unless it was nearly done by then
     assert jobs[1] in others_done_at_a_third and all(others_done_at_a_third.values()), others_done_at_a_third
-    assert max(finished.values()) <= 1.15 * min(finished.values()), f"finished after (s): {finished}"
+    # they end close together, counted in chunks, not seconds (a loaded machine stretches the last ones): when the
+    # first recorded its last chunk, the other lacked at most its head start (2 x workers, above) and the chunks in
+    # flight; in arrival order it would have done none
+    first_done = min(others_done_at_finish.values())
+    assert first_done >= CHUNKS - 3 * workers, (others_done_at_finish, finished)
     for job_id in jobs:
         assert counts(pipeline.wait_done(job_id))["created"] == ROWS
 
