@@ -370,15 +370,6 @@ def local_stack(sandbox: SandboxProcess, config: BenchConfig, log_dir: Path, **p
         yield runtime
 
 
-def forget_identities(runtime: Any) -> None:
-    """Empty the stack's identity ledger (what it remembers of contacts a reseeded sandbox no longer has)."""
-    ddb = runtime.client("dynamodb")
-    table = runtime.outputs["IdentityLedgerTableName"]
-    for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk"):
-        for item in page["Items"]:
-            ddb.delete_item(TableName=table, Key={"pk": item["pk"]})
-
-
 def _last_chunk_recorded(runtime: Any, job_id: str) -> float | None:
     client = runtime.client("dynamodb")
     kwargs: dict[str, Any] = {
@@ -700,6 +691,8 @@ def run_bench(options: BenchOptions, command: str = "", log: Any = print) -> Ben
                         log,
                     )
                 if options.reimport_rows:
+                    from importer_cli.local_stack import forget_identities
+
                     # the same stack, its identity ledger emptied: the runs above imported the same people
                     forget_identities(runtime)
                     for result in run_reimports(runtime, sandbox, config, workdir, options.reimport_rows):

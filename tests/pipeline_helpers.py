@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from importer_cli.local_stack import forget_identities
 from importer_cli.main import main
 from intercom_importer.jobs import TERMINAL, job_id_for, plain
 from local_runtime import LocalRuntime, RuntimeOptions
@@ -175,10 +176,7 @@ class Pipeline:
         """An empty Intercom workspace: the sandbox reset, and the identity ledger of the stack emptied (what
         it remembers of the contacts the reset removed would otherwise name contacts that are gone)."""
         sandbox.reset()
-        table = self.outputs["IdentityLedgerTableName"]
-        pages = self.ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk")
-        for item in (item for page in pages for item in page["Items"]):
-            self.ddb.delete_item(TableName=table, Key={"pk": item["pk"]})
+        forget_identities(self.runtime)
 
     def upload(self, key: str, body: bytes | str, **metadata: str) -> str:
         data = body.encode("utf-8") if isinstance(body, str) else body

@@ -110,6 +110,24 @@ def describe_sandbox(info: Mapping[str, Any]) -> str | None:
         return None
 
 
+def forget_identities(runtime: Any) -> int:
+    """Empty the identity ledger of a stack on the local runtime: what it remembers of contacts that a sandbox
+    emptied or reseeded since no longer holds (a test's fresh workspace, the benchmark's). Returns the items
+    deleted."""
+    ddb = runtime.client("dynamodb")
+    table = runtime.outputs["IdentityLedgerTableName"]
+    keys = [
+        {"DeleteRequest": {"Key": {"pk": item["pk"]}}}
+        for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk")
+        for item in page["Items"]
+    ]
+    for start in range(0, len(keys), 25):  # BatchWriteItem's most
+        requests: dict[str, Any] = {table: keys[start : start + 25]}
+        while requests:
+            requests = ddb.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+    return len(keys)
+
+
 def _get_json(url: str, timeout: float) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own http://127.0.0.1 servers
         return json.loads(response.read().decode("utf-8"))

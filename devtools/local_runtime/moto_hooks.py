@@ -32,14 +32,15 @@
   it is computed once when the hooks are installed (same answer, no I/O per request).
 
 - ``AmazonStateLanguageParser.parse(definition) -> (program, tree)``: moto's Step Functions interpreter lexes and
-  parses the state machine's definition (ANTLR, pure Python: ~60 ms for this project's) for every execution it
-  starts. The parse tree of a definition is kept (:func:`_cache_asl_parse_trees`); each execution still gets
+  parses the state machine's definition (ANTLR, pure Python: 160 ms of CPU for this project's, 15 ms from the kept
+  tree) for every execution it starts. The parse tree of a definition is kept (:func:`_cache_asl_parse_trees`); each execution still gets
   its own program, built from the tree by moto's ``Preprocessor`` as before, so no state is shared between
   executions. Syntax errors are not cached: they raise every time, as before.
 - ``DepthFirstTraverser.nodes_to_be_processed``: moto validates every ``UpdateItem`` expression with ten
   traversals of its syntax tree, and for each node each traversal rebuilt its processing map (a dict of bound
   methods) only to read its keys, which are classes fixed per traverser class. They are read once per class
-  (:func:`_cache_dynamodb_traverser_node_types`): a third less work per ``UpdateItem``, same answers.
+  (:func:`_cache_dynamodb_traverser_node_types`): about a fifth less CPU per ``UpdateItem`` (3.9 -> 3.2 ms for the
+  identity ledger's seven-SET note), same answers.
 
 If a moto upgrade changes any of these, :func:`check` raises :class:`MotoIncompatibleError` naming
 what moved (``tests/integration/test_local_runtime_moto_hooks.py`` keeps that visible in CI).

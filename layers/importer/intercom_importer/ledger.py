@@ -15,7 +15,8 @@ run that dies between the create and its answer leaves a trace: the next run fin
 search lag before it creates again (Intercom never refuses a second lead). An update this importer made is
 noted on the contact's keys too (``note_written``: the contact's ``updated_at`` after it), because Intercom
 documents when a new contact reaches search but not when an update does: until the search shows that
-``updated_at``, the values it shows may be older than the importer's own, and the contact is read instead. Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
+``updated_at`` (within that same second, which Intercom's seconds cannot split: the values the update sent), the
+values it shows may be older than the importer's own, and the contact is read instead. Identifier keys (``identity_keys``): ``external_id:<value>``, ``email:<lower-cased>``, and for a row with
 neither (a lead known only by phone and name) ``phone:<normalised phone>|<case-folded name>``. Nothing else of
 the row is stored.
 """
