@@ -140,9 +140,24 @@ def _scratch_aws() -> Iterator[tuple[Any, Any, str, str]]:
                     s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
             s3.delete_bucket(Bucket=bucket)
             table.delete()
+            _untrack_s3_models(bucket)
     finally:
         mock.stop(remove_data=False)
         os.environ.update(saved)
+
+
+def _untrack_s3_models(bucket: str) -> None:
+    """moto keeps every model it made (``instances_tracked``) until it is reset, which the scratch may not do. Its
+    keys would outlive their bucket: a leak in a long process, and moto's ``/moto-api/data.json`` answers 500 on a
+    key whose bucket is gone, for a moto server in the same process (the local stack's, the tests')."""
+    from moto.core.model_instances import model_data
+
+    for model in model_data.get("s3", {}).values():
+        tracked = getattr(model, "instances_tracked", None)
+        if tracked:
+            tracked[:] = [
+                m for m in tracked if bucket not in (getattr(m, "bucket_name", None), getattr(m, "name", None))
+            ]
 
 
 def validate_file(

@@ -50,6 +50,28 @@ def test_a_valid_file_exits_0_with_its_columns_and_chunks():
     assert {"column": "email", "attribute": "email", "type": "email", "custom": False} in report["columns"]
 
 
+def test_the_scratch_aws_leaves_nothing_that_a_moto_server_in_the_process_would_fail_on():
+    """validate runs the validator on an in-process moto it may not reset (a moto server may run beside it): its
+    bucket and table are removed, and moto's record of the bucket's objects with them, or ``/moto-api/data.json``
+    of that server answers 500 on objects whose bucket is gone."""
+    from moto.core.model_instances import model_data
+    from moto.server import ThreadedMotoServer
+
+    from importer_cli.validate_command import BUCKET
+
+    assert cli_json("validate", str(ROOT / "events" / "people.csv"))[0] == 0
+
+    left = [m for model in model_data["s3"].values() for m in model.instances_tracked]
+    assert not [m for m in left if str(getattr(m, "bucket_name", "")).startswith(BUCKET)]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        assert requests.get(f"http://{host}:{port}/moto-api/data.json", timeout=10).status_code == 200
+    finally:
+        server.stop()
+
+
 def test_invalid_rows_are_listed_with_line_column_and_fix_and_written_to_the_error_file(mixed, tmp_path):
     errors = tmp_path / "errors.csv"
 
